@@ -1,0 +1,36 @@
+# Two entry points (see README.md): `make repro` runs the pipeline, `make test` runs the tests.
+# Both create .venv and install the pinned requirements first (torch==2.13.0 is a local CPU build).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell sha1sum requirements.txt | cut -c1-12)
+export OMP_NUM_THREADS := 1
+export OMP_WAIT_POLICY := PASSIVE
+export PYTHONHASHSEED := 0
+
+.PHONY: repro test bench claim check-report clean-venv
+
+$(STAMP): requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	rm -f $(VENV)/.installed-* && touch $@
+
+repro: $(STAMP)  ## run every stage whose inputs changed (dvc repro)
+	$(BIN)/dvc repro
+
+test: $(STAMP)  ## unit tests, claim checks on synthetic tables, end-to-end tiny profile
+	$(BIN)/python -m pytest -q tests
+
+bench: $(STAMP)  ## speed figures as ratios against a baseline measured in the same run
+	for script in bench/bench_*.py; do $(BIN)/python $$script || exit 1; done
+
+claim: $(STAMP)  ## rerun one claim's runs and the report: make claim CLAIM=sparse_features.C3
+	$(BIN)/python -m stages.rerun_claim $(CLAIM)
+
+check-report: $(STAMP)  ## CI: regenerate everything; fail if a verdict, number or figure moved
+	$(BIN)/dvc repro
+	git diff --exit-code --stat -I '^\*\*Compute' -- reports/ || \
+	  (echo "reports/ differs from the committed report: commit the regenerated report with the change" && exit 1)
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,41 @@
+"""What every stage entry point shares: argument parsing, thread pinning, and clean failures.
+
+A ParamError or DataError stops the stage with one line naming the key or file, the value and
+what is allowed (exit status 2), instead of a traceback.
+"""
+from __future__ import annotations
+
+import sys
+from typing import Callable
+
+from .atomic import DataError
+from .params import ParamError, execution_section, study_section
+from .runtime import pin_threads
+from .study import Execution, Study, load_study
+
+
+def run(main: Callable[[list[str]], None], usage: str) -> None:
+    """Call main(argv) and turn bad input into a one-line error and exit status 2."""
+    try:
+        main(sys.argv[1:])
+    except (ParamError, DataError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+    except IndexError:
+        print(f"usage: {usage}", file=sys.stderr)
+        sys.exit(2)
+
+
+def open_study(name: str) -> tuple[Study, object]:
+    """Load the study, validate its whole params section, then pin threads (before any compute)."""
+    study = load_study(name)
+    config = study.parse(study_section(study.name))
+    pin_threads()
+    return study, config
+
+
+def execution() -> Execution:
+    section = execution_section()
+    workers = section.integer("workers", minimum=1) if section.has("workers") else 1
+    device = section.choice("device", ("cpu", "cuda")) if section.has("device") else "cpu"
+    return Execution(workers=workers, device=device)

@@ -1,0 +1,64 @@
+"""Where every stage reads and writes; each path says what it holds.
+
+    data/<study>/generated.npz               generate: data sets (one per seed where the study draws them per seed)
+    data/<study>/probe.json                  probe: step sizes chosen before the runs (studies that probe)
+    data/<study>/runs/<variant>.npz|.json    train: trajectories / checkpoints, and their compute
+    data/<study>/measures/<variant>.parquet|.json   measure: tidy measurements, and their compute
+    data/results/<study>.parquet             aggregate: the study's tidy table
+    data/results/<study>_compute.json        aggregate: compute per variant (kept out of the table)
+    data/results/<study>_loss_curves.csv     aggregate: median loss per step and variant (DVC plots)
+    reports/figures/<study>/<figure>.png     render
+    reports/claims.json, reports/README.md   report
+"""
+from pathlib import Path
+
+DATA = Path("data")
+RESULTS = DATA / "results"
+REPORTS = Path("reports")
+CLAIMS_REGISTRY = Path("claims.yaml")
+CLAIMS_JSON = REPORTS / "claims.json"
+REPORT_MARKDOWN = REPORTS / "README.md"
+
+
+def generated(study: str) -> Path:
+    return DATA / study / "generated.npz"
+
+
+def probe(study: str) -> Path:
+    return DATA / study / "probe.json"
+
+
+def run_arrays(study: str, variant: str) -> Path:
+    return DATA / study / "runs" / f"{variant}.npz"
+
+
+def run_compute(study: str, variant: str) -> Path:
+    return DATA / study / "runs" / f"{variant}.json"
+
+
+def measures_dir(study: str) -> Path:
+    return DATA / study / "measures"
+
+
+def measure_table(study: str, variant: str) -> Path:
+    return measures_dir(study) / f"{variant}.parquet"
+
+
+def measure_compute(study: str, variant: str) -> Path:
+    return measures_dir(study) / f"{variant}.json"
+
+
+def results_table(study: str) -> Path:
+    return RESULTS / f"{study}.parquet"
+
+
+def results_compute(study: str) -> Path:
+    return RESULTS / f"{study}_compute.json"
+
+
+def loss_curves(study: str) -> Path:
+    return RESULTS / f"{study}_loss_curves.csv"
+
+
+def figures_dir(study: str) -> Path:
+    return REPORTS / "figures" / study

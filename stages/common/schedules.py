@@ -1,0 +1,87 @@
+"""Step-size schedules: named functions step -> learning rate, evaluated once into an array.
+
+Kinds (the `kind` key of a `schedule` mapping in params.yaml):
+- constant:   lr for every step.
+- step_decay: optional linear warm-up from lr_after to lr over the first `warmup` fraction of the
+              steps, then lr until `decay_at`·steps, then lr_after (the "large step, then decay"
+              schedule of Andriushchenko et al. 2023, §3: steps t < round(decay_at·T) use lr).
+- cosine:     lr·(1 + cos(pi·t/T))/2 + lr_min·(1 − cos(pi·t/T))/2.
+`lr` may be the string "probe": the study's probe stage then supplies the value (see
+`Schedule.resolve`).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from .params import ParamError, Section
+
+SCHEDULE_KINDS = ("constant", "step_decay", "cosine")
+PROBED = "probe"
+
+
+@dataclass(frozen=True)
+class Schedule:
+    kind: str
+    lr: float | None  # None until a probed value is supplied
+    lr_after: float | None = None  # step_decay: the step after decay; cosine: the final step
+    decay_at: float | None = None  # step_decay: fraction of training spent at the large step
+    warmup: float = 0.0  # step_decay: fraction of training spent warming up from lr_after to lr
+
+    @property
+    def probed(self) -> bool:
+        return self.lr is None
+
+    def resolve(self, probed_lr: float) -> "Schedule":
+        """The schedule with a probe's chosen step size in place of "probe"."""
+        return replace(self, lr=probed_lr) if self.probed else self
+
+    def rates(self, steps: int) -> np.ndarray:
+        """Learning rate for steps 0..steps-1 (float64)."""
+        if self.lr is None:
+            raise ValueError("schedule lr is 'probe': call resolve() with the probe's value first")
+        t = np.arange(steps, dtype=np.float64)
+        if self.kind == "constant":
+            return np.full(steps, self.lr)
+        if self.kind == "cosine":
+            phase = np.cos(math.pi * t / steps)
+            return self.lr * (1 + phase) / 2 + self.lr_after * (1 - phase) / 2
+        decay_step = decay_step_index(self.decay_at, steps)
+        rates = np.where(t < decay_step, self.lr, self.lr_after)
+        warmup_steps = int(round(self.warmup * steps))
+        if warmup_steps > 0:
+            ramp = self.lr_after + (self.lr - self.lr_after) * t[:warmup_steps] / warmup_steps
+            rates[:warmup_steps] = ramp
+        return rates
+
+    def describe(self) -> str:
+        lr = "probe" if self.lr is None else f"{self.lr:g}"
+        if self.kind == "constant":
+            return f"constant {lr}"
+        if self.kind == "cosine":
+            return f"cosine {lr} -> {self.lr_after:g}"
+        warm = f", warm-up {self.warmup:.0%}" if self.warmup else ""
+        return f"{lr} until {self.decay_at:.0%} of steps, then {self.lr_after:g}{warm}"
+
+
+def decay_step_index(decay_at: float, steps: int) -> int:
+    """First step that uses the decayed rate."""
+    return int(round(decay_at * steps))
+
+
+def parse_schedule(section: Section) -> Schedule:
+    """Validate a `schedule` mapping; every error names its key, value and what is allowed."""
+    kind = section.choice("kind", SCHEDULE_KINDS)
+    lr = None if section.raw("lr") == PROBED else section.number("lr", positive=True)
+    if kind == "constant":
+        return Schedule(kind, lr)
+    lr_after = section.number("lr_after", positive=True)
+    if kind == "cosine":
+        return Schedule(kind, lr, lr_after=lr_after)
+    decay_at = section.fraction("decay_at")
+    warmup = section.number("warmup", low=0.0, high=1.0) if section.has("warmup") else 0.0
+    if warmup >= decay_at:
+        raise ParamError(section.key("warmup"), warmup, f"a fraction below decay_at = {decay_at:g}")
+    return Schedule(kind, lr, lr_after=lr_after, decay_at=decay_at, warmup=warmup)

@@ -1,0 +1,83 @@
+"""The contract between the generic stages and a study.
+
+A study package (stages/studies/<name>/) exposes `STUDY = Study(...)`. The generic stages only
+dispatch to these callables, time them, validate what comes back and write it atomically; the
+study never touches a file path.
+
+    generate(config)                         -> arrays           data/<study>/generated.npz
+    probe(config, data)                      -> json mapping     data/<study>/probe.json (optional)
+    train(config, variant, data, probe, ex)  -> TrainResult      data/<study>/runs/<variant>.npz
+    measure(config, variant, data, run)      -> tidy frame       data/<study>/measures/<variant>.parquet
+    figures(config, table)                   -> {name: Figure}   reports/figures/<study>/<name>.png
+    checks[name](table, tolerance)           -> ClaimOutcome     reports/claims.json, reports/README.md
+    describe(config, variants, probe)        -> markdown         the "setup we ran" of a claim's section
+
+`config` is whatever `parse(section)` returns after validating the study's whole params section;
+`parse` must raise `ParamError` (key, value, what is allowed) before any compute.
+A *variant* is the unit one train instance covers (a schedule, a quantizer, a gradient estimator).
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from .params import ParamError, Section
+from .verdicts import ClaimOutcome
+
+
+@dataclass(frozen=True)
+class Execution:
+    """How runs execute; kept out of every cache key because it never changes results."""
+
+    workers: int = 1
+    device: str = "cpu"
+
+
+@dataclass
+class TrainResult:
+    """What one train instance produced.
+
+    arrays: everything measure needs (trajectories, checkpoints, per-run diverged flags).
+    run_steps: optimisation steps summed over the runs (the compute the report quotes).
+    runs: number of runs (seeds x settings) in this instance.
+    """
+
+    arrays: dict[str, np.ndarray]
+    run_steps: int
+    runs: int
+
+
+@dataclass(frozen=True)
+class Study:
+    name: str
+    citation: str
+    parse: Callable[[Section], Any]
+    variant_names: Callable[[Any], list[str]]
+    generate: Callable[[Any], dict[str, np.ndarray]]
+    train: Callable[[Any, str, dict[str, np.ndarray], Mapping | None, Execution], TrainResult]
+    measure: Callable[[Any, str, dict[str, np.ndarray], dict[str, np.ndarray]], pd.DataFrame]
+    setting_columns: dict[str, str]
+    figures: Callable[[Any, pd.DataFrame], dict[str, Any]]
+    checks: dict[str, Callable[[pd.DataFrame, Section], ClaimOutcome]]
+    describe: Callable[[Any, list[str], Mapping | None], str]
+    probe: Callable[[Any, dict[str, np.ndarray]], dict] | None = None
+    loss_curve_metric: str | None = None  # metric exported as a DVC plot (median over seeds per step)
+    extra: dict = field(default_factory=dict)
+
+    def check_variant(self, config: Any, variant: str) -> None:
+        names = self.variant_names(config)
+        if variant not in names:
+            raise ParamError(f"{self.name}.variants", variant, "one of " + ", ".join(names))
+
+
+STUDY_PACKAGES = ("sparse_features",)  # studies/<name>/__init__.py defines STUDY
+
+
+def load_study(name: str) -> Study:
+    if name not in STUDY_PACKAGES:
+        raise ParamError("study", name, "one of " + ", ".join(STUDY_PACKAGES))
+    return importlib.import_module(f"stages.studies.{name}").STUDY

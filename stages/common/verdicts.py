@@ -1,0 +1,151 @@
+"""Turning seed samples into verdicts.
+
+A claim's check states a criterion on seed medians with a tolerance fixed in claims.yaml before
+the run. The seed spread decides between a verdict and `inconclusive`:
+- reproduced: the criterion holds on the medians and still holds at the pessimistic quartiles
+  (the favoured group's worse quartile against the other group's better one);
+- not_reproduced: the criterion fails on the medians and also at the optimistic quartiles;
+- inconclusive: anything in between (the interquartile range straddles the tolerance), or a
+  group lost more than half of its seeds to divergence.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not_reproduced", "inconclusive"
+VERDICTS = (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE)
+MAX_DIVERGED_SHARE = 0.5  # a group that lost more seeds than this cannot support a verdict
+
+
+@dataclass(frozen=True)
+class Spread:
+    """Median and quartiles of the finite values of one group, with how many seeds it had."""
+
+    median: float
+    q25: float
+    q75: float
+    kept: int
+    total: int
+
+    @classmethod
+    def of(cls, values, total: int | None = None) -> "Spread":
+        values = np.asarray(values, dtype=np.float64)
+        finite = values[np.isfinite(values)]
+        total = len(values) if total is None else total
+        if finite.size == 0:
+            return cls(float("nan"), float("nan"), float("nan"), 0, total)
+        q25, median, q75 = np.quantile(finite, [0.25, 0.5, 0.75])
+        return cls(float(median), float(q25), float(q75), int(finite.size), total)
+
+    @property
+    def lost(self) -> int:
+        return self.total - self.kept
+
+    def text(self, digits: int = 3) -> str:
+        return (f"{self.median:.{digits}g} [{self.q25:.{digits}g}, {self.q75:.{digits}g}] "
+                f"(n={self.kept}{f', {self.lost} lost' if self.lost else ''})")
+
+    def as_numbers(self, prefix: str) -> dict[str, float]:
+        return {f"{prefix}_median": self.median, f"{prefix}_q25": self.q25, f"{prefix}_q75": self.q75,
+                f"{prefix}_seeds_kept": float(self.kept), f"{prefix}_seeds_lost": float(self.lost)}
+
+
+def too_many_lost(*spreads: Spread) -> bool:
+    return any(s.total == 0 or s.lost > MAX_DIVERGED_SHARE * s.total for s in spreads)
+
+
+def decide(at_median: bool, at_pessimistic: bool, at_optimistic: bool) -> str:
+    """Combine the criterion evaluated at the medians and at both quartile extremes."""
+    if at_median and at_pessimistic:
+        return REPRODUCED
+    if not at_median and not at_optimistic:
+        return NOT_REPRODUCED
+    return INCONCLUSIVE
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """ratio = numerator/denominator of two groups' medians, with pessimistic and optimistic bounds
+    for a criterion `ratio >= threshold` (or <= when `at_most`)."""
+
+    median: float
+    pessimistic: float
+    optimistic: float
+    threshold: float
+    at_most: bool
+
+    @classmethod
+    def of(cls, numerator: Spread, denominator: Spread, threshold: float, at_most: bool = False) -> "Ratio":
+        median = _safe_ratio(numerator.median, denominator.median)
+        low = _safe_ratio(numerator.q25, denominator.q75)
+        high = _safe_ratio(numerator.q75, denominator.q25)
+        pessimistic, optimistic = (high, low) if at_most else (low, high)
+        return cls(median, pessimistic, optimistic, threshold, at_most)
+
+    def holds(self, value: float) -> bool:
+        return bool(value <= self.threshold) if self.at_most else bool(value >= self.threshold)
+
+    def verdict(self) -> str:
+        return decide(self.holds(self.median), self.holds(self.pessimistic), self.holds(self.optimistic))
+
+    def text(self) -> str:
+        sign = "<=" if self.at_most else ">="
+        return (f"{self.median:.3g} (quartile bounds {self.pessimistic:.3g} .. {self.optimistic:.3g}; "
+                f"needs {sign} {self.threshold:g})")
+
+
+def _safe_ratio(numerator: float, denominator: float) -> float:
+    if not np.isfinite(numerator) or not np.isfinite(denominator):
+        return float("nan")
+    if denominator == 0:
+        return float("inf") if numerator > 0 else float("nan")
+    return float(numerator / denominator)
+
+
+def spearman(x, y) -> float:
+    """Spearman rank correlation (average ranks for ties); NaN when either side is constant."""
+    x_ranks = _average_ranks(np.asarray(x, dtype=np.float64))
+    y_ranks = _average_ranks(np.asarray(y, dtype=np.float64))
+    if np.std(x_ranks) == 0 or np.std(y_ranks) == 0:
+        return float("nan")
+    return float(np.corrcoef(x_ranks, y_ranks)[0, 1])
+
+
+def _average_ranks(values: np.ndarray) -> np.ndarray:
+    order = np.argsort(values, kind="mergesort")
+    ranks = np.empty(len(values), dtype=np.float64)
+    ranks[order] = np.arange(1, len(values) + 1)
+    for value in np.unique(values):
+        tied = values == value
+        ranks[tied] = ranks[tied].mean()
+    return ranks
+
+
+def combine(verdicts: list[str]) -> str:
+    """All parts must reproduce; any failed part fails the claim; otherwise inconclusive."""
+    if all(v == REPRODUCED for v in verdicts):
+        return REPRODUCED
+    if any(v == NOT_REPRODUCED for v in verdicts):
+        return NOT_REPRODUCED
+    return INCONCLUSIVE
+
+
+@dataclass
+class ClaimOutcome:
+    """What a claim check returns: the verdict and every number behind it.
+
+    headline: the one number `dvc metrics show` lists beside the verdict (name, value).
+    rows: a small table for the report (list of dicts with the same keys), e.g. one row per variant.
+    """
+
+    verdict: str
+    headline: tuple[str, float]
+    numbers: dict[str, float]
+    summary: str
+    rows: list[dict] = field(default_factory=list)
+
+    def __post_init__(self):
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"verdict {self.verdict!r} is not one of {VERDICTS}")

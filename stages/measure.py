@@ -1,0 +1,30 @@
+"""Stage measure: measurements of one variant's runs, as a tidy table.
+
+    python -m stages.measure <study> <variant>  ->  data/<study>/measures/<variant>.parquet and .json
+"""
+import time
+
+from .common import paths
+from .common.atomic import read_arrays, read_json, write_json
+from .common.entry import open_study, run
+from .common.tables import write_table
+
+
+def main(argv: list[str]) -> None:
+    study, config = open_study(argv[0])
+    variant = argv[1]
+    study.check_variant(config, variant)
+    data = read_arrays(paths.generated(study.name))
+    runs = read_arrays(paths.run_arrays(study.name, variant))
+    start = time.perf_counter()
+    frame = study.measure(config, variant, data, runs)
+    seconds = time.perf_counter() - start
+    frame.insert(0, "study", study.name)
+    frame.insert(1, "variant", variant)
+    write_table(paths.measure_table(study.name, variant), frame, study.setting_columns)
+    compute = read_json(paths.run_compute(study.name, variant))
+    write_json(paths.measure_compute(study.name, variant), {**compute, "measure_seconds": round(seconds, 3)})
+
+
+if __name__ == "__main__":
+    run(main, "python -m stages.measure <study> <variant>")
