@@ -1,7 +1,7 @@
 """Stage aggregate: one tidy, schema-checked, byte-stable Parquet table per study.
 
-    python -m stages.aggregate <study>  ->  data/results/<study>.parquet, <study>_compute.json,
-                                            <study>_loss_curves.csv (DVC plots)
+    python -m stages.aggregate <study>  ->  data/results/<study>.parquet, <study>_runs.json (compute per
+                                            variant, probe choice), <study>_loss_curves.csv (DVC plots)
 """
 import pandas as pd
 
@@ -24,8 +24,9 @@ def main(argv: list[str]) -> None:
     frames = [read_table(paths.measure_table(study.name, v), study.setting_columns) for v in variants]
     table = pd.concat(frames, ignore_index=True)
     write_table(paths.results_table(study.name), table, study.setting_columns)
-    write_json(paths.results_compute(study.name),
-               {v: read_json(paths.measure_compute(study.name, v)) for v in variants})
+    probe = read_json(paths.probe(study.name)) if study.probe is not None else None
+    write_json(paths.results_runs(study.name),
+               {"compute": {v: read_json(paths.measure_compute(study.name, v)) for v in variants}, "probe": probe})
     if study.loss_curve_metric:
         curves = loss_curves(table, study.loss_curve_metric)
         write_text(paths.loss_curves(study.name), curves.to_csv(index=False, float_format="%.6g"))

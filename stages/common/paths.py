@@ -5,10 +5,10 @@
     data/<study>/runs/<variant>.npz|.json    train: trajectories / checkpoints, and their compute
     data/<study>/measures/<variant>.parquet|.json   measure: tidy measurements, and their compute
     data/results/<study>.parquet             aggregate: the study's tidy table
-    data/results/<study>_compute.json        aggregate: compute per variant (kept out of the table)
+    data/results/<study>_runs.json           aggregate: compute per variant and the probe's choice (kept out of the table)
     data/results/<study>_loss_curves.csv     aggregate: median loss per step and variant (DVC plots)
     reports/figures/<study>/<figure>.png     render
-    reports/claims.json, reports/README.md   report
+    reports/claims.json, claims_detail.json, README.md   report
 """
 from pathlib import Path
 
@@ -17,6 +17,7 @@ RESULTS = DATA / "results"
 REPORTS = Path("reports")
 CLAIMS_REGISTRY = Path("claims.yaml")
 CLAIMS_JSON = REPORTS / "claims.json"
+CLAIMS_DETAIL = REPORTS / "claims_detail.json"
 REPORT_MARKDOWN = REPORTS / "README.md"
 
 
@@ -52,8 +53,8 @@ def results_table(study: str) -> Path:
     return RESULTS / f"{study}.parquet"
 
 
-def results_compute(study: str) -> Path:
-    return RESULTS / f"{study}_compute.json"
+def results_runs(study: str) -> Path:
+    return RESULTS / f"{study}_runs.json"
 
 
 def loss_curves(study: str) -> Path:

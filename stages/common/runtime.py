@@ -6,6 +6,7 @@ thread per process with one process per core is also the fastest layout (see ARC
 from __future__ import annotations
 
 import os
+import sys
 import time
 from contextlib import contextmanager
 from typing import Iterator
@@ -14,18 +15,17 @@ TORCH_THREADS = 1  # fixed: float results depend on the thread count
 
 
 def pin_threads() -> None:
-    """Fix torch (and the BLAS under NumPy) to one thread; call before any compute."""
+    """Fix torch and the BLAS under NumPy to one thread; call before any compute.
+
+    torch reads OMP_NUM_THREADS when it is first imported, so stages that import torch later
+    (lazily, only where they train) start with one thread; if torch is already loaded it is
+    pinned directly. Stages that never need torch never pay for importing it.
+    """
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[variable] = str(TORCH_THREADS)
-    import torch
-
-    torch.set_num_threads(TORCH_THREADS)
-    if torch.get_num_interop_threads() != TORCH_THREADS:
-        try:
-            torch.set_num_interop_threads(TORCH_THREADS)
-        except RuntimeError:  # already fixed once parallel work has started in this process
-            pass
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(TORCH_THREADS)
 
 
 def torch_device(requested: str):

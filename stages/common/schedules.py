@@ -3,8 +3,9 @@
 Kinds (the `kind` key of a `schedule` mapping in params.yaml):
 - constant:   lr for every step.
 - step_decay: optional linear warm-up from lr_after to lr over the first `warmup` fraction of the
-              steps, then lr until `decay_at`·steps, then lr_after (the "large step, then decay"
-              schedule of Andriushchenko et al. 2023, §3: steps t < round(decay_at·T) use lr).
+              steps, then lr until `decay_at`·steps, then lr_after, or lr/decay_factor when the
+              schedule gives `decay_factor` instead (the "large step, then decay" schedule of
+              Andriushchenko et al. 2023, §3: steps t < round(decay_at·T) use lr).
 - cosine:     lr·(1 + cos(pi·t/T))/2 + lr_min·(1 − cos(pi·t/T))/2.
 `lr` may be the string "probe": the study's probe stage then supplies the value (see
 `Schedule.resolve`).
@@ -27,6 +28,7 @@ class Schedule:
     kind: str
     lr: float | None  # None until a probed value is supplied
     lr_after: float | None = None  # step_decay: the step after decay; cosine: the final step
+    decay_factor: float | None = None  # step_decay: lr_after = lr / decay_factor (when lr_after is None)
     decay_at: float | None = None  # step_decay: fraction of training spent at the large step
     warmup: float = 0.0  # step_decay: fraction of training spent warming up from lr_after to lr
 
@@ -38,6 +40,11 @@ class Schedule:
         """The schedule with a probe's chosen step size in place of "probe"."""
         return replace(self, lr=probed_lr) if self.probed else self
 
+    def final_lr(self) -> float:
+        if self.kind == "constant":
+            return self.lr
+        return self.lr_after if self.lr_after is not None else self.lr / self.decay_factor
+
     def rates(self, steps: int) -> np.ndarray:
         """Learning rate for steps 0..steps-1 (float64)."""
         if self.lr is None:
@@ -45,25 +52,25 @@ class Schedule:
         t = np.arange(steps, dtype=np.float64)
         if self.kind == "constant":
             return np.full(steps, self.lr)
+        final = self.final_lr()
         if self.kind == "cosine":
             phase = np.cos(math.pi * t / steps)
-            return self.lr * (1 + phase) / 2 + self.lr_after * (1 - phase) / 2
-        decay_step = decay_step_index(self.decay_at, steps)
-        rates = np.where(t < decay_step, self.lr, self.lr_after)
+            return self.lr * (1 + phase) / 2 + final * (1 - phase) / 2
+        rates = np.where(t < decay_step_index(self.decay_at, steps), self.lr, final)
         warmup_steps = int(round(self.warmup * steps))
         if warmup_steps > 0:
-            ramp = self.lr_after + (self.lr - self.lr_after) * t[:warmup_steps] / warmup_steps
-            rates[:warmup_steps] = ramp
+            rates[:warmup_steps] = final + (self.lr - final) * t[:warmup_steps] / warmup_steps
         return rates
 
     def describe(self) -> str:
         lr = "probe" if self.lr is None else f"{self.lr:g}"
         if self.kind == "constant":
             return f"constant {lr}"
+        after = f"{self.lr_after:g}" if self.lr_after is not None else f"lr/{self.decay_factor:g}"
         if self.kind == "cosine":
-            return f"cosine {lr} -> {self.lr_after:g}"
+            return f"cosine {lr} -> {after}"
         warm = f", warm-up {self.warmup:.0%}" if self.warmup else ""
-        return f"{lr} until {self.decay_at:.0%} of steps, then {self.lr_after:g}{warm}"
+        return f"{lr} until {self.decay_at:.0%} of steps, then {after}{warm}"
 
 
 def decay_step_index(decay_at: float, steps: int) -> int:
@@ -77,11 +84,15 @@ def parse_schedule(section: Section) -> Schedule:
     lr = None if section.raw("lr") == PROBED else section.number("lr", positive=True)
     if kind == "constant":
         return Schedule(kind, lr)
-    lr_after = section.number("lr_after", positive=True)
+    if section.has("lr_after") == section.has("decay_factor"):
+        raise ParamError(section.key("lr_after"), section.mapping.get("lr_after", "<missing>"),
+                         "exactly one of lr_after (a number > 0) and decay_factor (a number >= 1)")
+    lr_after = section.number("lr_after", positive=True) if section.has("lr_after") else None
+    decay_factor = section.number("decay_factor", low=1.0) if section.has("decay_factor") else None
     if kind == "cosine":
-        return Schedule(kind, lr, lr_after=lr_after)
+        return Schedule(kind, lr, lr_after=lr_after, decay_factor=decay_factor)
     decay_at = section.fraction("decay_at")
     warmup = section.number("warmup", low=0.0, high=1.0) if section.has("warmup") else 0.0
     if warmup >= decay_at:
         raise ParamError(section.key("warmup"), warmup, f"a fraction below decay_at = {decay_at:g}")
-    return Schedule(kind, lr, lr_after=lr_after, decay_at=decay_at, warmup=warmup)
+    return Schedule(kind, lr, lr_after=lr_after, decay_factor=decay_factor, decay_at=decay_at, warmup=warmup)

@@ -19,14 +19,16 @@ A *variant* is the unit one train instance covers (a schedule, a quantizer, a gr
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
-
-import numpy as np
-import pandas as pd
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from .params import ParamError, Section
-from .verdicts import ClaimOutcome
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+    from .verdicts import ClaimOutcome
 
 
 @dataclass(frozen=True)
@@ -66,12 +68,22 @@ class Study:
     describe: Callable[[Any, list[str], Mapping | None], str]
     probe: Callable[[Any, dict[str, np.ndarray]], dict] | None = None
     loss_curve_metric: str | None = None  # metric exported as a DVC plot (median over seeds per step)
-    extra: dict = field(default_factory=dict)
 
     def check_variant(self, config: Any, variant: str) -> None:
         names = self.variant_names(config)
         if variant not in names:
             raise ParamError(f"{self.name}.variants", variant, "one of " + ", ".join(names))
+
+
+def lazy(module: str, function: str) -> Callable:
+    """A callable that imports `module` on first use: stages that never train never import torch,
+    and stages that never plot never import seaborn (each costs ~2 s of a stage's start-up)."""
+
+    def call(*args, **kwargs):
+        return getattr(importlib.import_module(module), function)(*args, **kwargs)
+
+    call.__name__ = function
+    return call
 
 
 STUDY_PACKAGES = ("sparse_features",)  # studies/<name>/__init__.py defines STUDY

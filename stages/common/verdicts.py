@@ -53,6 +53,7 @@ class Spread:
 
 
 def too_many_lost(*spreads: Spread) -> bool:
+    """More than half of some group's seeds diverged or were excluded."""
     return any(s.total == 0 or s.lost > MAX_DIVERGED_SHARE * s.total for s in spreads)
 
 
@@ -65,47 +66,32 @@ def decide(at_median: bool, at_pessimistic: bool, at_optimistic: bool) -> str:
     return INCONCLUSIVE
 
 
-@dataclass(frozen=True)
-class Ratio:
-    """ratio = numerator/denominator of two groups' medians, with pessimistic and optimistic bounds
-    for a criterion `ratio >= threshold` (or <= when `at_most`)."""
+def threshold_verdict(spread: Spread, threshold: float, at_most: bool = False) -> str:
+    """Verdict for `value >= threshold` (or <= with `at_most`) on a seed sample, e.g. paired per-seed
+    ratios: the median decides, the quartile on the unfavourable side must agree to reproduce."""
+    if too_many_lost(spread):
+        return INCONCLUSIVE
 
-    median: float
-    pessimistic: float
-    optimistic: float
-    threshold: float
-    at_most: bool
+    def holds(value: float) -> bool:
+        return bool(value <= threshold) if at_most else bool(value >= threshold)
 
-    @classmethod
-    def of(cls, numerator: Spread, denominator: Spread, threshold: float, at_most: bool = False) -> "Ratio":
-        median = _safe_ratio(numerator.median, denominator.median)
-        low = _safe_ratio(numerator.q25, denominator.q75)
-        high = _safe_ratio(numerator.q75, denominator.q25)
-        pessimistic, optimistic = (high, low) if at_most else (low, high)
-        return cls(median, pessimistic, optimistic, threshold, at_most)
-
-    def holds(self, value: float) -> bool:
-        return bool(value <= self.threshold) if self.at_most else bool(value >= self.threshold)
-
-    def verdict(self) -> str:
-        return decide(self.holds(self.median), self.holds(self.pessimistic), self.holds(self.optimistic))
-
-    def text(self) -> str:
-        sign = "<=" if self.at_most else ">="
-        return (f"{self.median:.3g} (quartile bounds {self.pessimistic:.3g} .. {self.optimistic:.3g}; "
-                f"needs {sign} {self.threshold:g})")
+    pessimistic, optimistic = (spread.q75, spread.q25) if at_most else (spread.q25, spread.q75)
+    return decide(holds(spread.median), holds(pessimistic), holds(optimistic))
 
 
-def _safe_ratio(numerator: float, denominator: float) -> float:
-    if not np.isfinite(numerator) or not np.isfinite(denominator):
-        return float("nan")
-    if denominator == 0:
-        return float("inf") if numerator > 0 else float("nan")
-    return float(numerator / denominator)
+def paired_ratio(numerator, denominator) -> np.ndarray:
+    """Per-seed ratios of two runs on the same seed (same data set); NaN where either is lost."""
+    numerator = np.asarray(numerator, dtype=np.float64)
+    denominator = np.asarray(denominator, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = numerator / denominator
+    return np.where(np.isfinite(ratio), ratio, np.nan)
 
 
 def spearman(x, y) -> float:
-    """Spearman rank correlation (average ranks for ties); NaN when either side is constant."""
+    """Spearman rank correlation (average ranks for ties); NaN when either side is constant or has NaN."""
+    if np.isnan(np.asarray(x, dtype=np.float64)).any() or np.isnan(np.asarray(y, dtype=np.float64)).any():
+        return float("nan")
     x_ranks = _average_ranks(np.asarray(x, dtype=np.float64))
     y_ranks = _average_ranks(np.asarray(y, dtype=np.float64))
     if np.std(x_ranks) == 0 or np.std(y_ranks) == 0:

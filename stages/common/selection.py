@@ -1,0 +1,49 @@
+"""Per-seed selections from a tidy table, the inputs of every claim check.
+
+Values of seeds whose run diverged (metric `diverged` = 1) are NaN, so `Spread.of` counts them as
+lost instead of mixing them into medians.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+def _rows(table: pd.DataFrame, variant: str, metric: str) -> pd.DataFrame:
+    rows = table[(table["variant"] == variant) & (table["metric"] == metric)]
+    if rows.empty:
+        raise KeyError(f"no rows for variant {variant!r}, metric {metric!r}")
+    return rows
+
+
+def seeds(table: pd.DataFrame, variant: str) -> np.ndarray:
+    return np.sort(table.loc[table["variant"] == variant, "seed"].unique())
+
+
+def diverged(table: pd.DataFrame, variant: str) -> pd.Series:
+    """Per seed: True where the run diverged (absent metric: nothing diverged)."""
+    rows = table[(table["variant"] == variant) & (table["metric"] == "diverged")]
+    if rows.empty:
+        return pd.Series(False, index=seeds(table, variant))
+    return rows.set_index("seed")["value"].astype(bool).sort_index()
+
+
+def final(table: pd.DataFrame, variant: str, metric: str) -> pd.Series:
+    """Per seed: the value at the last recorded step; NaN for diverged runs."""
+    rows = _rows(table, variant, metric)
+    last = rows.loc[rows.groupby("seed")["step"].idxmax()].set_index("seed")["value"].sort_index()
+    return last.where(~diverged(table, variant).reindex(last.index, fill_value=False))
+
+
+def window_median(table: pd.DataFrame, variant: str, metric: str, start: int, stop: int) -> pd.Series:
+    """Per seed: median of the values recorded at steps in [start, stop); NaN for diverged runs."""
+    rows = _rows(table, variant, metric)
+    inside = rows[(rows["step"] >= start) & (rows["step"] < stop)]
+    if inside.empty:
+        raise KeyError(f"variant {variant!r} has no {metric!r} between steps {start} and {stop}")
+    medians = inside.groupby("seed")["value"].median().sort_index()
+    return medians.where(~diverged(table, variant).reindex(medians.index, fill_value=False))
+
+
+def last_step(table: pd.DataFrame, variant: str) -> int:
+    return int(table.loc[table["variant"] == variant, "step"].max())

@@ -1,0 +1,1 @@
+"""One package per study (paper); each defines `STUDY` (see stages/common/study.py)."""

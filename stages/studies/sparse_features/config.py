@@ -1,0 +1,110 @@
+"""The validated `sparse_features` section of params.yaml.
+
+Two experiments, each with its data, model and run counts; variants name an experiment, an
+optimizer and a schedule. Every check runs before any compute and names the bad key.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ...common.params import ParamError, Section
+from ...common.schedules import Schedule, parse_schedule
+from .data import RECIPES
+
+EXPERIMENTS = ("diag_net", "relu_net")
+OPTIMIZERS = ("sgd", "gd")  # SGD with batch 1; full-batch GD
+
+
+@dataclass(frozen=True)
+class Probe:
+    """Large-step probe: per data set, the largest grid step with at most `max_diverged_share` of
+    `sampling_seeds` SGD orders diverging (GD: the largest grid step that does not diverge)."""
+
+    sgd_grid: list[float]
+    gd_grid: list[float]
+    sampling_seeds: int
+    first_sampling_seed: int
+    max_diverged_share: float
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    recipe: str
+    n_train: int
+    n_test: int
+    dim: int
+    steps: int
+    seeds: int
+    sampling_seed_offset: int
+    eval_points: int
+    divergence_threshold: float
+    support: int = 0  # diag_net: non-zeros of beta*
+    init_scale: float = 0.0  # diag_net: u0 = init_scale·1; relu_net: W0 = init_scale·N(0, 1)
+    teacher_width: int = 0  # relu_net
+    student_width: int = 0  # relu_net
+    probe: Probe | None = None
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    experiment: str
+    optimizer: str
+    schedule: Schedule
+
+
+@dataclass(frozen=True)
+class Config:
+    experiments: dict[str, Experiment]
+    variants: dict[str, Variant]
+
+
+def parse(section: Section) -> Config:
+    setup = section.section("setup")
+    experiments = {"diag_net": _diag_net(setup.section("diag_net")), "relu_net": _relu_net(setup.section("relu_net"))}
+    variants = {}
+    for name, entry in section.sections("variants").items():
+        experiment = entry.choice("experiment", EXPERIMENTS)
+        optimizer = entry.choice("optimizer", OPTIMIZERS if experiment == "diag_net" else ("sgd",))
+        schedule = parse_schedule(entry.section("schedule"))
+        if schedule.probed and experiments[experiment].probe is None:
+            raise ParamError(entry.key("schedule.lr"), "probe", f"a number: {experiment} declares no probe")
+        variants[name] = Variant(name, experiment, optimizer, schedule)
+    return Config(experiments, variants)
+
+
+def _common(section: Section, name: str) -> dict:
+    return dict(
+        name=name,
+        recipe=section.choice("recipe", RECIPES),
+        n_train=section.integer("n_train", minimum=2),
+        n_test=section.integer("n_test", minimum=1),
+        dim=section.integer("dim", minimum=1),
+        steps=section.integer("steps", minimum=1),
+        seeds=section.integer("seeds", minimum=1),
+        sampling_seed_offset=section.integer("sampling_seed_offset", minimum=0),
+        eval_points=section.integer("eval_points", minimum=2),
+        divergence_threshold=section.number("divergence_threshold", positive=True),
+    )
+
+
+def _diag_net(section: Section) -> Experiment:
+    common = _common(section, "diag_net")
+    support = section.integer("support", minimum=1)
+    if support > common["dim"]:
+        raise ParamError(section.key("support"), support, f"an integer <= dim = {common['dim']}")
+    probe = section.section("probe")
+    return Experiment(**common, support=support, init_scale=section.number("init_scale", positive=True),
+                      probe=Probe(sgd_grid=probe.numbers("sgd_grid", positive=True, increasing=True),
+                                  gd_grid=probe.numbers("gd_grid", positive=True, increasing=True),
+                                  sampling_seeds=probe.integer("sampling_seeds", minimum=1),
+                                  first_sampling_seed=probe.integer("first_sampling_seed", minimum=0),
+                                  max_diverged_share=probe.number("max_diverged_share", low=0.0, high=1.0)))
+
+
+def _relu_net(section: Section) -> Experiment:
+    return Experiment(**_common(section, "relu_net"),
+                      init_scale=section.number("init_scale", positive=True),
+                      teacher_width=section.integer("teacher_width", minimum=1),
+                      student_width=section.integer("student_width", minimum=1))

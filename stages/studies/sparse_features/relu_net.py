@@ -1,0 +1,54 @@
+"""Two-layer ReLU network without biases, f(x) = Σ_j a_j ReLU(<w_j, x>), trained by SGD with
+batch 1 on the teacher-student task of Andriushchenko et al. 2023 (§4.1; public notebook
+fc_nets_two_layer.ipynb), all seeds in one tensor program.
+
+Loss: mean squared error without ½, L = mean_i (f(x_i) − y_i)² (as the public code). Gradients of
+one example with residual r = f(x) − y:  ∇_a = 2r ReLU(Wx),  ∇_W = 2r (a ⊙ 1[Wx > 0]) xᵀ.
+Initialisation (public code): W = init_scale·N(0, 1), a = 0.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ...common.snapshots import SnapshotRecorder
+
+
+def gradients(hidden: torch.Tensor, output: torch.Tensor, inputs: torch.Tensor, targets: torch.Tensor):
+    """Gradients of mean_b (f(x_b) − y_b)² with respect to (hidden, output), per run."""
+    pre_activation = torch.einsum("rmd,rbd->rbm", hidden, inputs)
+    activation = torch.relu(pre_activation)
+    residual = torch.einsum("rbm,rm->rb", activation, output) - targets
+    scale = 2.0 * residual / inputs.shape[1]
+    grad_output = torch.einsum("rb,rbm->rm", scale, activation)
+    gate = (pre_activation > 0).to(hidden.dtype) * output[:, None, :]
+    grad_hidden = torch.einsum("rb,rbm,rbd->rmd", scale, gate, inputs)
+    return grad_hidden, grad_output
+
+
+def train(x_train: np.ndarray, y_train: np.ndarray, rates: np.ndarray, sample_indices: np.ndarray,
+          initial_hidden: np.ndarray, eval_steps: np.ndarray, divergence_threshold: float) -> dict[str, np.ndarray]:
+    """SGD with batch 1 for every run in lockstep; records (hidden, output) at `eval_steps`.
+
+    Divergence handling: see stages/common/snapshots.py.
+    """
+    x = torch.as_tensor(x_train, dtype=torch.float64)
+    y = torch.as_tensor(y_train, dtype=torch.float64)
+    hidden = torch.as_tensor(initial_hidden, dtype=torch.float64).clone()
+    runs, width, _ = hidden.shape
+    output = torch.zeros((runs, width), dtype=torch.float64)
+    rates = torch.as_tensor(np.asarray(rates), dtype=torch.float64)  # (T,) or per run (T, runs)
+    recorder = SnapshotRecorder(runs, eval_steps, divergence_threshold)
+    order = torch.as_tensor(sample_indices, dtype=torch.long)
+    run_index = torch.arange(runs)
+    for step in range(len(rates) + 1):
+        if recorder.due(step):
+            recorder.record(step, hidden=hidden, output=output)
+        if step == len(rates):
+            break
+        picked = order[step]
+        grad_hidden, grad_output = gradients(hidden, output, x[run_index, picked][:, None, :], y[run_index, picked][:, None])
+        rate = rates[step] * recorder.alive
+        hidden = hidden - rate[:, None, None] * grad_hidden
+        output = output - rate[:, None] * grad_output
+    return recorder.result()
