@@ -8,7 +8,8 @@ Kinds (the `kind` key of a `schedule` mapping in params.yaml):
               Andriushchenko et al. 2023, §3: steps t < round(decay_at·T) use lr).
 - cosine:     lr·(1 + cos(pi·t/T))/2 + lr_min·(1 − cos(pi·t/T))/2.
 `lr` may be the string "probe": the study's probe stage then supplies the value (see
-`Schedule.resolve`).
+`Schedule.resolve`), divided by `probe_divisor` when given (e.g. a small step of a third of the
+probed large step, the paper's `gamma /= 3`).
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ class Schedule:
     decay_factor: float | None = None  # step_decay: lr_after = lr / decay_factor (when lr_after is None)
     decay_at: float | None = None  # step_decay: fraction of training spent at the large step
     warmup: float = 0.0  # step_decay: fraction of training spent warming up from lr_after to lr
+    probe_divisor: float = 1.0  # lr = probed value / probe_divisor
 
     @property
     def probed(self) -> bool:
@@ -38,7 +40,7 @@ class Schedule:
 
     def resolve(self, probed_lr: float) -> "Schedule":
         """The schedule with a probe's chosen step size in place of "probe"."""
-        return replace(self, lr=probed_lr) if self.probed else self
+        return replace(self, lr=probed_lr / self.probe_divisor) if self.probed else self
 
     def final_lr(self) -> float:
         if self.kind == "constant":
@@ -63,7 +65,8 @@ class Schedule:
         return rates
 
     def describe(self) -> str:
-        lr = "probe" if self.lr is None else f"{self.lr:g}"
+        lr = f"{self.lr:g}" if self.lr is not None else (
+            "probe" if self.probe_divisor == 1 else f"probe/{self.probe_divisor:g}")
         if self.kind == "constant":
             return f"constant {lr}"
         after = f"{self.lr_after:g}" if self.lr_after is not None else f"lr/{self.decay_factor:g}"
@@ -82,17 +85,21 @@ def parse_schedule(section: Section) -> Schedule:
     """Validate a `schedule` mapping; every error names its key, value and what is allowed."""
     kind = section.choice("kind", SCHEDULE_KINDS)
     lr = None if section.raw("lr") == PROBED else section.number("lr", positive=True)
+    divisor = section.number("probe_divisor", low=1.0) if section.has("probe_divisor") else 1.0
+    if divisor != 1.0 and lr is not None:
+        raise ParamError(section.key("probe_divisor"), divisor, "only with lr: probe")
     if kind == "constant":
-        return Schedule(kind, lr)
+        return Schedule(kind, lr, probe_divisor=divisor)
     if section.has("lr_after") == section.has("decay_factor"):
         raise ParamError(section.key("lr_after"), section.mapping.get("lr_after", "<missing>"),
                          "exactly one of lr_after (a number > 0) and decay_factor (a number >= 1)")
     lr_after = section.number("lr_after", positive=True) if section.has("lr_after") else None
     decay_factor = section.number("decay_factor", low=1.0) if section.has("decay_factor") else None
     if kind == "cosine":
-        return Schedule(kind, lr, lr_after=lr_after, decay_factor=decay_factor)
+        return Schedule(kind, lr, lr_after=lr_after, decay_factor=decay_factor, probe_divisor=divisor)
     decay_at = section.fraction("decay_at")
     warmup = section.number("warmup", low=0.0, high=1.0) if section.has("warmup") else 0.0
     if warmup >= decay_at:
         raise ParamError(section.key("warmup"), warmup, f"a fraction below decay_at = {decay_at:g}")
-    return Schedule(kind, lr, lr_after=lr_after, decay_factor=decay_factor, decay_at=decay_at, warmup=warmup)
+    return Schedule(kind, lr, lr_after=lr_after, decay_factor=decay_factor, decay_at=decay_at, warmup=warmup,
+                    probe_divisor=divisor)

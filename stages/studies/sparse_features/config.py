@@ -18,10 +18,10 @@ OPTIMIZERS = ("sgd", "gd")  # SGD with batch 1; full-batch GD
 @dataclass(frozen=True)
 class Probe:
     """Large-step probe: per data set, the largest grid step with at most `max_diverged_share` of
-    `sampling_seeds` SGD orders diverging (GD: the largest grid step that does not diverge)."""
+    `sampling_seeds` SGD orders diverging (GD, deterministic: the largest grid step that does not
+    diverge). `grids` maps an optimizer to its grid of step sizes."""
 
-    sgd_grid: list[float]
-    gd_grid: list[float]
+    grids: dict[str, list[float]]
     sampling_seeds: int
     first_sampling_seed: int
     max_diverged_share: float
@@ -94,17 +94,20 @@ def _diag_net(section: Section) -> Experiment:
     support = section.integer("support", minimum=1)
     if support > common["dim"]:
         raise ParamError(section.key("support"), support, f"an integer <= dim = {common['dim']}")
-    probe = section.section("probe")
     return Experiment(**common, support=support, init_scale=section.number("init_scale", positive=True),
-                      probe=Probe(sgd_grid=probe.numbers("sgd_grid", positive=True, increasing=True),
-                                  gd_grid=probe.numbers("gd_grid", positive=True, increasing=True),
-                                  sampling_seeds=probe.integer("sampling_seeds", minimum=1),
-                                  first_sampling_seed=probe.integer("first_sampling_seed", minimum=0),
-                                  max_diverged_share=probe.number("max_diverged_share", low=0.0, high=1.0)))
+                      probe=_probe(section.section("probe"), OPTIMIZERS))
 
 
 def _relu_net(section: Section) -> Experiment:
     return Experiment(**_common(section, "relu_net"),
                       init_scale=section.number("init_scale", positive=True),
                       teacher_width=section.integer("teacher_width", minimum=1),
-                      student_width=section.integer("student_width", minimum=1))
+                      student_width=section.integer("student_width", minimum=1),
+                      probe=_probe(section.section("probe"), ("sgd",)))
+
+
+def _probe(section: Section, optimizers: tuple[str, ...]) -> Probe:
+    return Probe(grids={o: section.numbers(f"{o}_grid", positive=True, increasing=True) for o in optimizers},
+                 sampling_seeds=section.integer("sampling_seeds", minimum=1),
+                 first_sampling_seed=section.integer("first_sampling_seed", minimum=0),
+                 max_diverged_share=section.number("max_diverged_share", low=0.0, high=1.0))

@@ -30,57 +30,71 @@ def sampling_indices(recipe: str, sampling_seeds: list[int], n_train: int, steps
     return np.stack(columns, axis=1)
 
 
-def _run_diag_net(experiment: Experiment, data: dict, optimizer: str, rates: np.ndarray,
-                  sampling_seeds: list[int], eval_steps: np.ndarray) -> dict[str, np.ndarray]:
+def initial_hidden(experiment: Experiment, data_seeds) -> np.ndarray:
+    """Student first layer W0 = init_scale·N(0, 1) per data seed (a stream of its own per seed)."""
+    shape = (experiment.student_width, experiment.dim)
+    return experiment.init_scale * np.stack([np.random.default_rng([int(seed), 1]).standard_normal(shape)
+                                             for seed in data_seeds])
+
+
+def _run(experiment: Experiment, data: dict, optimizer: str, rates: np.ndarray, data_seeds, sampling_seeds,
+         eval_steps: np.ndarray) -> dict[str, np.ndarray]:
+    """Train one run per row of `data` (rows already aligned with data_seeds and sampling_seeds)."""
     indices = (sampling_indices(experiment.recipe, sampling_seeds, experiment.n_train, len(rates))
                if optimizer == "sgd" else None)
-    return diag_net.train(data["x_train"], data["y_train"], rates, optimizer, indices,
-                          experiment.init_scale, eval_steps, experiment.divergence_threshold)
+    if experiment.name == "diag_net":
+        return diag_net.train(data["x_train"], data["y_train"], rates, optimizer, indices, experiment.init_scale,
+                              eval_steps, experiment.divergence_threshold)
+    return relu_net.train(data["x_train"], data["y_train"], rates, indices, initial_hidden(experiment, data_seeds),
+                          eval_steps, experiment.divergence_threshold)
 
 
 def probe(config: Config, arrays: dict[str, np.ndarray]) -> dict:
-    """Choose the large step of each diag_net data set for SGD and for GD (see config.Probe).
+    """The large step of each data set, per experiment and optimizer (see config.Probe).
 
-    Each data set is trained at every grid step, with the constant step held for the longest
-    large-step phase any variant uses, on sampling seeds that no run uses; all runs batched.
+    Every data set trains at every grid step, the constant step held for the longest large-step
+    phase its experiment's probed variants use, on sampling seeds no run uses; all runs batched.
     """
-    experiment = config.experiments["diag_net"]
-    settings = experiment.probe
-    data = datasets.unstack(arrays, "diag_net")
-    horizon = max([v.schedule.decay_at for v in config.variants.values()
-                   if v.experiment == "diag_net" and v.schedule.probed and v.schedule.decay_at] + [0.5])
-    steps = int(round(horizon * experiment.steps))
-    seeds = experiment.seeds
     chosen = {}
-    for optimizer, grid, orders in (("sgd", settings.sgd_grid, settings.sampling_seeds), ("gd", settings.gd_grid, 1)):
-        # run index = ((grid position) * seeds + data seed) * orders + order
-        batch = {name: np.repeat(np.tile(data[name], (len(grid),) + (1,) * (data[name].ndim - 1)), orders, axis=0)
-                 for name in ("x_train", "y_train")}
-        rates_per_run = np.repeat(np.repeat(np.asarray(grid), seeds), orders)
-        sampling = [settings.first_sampling_seed + o for _ in range(len(grid) * seeds) for o in range(orders)]
-        rates = np.broadcast_to(rates_per_run, (steps, len(rates_per_run)))
-        out = _run_diag_net(experiment, batch, optimizer, rates, sampling, np.array([steps]))
-        diverged_share = out["diverged"].reshape(len(grid), seeds, orders).mean(axis=2)
-        allowed = diverged_share <= settings.max_diverged_share
-        lr_per_seed = []
-        for seed in range(seeds):
-            stable = [grid[g] for g in range(len(grid)) if allowed[g, seed]]
-            lr_per_seed.append(max(stable) if stable else grid[0])
-        chosen[optimizer] = {"lr_per_seed": lr_per_seed, "grid": grid, "probe_steps": steps, "orders": orders,
-                             "diverged_share": diverged_share.round(6).tolist(),
-                             "no_stable_step": [s for s in range(seeds) if not allowed[:, s].any()]}
-    return {"diag_net": chosen}
+    for name, experiment in config.experiments.items():
+        phases = [v.schedule.decay_at or 0.0 for v in config.variants.values() if v.experiment == name and v.schedule.probed]
+        if not phases:
+            continue
+        steps = max(1, int(round(max(max(phases), 0.5) * experiment.steps)))
+        data = datasets.unstack(arrays, name)
+        chosen[name] = {optimizer: _probe_grid(experiment, data, optimizer, grid, steps)
+                        for optimizer, grid in experiment.probe.grids.items()}
+    return chosen
 
 
-def _large_rates(variant: Variant, experiment: Experiment, probe: dict | None) -> tuple[np.ndarray, np.ndarray]:
+def _probe_grid(experiment: Experiment, data: dict, optimizer: str, grid: list[float], steps: int) -> dict:
+    settings = experiment.probe
+    orders = settings.sampling_seeds if optimizer == "sgd" else 1  # GD does not depend on an order
+    seeds = experiment.seeds
+    # run r covers grid position r // (seeds·orders), data seed (r // orders) % seeds, order r % orders
+    data_seeds = np.tile(np.repeat(np.arange(seeds), orders), len(grid))
+    sampling = [settings.first_sampling_seed + int(o) for o in np.tile(np.arange(orders), len(grid) * seeds)]
+    rates = np.broadcast_to(np.repeat(np.asarray(grid), seeds * orders), (steps, len(data_seeds)))
+    batch = {key: data[key][data_seeds] for key in ("x_train", "y_train")}
+    out = _run(experiment, batch, optimizer, rates, data_seeds, sampling, np.array([steps]))
+    diverged_share = out["diverged"].reshape(len(grid), seeds, orders).mean(axis=2)
+    allowed = diverged_share <= settings.max_diverged_share
+    lr_per_seed = [max((grid[g] for g in range(len(grid)) if allowed[g, s]), default=grid[0]) for s in range(seeds)]
+    return {"lr_per_seed": lr_per_seed, "grid": grid, "probe_steps": steps, "orders": orders,
+            "diverged_share": diverged_share.round(6).tolist(),
+            "no_stable_step": [s for s in range(seeds) if not allowed[:, s].any()]}
+
+
+def _rates(variant: Variant, experiment: Experiment, probe: dict | None) -> tuple[np.ndarray, np.ndarray]:
     """(steps, runs) step sizes and the large step of each run (probed per data set where asked)."""
     schedule = variant.schedule
     if schedule.probed:
-        large = np.asarray(probe[variant.experiment][variant.optimizer]["lr_per_seed"], dtype=np.float64)
+        probed = np.asarray(probe[variant.experiment][variant.optimizer]["lr_per_seed"], dtype=np.float64)
     else:
-        large = np.full(experiment.seeds, schedule.lr)
-    rates = np.stack([schedule.resolve(float(lr)).rates(experiment.steps) for lr in large], axis=1)
-    return rates, large
+        probed = np.full(experiment.seeds, np.nan)
+    resolved = [schedule.resolve(float(lr)) for lr in probed]
+    rates = np.stack([s.rates(experiment.steps) for s in resolved], axis=1)
+    return rates, np.array([s.lr for s in resolved])
 
 
 def train(config: Config, variant_name: str, arrays: dict[str, np.ndarray], probe: dict | None,
@@ -89,16 +103,10 @@ def train(config: Config, variant_name: str, arrays: dict[str, np.ndarray], prob
     variant = config.variants[variant_name]
     experiment = config.experiments[variant.experiment]
     data = datasets.unstack(arrays, variant.experiment)
-    rates, large = _large_rates(variant, experiment, probe)
+    rates, initial_lr = _rates(variant, experiment, probe)
     eval_steps = evaluation_steps(experiment.steps, experiment.eval_points)
-    sampling_seeds = [seed + experiment.sampling_seed_offset for seed in range(experiment.seeds)]
-    if variant.experiment == "diag_net":
-        out = _run_diag_net(experiment, data, variant.optimizer, rates, sampling_seeds, eval_steps)
-    else:
-        initial = np.stack([np.random.default_rng([seed, 1]).standard_normal((experiment.student_width, experiment.dim))
-                            for seed in range(experiment.seeds)]) * experiment.init_scale
-        indices = sampling_indices(experiment.recipe, sampling_seeds, experiment.n_train, experiment.steps)
-        out = relu_net.train(data["x_train"], data["y_train"], rates, indices, initial, eval_steps,
-                             experiment.divergence_threshold)
-    return TrainResult({**out, "eval_steps": eval_steps, "lr_large": large},
+    seeds = np.arange(experiment.seeds)
+    out = _run(experiment, data, variant.optimizer, rates, seeds,
+               [int(seed) + experiment.sampling_seed_offset for seed in seeds], eval_steps)
+    return TrainResult({**out, "eval_steps": eval_steps, "lr_large": initial_lr},
                        run_steps=experiment.seeds * experiment.steps, runs=experiment.seeds)
