@@ -32,6 +32,6 @@ def main(argv: list[str]) -> None:
 
 if __name__ == "__main__":
     try:
-        run(main, "python -m stages.rerun_claim <study>.<claim id>")
+        run(main, "python -m stages.rerun_claim <study.claim_id>")
     except subprocess.CalledProcessError as error:
         sys.exit(error.returncode)

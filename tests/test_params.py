@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import copy
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -267,3 +270,19 @@ def test_probe_divisor_needs_a_probed_step(repo_params):
     error = error_of(parse, changed)
     assert error.key == f"sparse_features.variants.{name}.schedule.probe_divisor"
     assert "only with lr: probe" in str(error)
+
+
+def test_misspelt_study_key_names_the_key_and_the_known_ones():
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["sparse_features"]["setup"]["diag_net"]["n_trian"] = 20
+    with pytest.raises(ParamError) as caught:
+        STUDY.parse(Section(params["sparse_features"], "sparse_features"))
+    assert "sparse_features.setup.diag_net.n_trian" in str(caught.value)
+    assert "n_train" in str(caught.value)
+
+
+def test_stage_called_with_the_wrong_argument_count_prints_usage(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "stages.train", "sparse_features"], capture_output=True,
+                            text=True, cwd=REPO)
+    assert result.returncode == 2
+    assert result.stderr.startswith("usage: python -m stages.train <study> <variant>")

@@ -207,3 +207,12 @@ def test_valid_schedules_parse(mapping):
     parsed = parse_schedule(Section(mapping, PATH))
     assert parsed.kind == mapping["kind"]
     assert isinstance(parsed.final_lr() if not parsed.probed else 0.0, float)
+
+
+def test_misspelt_schedule_key_is_rejected_not_ignored():
+    section = Section({"kind": "step_decay", "lr": 0.6, "decay_factor": 3, "decay_at": 0.5, "warm_up": 0.1},
+                      "study.variants.v.schedule")
+    with pytest.raises(ParamError) as caught:
+        parse_schedule(section)
+    message = str(caught.value)
+    assert "study.variants.v.schedule.warm_up" in message and "warmup" in message

@@ -15,14 +15,18 @@ from .study import Execution, Study, load_study
 
 
 def run(main: Callable[[list[str]], None], usage: str) -> None:
-    """Call main(argv) and turn bad input into a one-line error and exit status 2."""
+    """Call main(argv) and turn bad input into a one-line error and exit status 2.
+
+    `usage` names the positional arguments (`<...>`); a call with another count prints it.
+    """
+    argv = sys.argv[1:]
+    if len(argv) != usage.count("<"):
+        print(f"usage: {usage}", file=sys.stderr)
+        sys.exit(2)
     try:
-        main(sys.argv[1:])
+        main(argv)
     except (ParamError, DataError) as error:
         print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
-    except IndexError:
-        print(f"usage: {usage}", file=sys.stderr)
         sys.exit(2)
 
 

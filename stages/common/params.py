@@ -52,6 +52,14 @@ class Section:
             raise ParamError(path, mapping, "a mapping of keys to values")
         self.mapping, self.path = mapping, path
 
+    def only(self, *allowed: str) -> "Section":
+        """Reject keys outside `allowed` (a misspelt key must not be silently ignored)."""
+        unknown = [str(k) for k in self.mapping if k not in allowed]
+        if unknown:
+            raise ParamError(self.key(unknown[0]), self.mapping[unknown[0]],
+                             f"a known key here ({', '.join(allowed)}); {unknown[0]!r} is not one")
+        return self
+
     def key(self, name: str) -> str:
         return f"{self.path}.{name}"
 

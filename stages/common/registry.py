@@ -45,7 +45,8 @@ def load_claims(path: Path, studies: dict[str, Study], configs: dict[str, object
             raise ParamError(f"{path}:{study_name}", study_name, "a study named in stages/common/study.py")
         study, config = studies[study_name], configs[study_name]
         for claim_id, raw in Section(entries, f"{path}:{study_name}").mapping.items():
-            entry = Section(raw, f"{path}:{study_name}.{claim_id}")
+            entry = Section(raw, f"{path}:{study_name}.{claim_id}").only(
+                "title", "paper", "statement", "check", "variants", "figures", "tolerance")
             check = entry.choice("check", sorted(study.checks))
             variants = _names(entry, "variants", study.variant_names(config))
             claims.append(Claim(study_name, str(claim_id), entry.text("title"), entry.text("paper"),

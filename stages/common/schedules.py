@@ -83,6 +83,7 @@ def decay_step_index(decay_at: float, steps: int) -> int:
 
 def parse_schedule(section: Section) -> Schedule:
     """Validate a `schedule` mapping; every error names its key, value and what is allowed."""
+    section.only("kind", "lr", "lr_after", "decay_factor", "decay_at", "warmup", "probe_divisor")
     kind = section.choice("kind", SCHEDULE_KINDS)
     lr = None if section.raw("lr") == PROBED else section.number("lr", positive=True)
     divisor = section.number("probe_divisor", low=1.0) if section.has("probe_divisor") else 1.0

@@ -8,11 +8,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .atomic import DataError
+
 
 def _rows(table: pd.DataFrame, variant: str, metric: str) -> pd.DataFrame:
     rows = table[(table["variant"] == variant) & (table["metric"] == metric)]
     if rows.empty:
-        raise KeyError(f"no rows for variant {variant!r}, metric {metric!r}")
+        raise DataError(f"the results table has no rows for variant {variant!r}, metric {metric!r}")
     return rows
 
 
@@ -40,7 +42,8 @@ def window_median(table: pd.DataFrame, variant: str, metric: str, start: int, st
     rows = _rows(table, variant, metric)
     inside = rows[(rows["step"] >= start) & (rows["step"] < stop)]
     if inside.empty:
-        raise KeyError(f"variant {variant!r} has no {metric!r} between steps {start} and {stop}")
+        raise DataError(f"variant {variant!r} has no {metric!r} recorded between steps {start} and {stop}: "
+                        "raise the study's eval_points")
     medians = inside.groupby("seed")["value"].median().sort_index()
     return medians.where(~diverged(table, variant).reindex(medians.index, fill_value=False))
 

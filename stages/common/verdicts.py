@@ -1,10 +1,10 @@
 """Turning seed samples into verdicts.
 
-A claim's check states a criterion on seed medians with a tolerance fixed in claims.yaml before
-the run. The seed spread decides between a verdict and `inconclusive`:
-- reproduced: the criterion holds on the medians and still holds at the pessimistic quartiles
-  (the favoured group's worse quartile against the other group's better one);
-- not_reproduced: the criterion fails on the medians and also at the optimistic quartiles;
+A claim's check states a criterion on a seed sample (usually per-seed ratios of two runs on the
+same seed) with a tolerance fixed in claims.yaml before the run. The seed spread decides between a
+verdict and `inconclusive`:
+- reproduced: the criterion holds on the median and still holds at the unfavourable quartile;
+- not_reproduced: the criterion fails on the median and also at the favourable quartile;
 - inconclusive: anything in between (the interquartile range straddles the tolerance), or a
   group lost more than half of its seeds to divergence.
 """
@@ -110,8 +110,9 @@ def _average_ranks(values: np.ndarray) -> np.ndarray:
 
 
 def combine(verdicts: list[str]) -> str:
-    """All parts must reproduce; any failed part fails the claim; otherwise inconclusive."""
-    if all(v == REPRODUCED for v in verdicts):
+    """All parts must reproduce; any failed part fails the claim; otherwise (or with no part at all:
+    nothing was judged) inconclusive."""
+    if verdicts and all(v == REPRODUCED for v in verdicts):
         return REPRODUCED
     if any(v == NOT_REPRODUCED for v in verdicts):
         return NOT_REPRODUCED

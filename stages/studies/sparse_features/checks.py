@@ -170,8 +170,10 @@ def sgd_noise_needed(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
     rows, verdicts, numbers = [], [], {}
     probed = settings[settings.large_step == "probe"]
     for experiment in sorted(probed.experiment.unique()):
-        for sgd, gd in zip(_decays(probed, experiment, "sgd"), _decays(probed, experiment, "gd")):
-            if settings.loc[sgd, "decay_at"] != settings.loc[gd, "decay_at"]:
+        sgd_by_point = {settings.loc[v, "decay_at"]: v for v in _decays(probed, experiment, "sgd")}
+        for gd in _decays(probed, experiment, "gd"):
+            sgd = sgd_by_point.get(settings.loc[gd, "decay_at"])
+            if sgd is None:
                 continue
             for metric, threshold in (("test_loss", test_min), (SPARSITY_METRIC[experiment], sparsity_min)):
                 spread = Spread.of(paired_ratio(selection.final(table, gd, metric), selection.final(table, sgd, metric)))

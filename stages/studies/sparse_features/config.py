@@ -61,10 +61,12 @@ class Config:
 
 
 def parse(section: Section) -> Config:
-    setup = section.section("setup")
+    section.only("setup", "variants")
+    setup = section.section("setup").only(*EXPERIMENTS)
     experiments = {"diag_net": _diag_net(setup.section("diag_net")), "relu_net": _relu_net(setup.section("relu_net"))}
     variants = {}
     for name, entry in section.sections("variants").items():
+        entry.only("experiment", "optimizer", "schedule")
         experiment = entry.choice("experiment", EXPERIMENTS)
         optimizer = entry.choice("optimizer", OPTIMIZERS if experiment == "diag_net" else ("sgd",))
         schedule = parse_schedule(entry.section("schedule"))
@@ -72,6 +74,10 @@ def parse(section: Section) -> Config:
             raise ParamError(entry.key("schedule.lr"), "probe", f"a number: {experiment} declares no probe")
         variants[name] = Variant(name, experiment, optimizer, schedule)
     return Config(experiments, variants)
+
+
+COMMON_KEYS = ("recipe", "n_train", "n_test", "dim", "steps", "seeds", "sampling_seed_offset", "eval_points",
+               "divergence_threshold", "probe")
 
 
 def _common(section: Section, name: str) -> dict:
@@ -90,6 +96,7 @@ def _common(section: Section, name: str) -> dict:
 
 
 def _diag_net(section: Section) -> Experiment:
+    section.only(*COMMON_KEYS, "support", "init_scale")
     common = _common(section, "diag_net")
     support = section.integer("support", minimum=1)
     if support > common["dim"]:
@@ -99,6 +106,7 @@ def _diag_net(section: Section) -> Experiment:
 
 
 def _relu_net(section: Section) -> Experiment:
+    section.only(*COMMON_KEYS, "init_scale", "teacher_width", "student_width")
     return Experiment(**_common(section, "relu_net"),
                       init_scale=section.number("init_scale", positive=True),
                       teacher_width=section.integer("teacher_width", minimum=1),
@@ -107,6 +115,7 @@ def _relu_net(section: Section) -> Experiment:
 
 
 def _probe(section: Section, optimizers: tuple[str, ...]) -> Probe:
+    section.only(*(f"{o}_grid" for o in optimizers), "sampling_seeds", "first_sampling_seed", "max_diverged_share")
     return Probe(grids={o: section.numbers(f"{o}_grid", positive=True, increasing=True) for o in optimizers},
                  sampling_seeds=section.integer("sampling_seeds", minimum=1),
                  first_sampling_seed=section.integer("first_sampling_seed", minimum=0),

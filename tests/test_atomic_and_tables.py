@@ -1,0 +1,252 @@
+"""stages/common/atomic.py and stages/common/tables.py: atomic writes, checked reads, byte-stable
+.npz and Parquet, and the tidy table's schema."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from stages.common.atomic import (DataError, atomic_path, read_arrays, read_json, write_arrays, write_bytes,
+                                  write_json)
+from stages.common.tables import read_table, write_table
+
+# ------------------------------------------------------------------------------------------ atomic
+
+
+def sample_arrays() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    return {
+        "diag_net/x_train": rng.standard_normal((3, 20, 30)),
+        "diag_net/y_train": rng.standard_normal((3, 20)),
+        "relu_net/teacher_output": np.array([[1.0, -1.0, 1.0]]),
+        "diverged": np.array([True, False, True]),
+        "diverged_step": np.array([-1, 40, 7], dtype=np.int64),
+        "eval_steps": np.arange(0, 301, 30, dtype=np.int64),
+        "fortran": np.asfortranarray(rng.standard_normal((4, 5))),
+        "with_nan": np.array([np.nan, np.inf, -np.inf, 0.0, -0.0]),
+    }
+
+
+def test_arrays_round_trip_with_slashes_in_names(tmp_path):
+    arrays = sample_arrays()
+    path = tmp_path / "sub" / "generated.npz"
+    write_arrays(path, arrays)
+    loaded = read_arrays(path, required=("diag_net/x_train", "diverged"))
+    assert sorted(loaded) == sorted(arrays)
+    for name, array in arrays.items():
+        assert loaded[name].dtype == array.dtype, name
+        np.testing.assert_array_equal(loaded[name], array)
+    assert np.signbit(loaded["with_nan"][4]), "-0.0 survives"
+
+
+def test_equal_arrays_give_identical_bytes(tmp_path):
+    arrays = sample_arrays()
+    write_arrays(tmp_path / "a.npz", arrays)
+    reordered = {name: np.array(arrays[name], copy=True) for name in reversed(list(arrays))}
+    write_arrays(tmp_path / "b.npz", reordered)
+    assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
+    changed = {**arrays, "diverged_step": np.array([-1, 41, 7], dtype=np.int64)}
+    write_arrays(tmp_path / "c.npz", changed)
+    assert (tmp_path / "a.npz").read_bytes() != (tmp_path / "c.npz").read_bytes()
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "empty", "flipped member byte", "text"])
+def test_corrupt_npz_is_a_data_error_naming_the_file(tmp_path, damage):
+    path = tmp_path / "runs" / "diag_sgd_small.npz"
+    write_arrays(path, sample_arrays())
+    payload = path.read_bytes()
+    if damage == "garbage":
+        path.write_bytes(b"\x00\x01not a zip at all" * 50)
+    elif damage == "truncated":
+        path.write_bytes(payload[: len(payload) // 2])
+    elif damage == "empty":
+        path.write_bytes(b"")
+    elif damage == "text":
+        path.write_text("version https://git-lfs.github.com/spec/v1\noid sha256:abc\nsize 12\n")
+    else:  # corrupt the stored data of a member: the zip CRC check catches it
+        position = payload.index(b"\x93NUMPY") + 200
+        path.write_bytes(payload[:position] + bytes([payload[position] ^ 0xFF]) + payload[position + 1:])
+    with pytest.raises(DataError) as caught:
+        read_arrays(path)
+    assert str(path) in str(caught.value)
+    assert "corrupt" in str(caught.value)
+
+
+def test_missing_npz_is_a_data_error(tmp_path):
+    path = tmp_path / "nowhere.npz"
+    with pytest.raises(DataError, match="nowhere.npz is missing"):
+        read_arrays(path)
+
+
+def test_missing_required_arrays_are_a_data_error(tmp_path):
+    path = tmp_path / "generated.npz"
+    write_arrays(path, {"diag_net/x_train": np.zeros(3)})
+    with pytest.raises(DataError) as caught:
+        read_arrays(path, required=("diag_net/x_train", "diag_net/y_train", "relu_net/x_train"))
+    message = str(caught.value)
+    assert str(path) in message and "diag_net/y_train" in message and "relu_net/x_train" in message
+
+
+def test_atomic_path_leaves_nothing_when_the_block_raises(tmp_path):
+    destination = tmp_path / "out" / "table.parquet"
+    with pytest.raises(RuntimeError, match="interrupted"):
+        with atomic_path(destination) as temporary:
+            assert temporary.parent == destination.parent, "the temporary file must sit beside the destination"
+            assert temporary != destination
+            temporary.write_bytes(b"half of a file")
+            raise RuntimeError("interrupted")
+    assert not destination.exists()
+    assert list(destination.parent.iterdir()) == [], "no temporary file may be left behind"
+
+
+def test_atomic_path_keeps_the_old_file_when_the_block_raises(tmp_path):
+    destination = tmp_path / "claims.json"
+    write_bytes(destination, b"old")
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_path(destination) as temporary:
+            temporary.write_bytes(b"new but unfinished")
+            raise KeyboardInterrupt
+    assert destination.read_bytes() == b"old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["claims.json"]
+
+
+def test_atomic_path_replaces_on_success(tmp_path):
+    destination = tmp_path / "claims.json"
+    write_bytes(destination, b"old")
+    with atomic_path(destination) as temporary:
+        temporary.write_bytes(b"new")
+        assert destination.read_bytes() == b"old", "the destination changes only when the block ends"
+    assert destination.read_bytes() == b"new"
+    assert [p.name for p in tmp_path.iterdir()] == ["claims.json"]
+
+
+def test_failed_write_arrays_leaves_no_file(tmp_path):
+    path = tmp_path / "runs.npz"
+    with pytest.raises(ValueError):
+        write_arrays(path, {"ok": np.zeros(2), "objects": np.array([{"a": 1}], dtype=object)})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_json_is_byte_stable_and_checked(tmp_path):
+    write_json(tmp_path / "a.json", {"b": 1, "a": [1.5, float("nan")]})
+    write_json(tmp_path / "b.json", {"a": [1.5, float("nan")], "b": 1})
+    assert (tmp_path / "a.json").read_bytes() == (tmp_path / "b.json").read_bytes()
+    assert (tmp_path / "a.json").read_text().endswith("}\n")
+    loaded = read_json(tmp_path / "a.json")
+    assert loaded["b"] == 1 and np.isnan(loaded["a"][1])
+    (tmp_path / "bad.json").write_text('{"a": ')
+    with pytest.raises(DataError, match="bad.json is corrupt"):
+        read_json(tmp_path / "bad.json")
+    with pytest.raises(DataError, match="none.json is missing"):
+        read_json(tmp_path / "none.json")
+
+
+# ------------------------------------------------------------------------------------------ tables
+
+SETTINGS = {"optimizer": "string", "decay_at": "float64", "large_step": "string"}
+
+
+def tidy_frame() -> pd.DataFrame:
+    rows = []
+    for variant, optimizer, decay_at in (("small", "sgd", np.nan), ("decay50", "sgd", 0.5), ("gd50", "gd", 0.5)):
+        for seed in range(3):
+            for step in (0, 10, 100):
+                for metric in ("train_loss", "test_loss"):
+                    value = np.nan if (variant, seed, step) == ("gd50", 2, 100) else (seed + 1) * 0.1 / (step + 1)
+                    rows.append({"study": "toy", "variant": variant, "seed": seed, "step": step, "metric": metric,
+                                 "value": value, "optimizer": optimizer, "decay_at": decay_at,
+                                 "large_step": "probe" if optimizer == "gd" else "fixed"})
+    return pd.DataFrame(rows)
+
+
+def canonical(frame: pd.DataFrame) -> pd.DataFrame:
+    ordered = frame.sort_values(["study", "variant", "metric", "seed", "step"]).reset_index(drop=True)
+    return ordered[sorted(ordered.columns)]
+
+
+def test_table_round_trip(tmp_path):
+    frame = tidy_frame()
+    path = tmp_path / "results" / "toy.parquet"
+    write_table(path, frame, SETTINGS)
+    loaded = read_table(path, SETTINGS)
+    assert list(loaded.columns) == ["study", "variant", "seed", "step", "metric", "value",
+                                    "decay_at", "large_step", "optimizer"]
+    assert loaded["seed"].dtype == np.int64 and loaded["step"].dtype == np.int64
+    assert loaded["value"].dtype == np.float64 and loaded["decay_at"].dtype == np.float64
+    pd.testing.assert_frame_equal(canonical(loaded), canonical(frame), check_dtype=False)
+    keys = list(zip(loaded.variant, loaded.metric, loaded.seed, loaded.step))
+    assert keys == sorted(keys), "rows are stored sorted"
+
+
+def test_same_frame_in_another_row_and_column_order_gives_identical_bytes(tmp_path):
+    frame = tidy_frame()
+    shuffled = frame.sample(frac=1.0, random_state=7)
+    shuffled = shuffled[list(reversed(shuffled.columns))]
+    assert not shuffled.index.equals(frame.index)
+    write_table(tmp_path / "a.parquet", frame, SETTINGS)
+    write_table(tmp_path / "b.parquet", shuffled, SETTINGS)
+    write_table(tmp_path / "c.parquet", shuffled.reset_index(drop=True), SETTINGS)
+    first = (tmp_path / "a.parquet").read_bytes()
+    assert first == (tmp_path / "b.parquet").read_bytes() == (tmp_path / "c.parquet").read_bytes()
+    changed = frame.copy()
+    changed.loc[5, "value"] = 1.0 + changed.loc[5, "value"]
+    write_table(tmp_path / "d.parquet", changed, SETTINGS)
+    assert (tmp_path / "d.parquet").read_bytes() != first
+
+
+def test_extra_column_is_a_schema_violation(tmp_path):
+    frame = tidy_frame().assign(wall_seconds=1.0)
+    with pytest.raises(DataError, match="wall_seconds") as caught:
+        write_table(tmp_path / "t.parquet", frame, SETTINGS)
+    assert str(tmp_path / "t.parquet") in str(caught.value)
+    assert not (tmp_path / "t.parquet").exists()
+
+
+@pytest.mark.parametrize("column", ["seed", "metric", "decay_at"])
+def test_missing_column_is_a_schema_violation(tmp_path, column):
+    with pytest.raises(DataError, match="differ from the schema"):
+        write_table(tmp_path / "t.parquet", tidy_frame().drop(columns=column), SETTINGS)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_duplicate_key_rows_are_a_schema_violation(tmp_path):
+    frame = tidy_frame()
+    duplicated = pd.concat([frame, frame.iloc[[4]].assign(value=123.0)], ignore_index=True)
+    with pytest.raises(DataError, match="1 duplicate"):
+        write_table(tmp_path / "t.parquet", duplicated, SETTINGS)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_null_in_a_key_column_is_a_schema_violation(tmp_path):
+    frame = tidy_frame()
+    frame.loc[3, "metric"] = None
+    with pytest.raises(DataError, match="null in a key column"):
+        write_table(tmp_path / "t.parquet", frame, SETTINGS)
+
+
+def test_reading_a_table_with_the_wrong_schema_names_the_file(tmp_path):
+    path = tmp_path / "toy.parquet"
+    pq.write_table(pa.Table.from_pandas(tidy_frame().drop(columns="large_step"), preserve_index=False), path)
+    with pytest.raises(DataError) as caught:
+        read_table(path, SETTINGS)
+    assert str(path) in str(caught.value) and "schema" in str(caught.value)
+    assert len(read_table(path)) == len(tidy_frame()), "without setting columns the table is read unchecked"
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "empty"])
+def test_corrupt_parquet_is_a_data_error_naming_the_file(tmp_path, damage):
+    path = tmp_path / "toy.parquet"
+    write_table(path, tidy_frame(), SETTINGS)
+    payload = path.read_bytes()
+    path.write_bytes({"garbage": b"PAR1 but not really" * 20, "truncated": payload[: len(payload) // 2],
+                      "empty": b""}[damage])
+    with pytest.raises(DataError) as caught:
+        read_table(path, SETTINGS)
+    assert str(path) in str(caught.value) and "corrupt" in str(caught.value)
+
+
+def test_missing_parquet_is_a_data_error(tmp_path):
+    with pytest.raises(DataError, match="missing"):
+        read_table(tmp_path / "none.parquet", SETTINGS)

@@ -1,0 +1,261 @@
+"""End to end: `dvc repro` of the tiny profile (tests/profiles/tiny.yaml) in a temporary copy of the
+repository, then a second run that must do nothing, byte-identical outputs when stages rerun on
+the same params, and bad params that stop a stage with exit status 2 before it writes anything.
+
+One full pipeline run for the whole module (module-scoped fixture); everything else reruns single
+stages directly. Never runs anything inside the working repository itself.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO
+from stages.common.study import STUDY_PACKAGES, load_study
+from stages.common.tables import read_table
+from stages.common.verdicts import VERDICTS
+
+VENV = REPO / ".venv"
+# generated state of the working copy (another pipeline run may be writing it): never copied
+SKIPPED = ("dvc.lock", "data/", "reports/")
+
+
+def _profile_module():
+    """tests/profile.py, loaded by path (its name shadows the standard library's `profile`)."""
+    spec = importlib.util.spec_from_file_location("repro_profile", REPO / "tests" / "profile.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def copy_repository(destination: Path) -> Path:
+    """The git-tracked and untracked-but-not-ignored files, a link to .venv, the tiny profile applied."""
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO, check=True,
+                            capture_output=True).stdout.decode()
+    for name in filter(None, listed.split("\0")):
+        source = REPO / name
+        if name.startswith(SKIPPED) or not source.is_file():
+            continue
+        target = destination / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target)
+    (destination / ".venv").symlink_to(VENV, target_is_directory=True)
+    _profile_module().apply_profile(destination / "params.yaml", REPO / "tests" / "profiles" / "tiny.yaml")
+    subprocess.run(["git", "init", "-q"], cwd=destination, check=True)
+    return destination
+
+
+def environment() -> dict:
+    env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env.update(PATH=f"{VENV / 'bin'}{os.pathsep}{env.get('PATH', '')}", OMP_NUM_THREADS="1",
+               OMP_WAIT_POLICY="PASSIVE", PYTHONHASHSEED="0", DVC_NO_ANALYTICS="1")
+    return env
+
+
+def run(command: list[str], cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(command, cwd=cwd, env=environment(), capture_output=True, text=True, timeout=timeout)
+
+
+def checked(command: list[str], cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
+    result = run(command, cwd, timeout)
+    if result.returncode != 0:
+        pytest.fail(f"{' '.join(command)} exited {result.returncode}\n--- stdout\n{result.stdout[-4000:]}"
+                    f"\n--- stderr\n{result.stderr[-4000:]}")
+    return result
+
+
+class Pipeline:
+    def __init__(self, root: Path):
+        self.root = root
+        self.first = checked(["dvc", "repro"], root, timeout=560)
+        # the no-op checks run here, before any test touches an output
+        self.second = checked(["dvc", "repro"], root)
+        self.status = checked(["dvc", "status"], root)
+        self.params = yaml.safe_load((root / "params.yaml").read_text())
+        self.claims = yaml.safe_load((root / "claims.yaml").read_text())
+
+    def claim_entries(self):
+        for study, entries in self.claims.items():
+            for claim_id, entry in entries.items():
+                yield study, str(claim_id), entry
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory) -> Pipeline:
+    return Pipeline(copy_repository(tmp_path_factory.mktemp("e2e")))
+
+
+def test_first_run_ran_every_stage_kind(pipeline):
+    for kind in ("generate", "train", "measure", "aggregate", "render", "report"):
+        assert re.search(rf"Running stage '{kind}\b", pipeline.first.stdout), kind
+
+
+def test_every_claim_figure_exists(pipeline):
+    for study, claim_id, entry in pipeline.claim_entries():
+        assert entry["figures"], f"{study}.{claim_id} names no figure"
+        for figure in entry["figures"]:
+            path = pipeline.root / "reports" / "figures" / study / f"{figure}.png"
+            assert path.is_file(), f"{study}.{claim_id}: {path} missing"
+            payload = path.read_bytes()
+            assert payload.startswith(b"\x89PNG\r\n\x1a\n") and len(payload) > 2000, path
+
+
+def test_results_tables_pass_the_schema(pipeline):
+    for study in STUDY_PACKAGES:
+        path = pipeline.root / "data" / "results" / f"{study}.parquet"
+        assert path.is_file(), path
+        table = read_table(path, load_study(study).setting_columns)
+        assert len(table) > 0 and (table["study"] == study).all()
+        assert set(table["variant"]) == set(pipeline.params[study]["variants"])
+        assert {"train_loss", "test_loss", "diverged"} <= set(table["metric"])
+
+
+def test_every_run_of_the_tiny_profile_is_in_the_table(pipeline):
+    study = "sparse_features"
+    table = read_table(pipeline.root / "data" / "results" / f"{study}.parquet")
+    setup = pipeline.params[study]["setup"]
+    for variant, entry in pipeline.params[study]["variants"].items():
+        experiment = setup[entry["experiment"]]
+        rows = table[(table.variant == variant) & (table.metric == "train_loss")]
+        assert sorted(rows.seed.unique()) == list(range(experiment["seeds"])), variant
+        assert rows.step.min() == 0 and rows.step.max() == experiment["steps"], variant
+
+
+def test_claims_json_has_a_verdict_per_claim(pipeline):
+    metrics = json.loads((pipeline.root / "reports" / "claims.json").read_text())
+    detail = json.loads((pipeline.root / "reports" / "claims_detail.json").read_text())
+    for study, claim_id, _ in pipeline.claim_entries():
+        assert metrics[study][claim_id]["verdict"] in VERDICTS, (study, claim_id)
+        assert len(metrics[study][claim_id]) == 2, "the verdict and one headline number"
+        assert detail[study][claim_id]["verdict"] == metrics[study][claim_id]["verdict"]
+    assert sum(len(entries) for entries in metrics.values()) == sum(1 for _ in pipeline.claim_entries())
+
+
+def test_report_has_one_section_per_claim(pipeline):
+    text = (pipeline.root / "reports" / "README.md").read_text()
+    metrics = json.loads((pipeline.root / "reports" / "claims.json").read_text())
+    for study, claim_id, entry in pipeline.claim_entries():
+        headers = [m for m in re.finditer(rf"^### {re.escape(claim_id)}\b.*$", text, flags=re.M)]
+        assert len(headers) == 1, f"{claim_id}: {len(headers)} sections"
+        rest = text[headers[0].end():]
+        following = re.search(r"^#{2,3} ", rest, flags=re.M)
+        section = rest[:following.start()] if following else rest
+        assert f"make claim CLAIM={study}.{claim_id}" in section
+        assert metrics[study][claim_id]["verdict"] in headers[0].group(0)
+        for figure in entry["figures"]:
+            assert f"figures/{study}/{figure}.png" in section
+
+
+def test_second_run_is_a_no_op(pipeline):
+    assert "Running stage" not in pipeline.second.stdout, pipeline.second.stdout
+    assert "up to date" in pipeline.second.stdout
+    assert "up to date" in pipeline.status.stdout, pipeline.status.stdout
+
+
+def _pick(params: dict, experiment: str) -> str:
+    """A decay variant of one experiment (probed where possible): the stages rerun for the byte check."""
+    variants = params["sparse_features"]["variants"]
+    candidates = [n for n, e in variants.items() if e["experiment"] == experiment and "decay_at" in e["schedule"]]
+    probed = [n for n in candidates if variants[n]["schedule"]["lr"] == "probe"]
+    return (probed or candidates or [n for n, e in variants.items() if e["experiment"] == experiment])[0]
+
+
+def test_same_params_give_identical_bytes(pipeline):
+    """Delete outputs and rerun the stages on the same params: the Parquet tables (and every other
+    result without a wall-clock timing in it) come back byte for byte."""
+    root, study = pipeline.root, "sparse_features"
+    variants = [_pick(pipeline.params, "diag_net"), _pick(pipeline.params, "relu_net")]
+    data = Path("data") / study
+    outputs = [data / "generated.npz", data / "probe.json", Path("data/results") / f"{study}.parquet",
+               Path("data/results") / f"{study}_loss_curves.csv", Path("reports/claims.json")]
+    outputs += [data / "runs" / f"{v}.npz" for v in variants] + [data / "measures" / f"{v}.parquet" for v in variants]
+    outputs += sorted(p.relative_to(root) for p in (root / "reports" / "figures" / study).glob("*.png"))
+    before = {path: (root / path).read_bytes() for path in outputs}
+    for path in outputs:
+        (root / path).unlink()
+    commands = [["generate", study], ["probe", study]]
+    commands += [[kind, study, v] for v in variants for kind in ("train", "measure")]
+    commands += [["aggregate", study], ["render", study], ["report"]]
+    for command in commands:
+        checked(["python", "-m", f"stages.{command[0]}", *command[1:]], root)
+    changed = [str(path) for path in outputs if (root / path).read_bytes() != before[path]]
+    assert not changed, f"outputs differ after a rerun on the same params: {changed}"
+
+
+# ----------------------------------------------------------------------------- bad params, exit 2
+
+
+@pytest.fixture()
+def fresh_copy(tmp_path) -> Path:
+    return copy_repository(tmp_path / "repo")
+
+
+def set_param(root: Path, path: tuple, value) -> None:
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    node = params
+    for part in path[:-1]:
+        node = node[part]
+    if value is None:
+        del node[path[-1]]
+    else:
+        node[path[-1]] = value
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def assert_stopped_before_output(result: subprocess.CompletedProcess, root: Path, *expected: str) -> None:
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, f"expected a one-line message, got:\n{result.stderr}"
+    assert "Traceback" not in result.stderr
+    for text in expected:
+        assert text in lines[0], (text, lines[0])
+    assert not (root / "data").exists(), "a stage wrote data before validating its params"
+    assert not (root / "reports").exists(), "a stage wrote a report before validating its params"
+
+
+def test_unknown_variant_stops_train(fresh_copy):
+    result = run(["python", "-m", "stages.train", "sparse_features", "no_such_variant"], fresh_copy)
+    assert_stopped_before_output(result, fresh_copy, "sparse_features.variants", "no_such_variant", "one of ")
+
+
+def test_unknown_study_stops_generate(fresh_copy):
+    result = run(["python", "-m", "stages.generate", "no_such_study"], fresh_copy)
+    assert_stopped_before_output(result, fresh_copy, "study", "no_such_study", "one of sparse_features")
+
+
+def test_negative_step_size_stops_every_stage(fresh_copy):
+    params = yaml.safe_load((fresh_copy / "params.yaml").read_text())
+    variant = next(iter(params["sparse_features"]["variants"]))
+    set_param(fresh_copy, ("sparse_features", "variants", variant, "schedule", "lr"), -0.2)
+    key = f"sparse_features.variants.{variant}.schedule.lr = -0.2"
+    for command in (["generate", "sparse_features"], ["probe", "sparse_features"],
+                    ["train", "sparse_features", variant], ["report"]):
+        result = run(["python", "-m", f"stages.{command[0]}", *command[1:]], fresh_copy)
+        assert_stopped_before_output(result, fresh_copy, key, "a number > 0")
+
+
+@pytest.mark.parametrize("path, value, expected", [
+    (("variants", "*", "schedule", "kind"), "linear", "allowed: one of constant, step_decay, cosine"),
+    (("variants", "*decay", "schedule", "decay_at"), 1.5, "allowed: a number in (0, 1)"),
+    (("setup", "diag_net", "n_train"), None, "'<missing>'"),
+    (("setup", "relu_net", "steps"), "300", "allowed: an integer >= 1"),
+])
+def test_bad_params_stop_train_with_the_key(fresh_copy, path, value, expected):
+    params = yaml.safe_load((fresh_copy / "params.yaml").read_text())
+    variants = params["sparse_features"]["variants"]
+    if path[1] == "*decay":
+        name = next(n for n, e in variants.items() if "decay_at" in e["schedule"])
+    else:
+        name = next(iter(variants))
+    path = tuple(name if part.startswith("*") else part for part in path)
+    set_param(fresh_copy, ("sparse_features", *path), value)
+    result = run(["python", "-m", "stages.train", "sparse_features", name], fresh_copy)
+    assert_stopped_before_output(result, fresh_copy, "sparse_features." + ".".join(path) + " = ", expected)
