@@ -286,3 +286,15 @@ def test_stage_called_with_the_wrong_argument_count_prints_usage(tmp_path):
                             text=True, cwd=REPO)
     assert result.returncode == 2
     assert result.stderr.startswith("usage: python -m stages.train <study> <variant>")
+
+
+def test_cuda_requested_without_a_gpu_is_a_param_error(monkeypatch):
+    import torch
+
+    from stages.common.runtime import torch_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ParamError) as caught:
+        torch_device("cuda")
+    assert "execution.device" in str(caught.value) and "cpu" in str(caught.value)
+    assert torch_device("cpu") == "cpu"

@@ -10,7 +10,7 @@ from typing import Callable
 
 from .atomic import DataError
 from .params import ParamError, execution_section, study_section
-from .runtime import pin_threads
+from .runtime import pin_threads, torch_device
 from .study import Execution, Study, load_study
 
 
@@ -39,7 +39,7 @@ def open_study(name: str) -> tuple[Study, object]:
 
 
 def execution() -> Execution:
-    section = execution_section()
-    workers = section.integer("workers", minimum=1) if section.has("workers") else 1
+    section = execution_section().only("device")
     device = section.choice("device", ("cpu", "cuda")) if section.has("device") else "cpu"
-    return Execution(workers=workers, device=device)
+    torch_device(device)  # fails now, before any compute, if cuda is asked for and absent
+    return Execution(device=device)

@@ -167,6 +167,6 @@ def study_section(study: str, params_file: Path = PARAMS_FILE) -> Section:
 
 
 def execution_section(params_file: Path = PARAMS_FILE) -> Section:
-    """Where and how runs execute (workers, device). Not a DVC dependency: it never changes results."""
+    """Where runs execute (device). Not a DVC dependency: it never changes results on one machine."""
     params = load_yaml(params_file)
     return Section(params.get("execution", {}), "execution")

@@ -28,13 +28,16 @@ def pin_threads() -> None:
         sys.modules["torch"].set_num_threads(TORCH_THREADS)
 
 
-def torch_device(requested: str):
+def torch_device(requested: str) -> str:
     """`cpu` always works; `cuda` only when a GPU is present (never required)."""
-    import torch
+    if requested == "cuda":
+        import torch
 
-    if requested == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("execution.device = 'cuda' but no CUDA device is present: use 'cpu'")
-    return torch.device(requested)
+        if not torch.cuda.is_available():
+            from .params import ParamError
+
+            raise ParamError("execution.device", requested, "cpu (no CUDA device is present here)")
+    return requested
 
 
 @contextmanager

@@ -12,10 +12,10 @@ import torch
 
 
 class SnapshotRecorder:
-    def __init__(self, runs: int, eval_steps: np.ndarray, divergence_threshold: float):
+    def __init__(self, runs: int, eval_steps: np.ndarray, divergence_threshold: float, device=None):
         self.eval_steps = np.asarray(eval_steps, dtype=np.int64)
         self.threshold = divergence_threshold
-        self.alive = torch.ones(runs, dtype=torch.float64)
+        self.alive = torch.ones(runs, dtype=torch.float64, device=device)
         self.diverged_step = np.full(runs, -1, dtype=np.int64)
         self.snapshots: dict[str, np.ndarray] = {}
         self._next = 0
@@ -32,7 +32,7 @@ class SnapshotRecorder:
         bad = (magnitude > self.threshold).any(axis=1)
         newly = bad & (self.diverged_step < 0)
         self.diverged_step[newly] = step
-        self.alive[torch.as_tensor(newly)] = 0.0
+        self.alive[torch.as_tensor(newly, device=self.alive.device)] = 0.0
         lost = self.diverged_step >= 0
         for name, array in values.items():
             if name not in self.snapshots:

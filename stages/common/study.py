@@ -33,9 +33,9 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Execution:
-    """How runs execute; kept out of every cache key because it never changes results."""
+    """Where runs execute; kept out of every cache key (results on one device are bit-identical
+    across reruns; a GPU's float results may differ from the CPU's in the last bits)."""
 
-    workers: int = 1
     device: str = "cpu"
 
 

@@ -27,7 +27,7 @@ def diag_net_gradients(u: torch.Tensor, v: torch.Tensor, inputs: torch.Tensor, t
 
 def train(x_train: np.ndarray, y_train: np.ndarray, rates: np.ndarray, optimizer: str,
           sample_indices: np.ndarray | None, init_scale: float, eval_steps: np.ndarray,
-          divergence_threshold: float) -> dict[str, np.ndarray]:
+          divergence_threshold: float, device: str = "cpu") -> dict[str, np.ndarray]:
     """Run every seed's training in lockstep.
 
     x_train (runs, n, d), y_train (runs, n); rates (T,); sample_indices (T, runs) for SGD;
@@ -35,15 +35,15 @@ def train(x_train: np.ndarray, y_train: np.ndarray, rates: np.ndarray, optimizer
     Divergence handling: see stages/common/snapshots.py.
     Returns beta (runs, len(eval_steps), d), diverged (runs,), diverged_step (runs,; −1 if never).
     """
-    x = torch.as_tensor(x_train, dtype=torch.float64)
-    y = torch.as_tensor(y_train, dtype=torch.float64)
+    x = torch.as_tensor(x_train, dtype=torch.float64, device=device)
+    y = torch.as_tensor(y_train, dtype=torch.float64, device=device)
     runs, _, dim = x.shape
-    u = torch.full((runs, dim), init_scale, dtype=torch.float64)
-    v = torch.zeros((runs, dim), dtype=torch.float64)
-    rates = torch.as_tensor(np.asarray(rates), dtype=torch.float64)  # (T,) or per run (T, runs)
-    recorder = SnapshotRecorder(runs, eval_steps, divergence_threshold)
-    run_index = torch.arange(runs)
-    order = torch.as_tensor(sample_indices, dtype=torch.long) if optimizer == "sgd" else None
+    u = torch.full((runs, dim), init_scale, dtype=torch.float64, device=device)
+    v = torch.zeros((runs, dim), dtype=torch.float64, device=device)
+    rates = torch.as_tensor(np.asarray(rates), dtype=torch.float64, device=device)  # (T,) or per run (T, runs)
+    recorder = SnapshotRecorder(runs, eval_steps, divergence_threshold, device)
+    run_index = torch.arange(runs, device=device)
+    order = torch.as_tensor(sample_indices, dtype=torch.long, device=device) if optimizer == "sgd" else None
     for step in range(len(rates) + 1):
         if recorder.due(step):
             recorder.record(step, beta=u * v)

@@ -27,20 +27,21 @@ def gradients(hidden: torch.Tensor, output: torch.Tensor, inputs: torch.Tensor, 
 
 
 def train(x_train: np.ndarray, y_train: np.ndarray, rates: np.ndarray, sample_indices: np.ndarray,
-          initial_hidden: np.ndarray, eval_steps: np.ndarray, divergence_threshold: float) -> dict[str, np.ndarray]:
+          initial_hidden: np.ndarray, eval_steps: np.ndarray, divergence_threshold: float,
+          device: str = "cpu") -> dict[str, np.ndarray]:
     """SGD with batch 1 for every run in lockstep; records (hidden, output) at `eval_steps`.
 
     Divergence handling: see stages/common/snapshots.py.
     """
-    x = torch.as_tensor(x_train, dtype=torch.float64)
-    y = torch.as_tensor(y_train, dtype=torch.float64)
-    hidden = torch.as_tensor(initial_hidden, dtype=torch.float64).clone()
+    x = torch.as_tensor(x_train, dtype=torch.float64, device=device)
+    y = torch.as_tensor(y_train, dtype=torch.float64, device=device)
+    hidden = torch.as_tensor(initial_hidden, dtype=torch.float64, device=device).clone()
     runs, width, _ = hidden.shape
-    output = torch.zeros((runs, width), dtype=torch.float64)
-    rates = torch.as_tensor(np.asarray(rates), dtype=torch.float64)  # (T,) or per run (T, runs)
-    recorder = SnapshotRecorder(runs, eval_steps, divergence_threshold)
-    order = torch.as_tensor(sample_indices, dtype=torch.long)
-    run_index = torch.arange(runs)
+    output = torch.zeros((runs, width), dtype=torch.float64, device=device)
+    rates = torch.as_tensor(np.asarray(rates), dtype=torch.float64, device=device)  # (T,) or per run (T, runs)
+    recorder = SnapshotRecorder(runs, eval_steps, divergence_threshold, device)
+    order = torch.as_tensor(sample_indices, dtype=torch.long, device=device)
+    run_index = torch.arange(runs, device=device)
     for step in range(len(rates) + 1):
         if recorder.due(step):
             recorder.record(step, hidden=hidden, output=output)

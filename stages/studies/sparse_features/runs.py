@@ -38,15 +38,15 @@ def initial_hidden(experiment: Experiment, data_seeds) -> np.ndarray:
 
 
 def _run(experiment: Experiment, data: dict, optimizer: str, rates: np.ndarray, data_seeds, sampling_seeds,
-         eval_steps: np.ndarray) -> dict[str, np.ndarray]:
+         eval_steps: np.ndarray, device: str = "cpu") -> dict[str, np.ndarray]:
     """Train one run per row of `data` (rows already aligned with data_seeds and sampling_seeds)."""
     indices = (sampling_indices(experiment.recipe, sampling_seeds, experiment.n_train, len(rates))
                if optimizer == "sgd" else None)
     if experiment.name == "diag_net":
         return diag_net.train(data["x_train"], data["y_train"], rates, optimizer, indices, experiment.init_scale,
-                              eval_steps, experiment.divergence_threshold)
+                              eval_steps, experiment.divergence_threshold, device)
     return relu_net.train(data["x_train"], data["y_train"], rates, indices, initial_hidden(experiment, data_seeds),
-                          eval_steps, experiment.divergence_threshold)
+                          eval_steps, experiment.divergence_threshold, device)
 
 
 def probe(config: Config, arrays: dict[str, np.ndarray]) -> dict:
@@ -99,7 +99,7 @@ def _rates(variant: Variant, experiment: Experiment, probe: dict | None) -> tupl
 
 def train(config: Config, variant_name: str, arrays: dict[str, np.ndarray], probe: dict | None,
           execution: Execution) -> TrainResult:
-    """All seeds of one variant in one batched tensor program (one process: batching beats a pool here)."""
+    """All seeds of one variant in one batched tensor program, on `execution.device`."""
     variant = config.variants[variant_name]
     experiment = config.experiments[variant.experiment]
     data = datasets.unstack(arrays, variant.experiment)
@@ -107,6 +107,6 @@ def train(config: Config, variant_name: str, arrays: dict[str, np.ndarray], prob
     eval_steps = evaluation_steps(experiment.steps, experiment.eval_points)
     seeds = np.arange(experiment.seeds)
     out = _run(experiment, data, variant.optimizer, rates, seeds,
-               [int(seed) + experiment.sampling_seed_offset for seed in seeds], eval_steps)
+               [int(seed) + experiment.sampling_seed_offset for seed in seeds], eval_steps, execution.device)
     return TrainResult({**out, "eval_steps": eval_steps, "lr_large": initial_lr},
                        run_steps=experiment.seeds * experiment.steps, runs=experiment.seeds)
