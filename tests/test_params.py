@@ -298,3 +298,12 @@ def test_cuda_requested_without_a_gpu_is_a_param_error(monkeypatch):
         torch_device("cuda")
     assert "execution.device" in str(caught.value) and "cpu" in str(caught.value)
     assert torch_device("cpu") == "cpu"
+
+
+def test_probed_decay_beyond_the_probe_horizon_is_refused():
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["sparse_features"]["variants"]["diag_sgd_decay90"]["schedule"]["decay_at"] = 0.95
+    with pytest.raises(ParamError) as caught:
+        STUDY.parse(Section(params["sparse_features"], "sparse_features"))
+    assert "sparse_features.variants.diag_sgd_decay90.schedule.decay_at" in str(caught.value)
+    assert "horizon" in str(caught.value)

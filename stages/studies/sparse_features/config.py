@@ -22,6 +22,7 @@ class Probe:
     diverge). `grids` maps an optimizer to its grid of step sizes."""
 
     grids: dict[str, list[float]]
+    horizon: float  # fraction of the experiment's steps the probe holds the step for
     sampling_seeds: int
     first_sampling_seed: int
     max_diverged_share: float
@@ -70,8 +71,11 @@ def parse(section: Section) -> Config:
         experiment = entry.choice("experiment", EXPERIMENTS)
         optimizer = entry.choice("optimizer", OPTIMIZERS if experiment == "diag_net" else ("sgd",))
         schedule = parse_schedule(entry.section("schedule"))
-        if schedule.probed and experiments[experiment].probe is None:
-            raise ParamError(entry.key("schedule.lr"), "probe", f"a number: {experiment} declares no probe")
+        probe = experiments[experiment].probe
+        if schedule.probed and schedule.decay_at is not None and schedule.decay_at > probe.horizon:
+            raise ParamError(entry.key("schedule.decay_at"), schedule.decay_at,
+                             f"at most the probe's horizon {probe.horizon:g} (setup.{experiment}.probe.horizon): "
+                             "the probe must test the step for the whole large-step phase")
         variants[name] = Variant(name, experiment, optimizer, schedule)
     return Config(experiments, variants)
 
@@ -115,8 +119,10 @@ def _relu_net(section: Section) -> Experiment:
 
 
 def _probe(section: Section, optimizers: tuple[str, ...]) -> Probe:
-    section.only(*(f"{o}_grid" for o in optimizers), "sampling_seeds", "first_sampling_seed", "max_diverged_share")
+    section.only(*(f"{o}_grid" for o in optimizers), "horizon", "sampling_seeds", "first_sampling_seed",
+                 "max_diverged_share")
     return Probe(grids={o: section.numbers(f"{o}_grid", positive=True, increasing=True) for o in optimizers},
+                 horizon=section.number("horizon", low=0.0, high=1.0, open_interval=True),
                  sampling_seeds=section.integer("sampling_seeds", minimum=1),
                  first_sampling_seed=section.integer("first_sampling_seed", minimum=0),
                  max_diverged_share=section.number("max_diverged_share", low=0.0, high=1.0))

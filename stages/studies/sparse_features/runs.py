@@ -52,15 +52,13 @@ def _run(experiment: Experiment, data: dict, optimizer: str, rates: np.ndarray, 
 def probe(config: Config, arrays: dict[str, np.ndarray]) -> dict:
     """The large step of each data set, per experiment and optimizer (see config.Probe).
 
-    Every data set trains at every grid step, the constant step held for the longest large-step
-    phase its experiment's probed variants use, on sampling seeds no run uses; all runs batched.
+    Every data set trains at every grid step, the constant step held for the probe's horizon (at
+    least the longest large-step phase of any probed variant: config.parse checks it), on sampling
+    seeds no run uses; all runs batched.
     """
     chosen = {}
     for name, experiment in config.experiments.items():
-        phases = [v.schedule.decay_at or 0.0 for v in config.variants.values() if v.experiment == name and v.schedule.probed]
-        if not phases:
-            continue
-        steps = max(1, int(round(max(max(phases), 0.5) * experiment.steps)))
+        steps = max(1, int(round(experiment.probe.horizon * experiment.steps)))
         data = datasets.unstack(arrays, name)
         chosen[name] = {optimizer: _probe_grid(experiment, data, optimizer, grid, steps)
                         for optimizer, grid in experiment.probe.grids.items()}
