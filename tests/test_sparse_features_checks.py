@@ -154,7 +154,7 @@ def no_plateau(variant, metric, seed, step):
 def test_c1_not_reproduced():
     outcome = run_check("loss_stabilization", build(CHECK_VARIANTS["loss_stabilization"], no_plateau))
     assert outcome.verdict == NOT_REPRODUCED
-    assert all(row["verdict"] == NOT_REPRODUCED for row in outcome.rows)
+    assert all(row["verdict"] in (NOT_REPRODUCED, "(reference)") for row in outcome.rows)
 
 
 def test_c1_inconclusive_when_most_seeds_diverged():
@@ -269,7 +269,8 @@ def test_c3_reproduced():
     assert outcome.numbers["diag_net_test_loss_spearman"] == pytest.approx(-1.0)
     assert outcome.numbers["diag_net_test_loss_factor_median"] == pytest.approx(10 ** 3.2, rel=0.2)
     # per experiment: two Spearman parts and one factor
-    assert len(outcome.rows) == 6
+    assert len([row for row in outcome.rows if row["verdict"] != "(reference)"]) == 6
+    assert any(row["part"] == "reference relu_net: test loss by decay point" for row in outcome.rows)
 
 
 MIRROR = {"diag_sgd_decay10": "diag_sgd_decay90", "diag_sgd_decay30": "diag_sgd_decay70",
@@ -288,7 +289,7 @@ def test_c3_not_reproduced():
     outcome = run_check("longer_large_step", build(CHECK_VARIANTS["longer_large_step"], reversed_trend))
     assert outcome.verdict == NOT_REPRODUCED
     assert outcome.headline[1] == pytest.approx(1.0)
-    assert all(row["verdict"] == NOT_REPRODUCED for row in outcome.rows)
+    assert all(row["verdict"] in (NOT_REPRODUCED, "(reference)") for row in outcome.rows)
 
 
 def test_c3_inconclusive_when_most_seeds_diverged():
@@ -296,7 +297,7 @@ def test_c3_inconclusive_when_most_seeds_diverged():
     outcome = run_check("longer_large_step", table)
     assert outcome.verdict == INCONCLUSIVE
     assert all(row["verdict"] == (INCONCLUSIVE if row["part"].startswith("diag") else REPRODUCED)
-               for row in outcome.rows)
+               for row in outcome.rows if row["verdict"] != "(reference)")
 
 
 def test_c3_factor_alone_can_fail_the_claim():

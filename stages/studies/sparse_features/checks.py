@@ -146,6 +146,13 @@ def longer_large_step(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
             numbers[f"{experiment}_{metric}_spearman"] = rho
             for point, spread in zip(decay_points, spreads):
                 numbers.update(spread.as_numbers(f"{experiment}_{metric}_decay{int(round(point * 100))}"))
+        if experiment in PAPER_TEST_LOSS_BY_DECAY:
+            printed = PAPER_TEST_LOSS_BY_DECAY[experiment]
+            ours = dict(zip(decay_points, [Spread.of(selection.final(table, v, "test_loss")).median for v in variants]))
+            rows.append({"part": f"reference {experiment}: test loss by decay point",
+                         "median [q25, q75]": "ours (median): " + ", ".join(f"{p:.0%}: {ours[p]:.3g}" for p in ours),
+                         "needs": "paper (one run): " + ", ".join(f"{p:.0%}: {v:.3g}" for p, v in printed.items()),
+                         "verdict": "(reference)"})
         threshold = factor_min.number(experiment, positive=True)
         factor = Spread.of(paired_ratio(selection.final(table, variants[0], "test_loss"),
                                         selection.final(table, variants[-1], "test_loss")))
@@ -191,6 +198,10 @@ def sgd_noise_needed(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
                f"(needs >= {test_min:g}).")
     return ClaimOutcome(combine(verdicts), ("test_loss_ratio_gd_over_sgd", headline), numbers, summary, rows)
 
+
+PAPER_TEST_LOSS_BY_DECAY = {  # fc_nets_two_layer.ipynb printed output: 0.455 decayed at 10/30/50% (0.13 constant: 6.1e-4)
+    "relu_net": {0.1: 1.622068084543571e-04, 0.3: 1.382110349368304e-04, 0.5: 5.4106094466988e-05},
+}
 
 PAPER_SEED0 = {  # diag_nets_2d_loss_surface.ipynb printed output (n=20, d=30, r=3, 10^4 steps)
     ("gd", "constant"): ("GF (GD 0.03)", 4.902335457375223e-06, 0.014909591370857017),
