@@ -1,0 +1,288 @@
+"""Claim checks E1–E4 on the study's tidy table; every threshold comes from claims.yaml.
+
+Each check summarises every seed (run) by one number, takes the median and quartiles over seeds
+(`Spread`), and decides with `decide`: reproduced when the criterion holds at the median and at
+the pessimistic quartile, not_reproduced when it fails at the median and at the optimistic
+quartile, inconclusive otherwise (or when more than half of a group's seeds were lost to
+divergence or never reached the edge).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from stages.common.params import Section
+from stages.common.verdicts import (INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, ClaimOutcome, Ratio, Spread, combine,
+                                    decide, spearman, too_many_lost)
+
+
+# --- criteria on a Spread ------------------------------------------------------------------------
+
+def at_least(spread: Spread, threshold: float) -> str:
+    if too_many_lost(spread):
+        return INCONCLUSIVE
+    return decide(spread.median >= threshold, spread.q25 >= threshold, spread.q75 >= threshold)
+
+
+def at_most(spread: Spread, threshold: float) -> str:
+    if too_many_lost(spread):
+        return INCONCLUSIVE
+    return decide(spread.median <= threshold, spread.q75 <= threshold, spread.q25 <= threshold)
+
+
+def within(spread: Spread, low: float, high: float) -> str:
+    """low ≤ value ≤ high; pessimistic: both quartiles inside; optimistic: the IQR meets the band."""
+    if too_many_lost(spread):
+        return INCONCLUSIVE
+    inside = low <= spread.median <= high
+    return decide(inside, low <= spread.q25 and spread.q75 <= high, spread.q25 <= high and spread.q75 >= low)
+
+
+# --- reading the table ---------------------------------------------------------------------------
+
+def series(table: pd.DataFrame, method: str, metric: str) -> pd.DataFrame:
+    """Rows of one method and metric: columns lr, seed, step, value, sorted."""
+    rows = table[(table["method"] == method) & (table["metric"] == metric)]
+    return rows[["lr", "seed", "step", "value"]].sort_values(["lr", "seed", "step"]).reset_index(drop=True)
+
+
+def require(frame: pd.DataFrame, what: str) -> pd.DataFrame:
+    if frame.empty:
+        raise ValueError(f"the table has no rows for {what}: run the variants this claim names")
+    return frame
+
+
+def per_seed(frame: pd.DataFrame, summary) -> pd.Series:
+    """summary(one seed's rows sorted by step) -> float, indexed by (lr, seed)."""
+    return frame.groupby(["lr", "seed"])[["step", "value"]].apply(summary)
+
+
+def first_step_at_or_above(rows: pd.DataFrame, level: float) -> float:
+    reached = rows.loc[rows["value"] >= level, "step"]
+    return float(reached.iloc[0]) if len(reached) else float("nan")
+
+
+def fmt(spread: Spread) -> str:
+    return spread.text(3)
+
+
+# --- E1 progressive sharpening -------------------------------------------------------------------
+
+def progressive_sharpening(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
+    """E1 (Cohen et al. 2021, §3, Fig. 1): under GD, S starts below 2/η and rises until
+    S·η/2 ≥ reach_fraction, for every η but the control; at the control η, S rises (final/initial
+    ≥ control_rise_at_least) but its peak S·η/2 stays ≤ control_peak_at_most."""
+    reach, control_lr = tolerance.number("reach_fraction", positive=True), tolerance.number("control_lr", positive=True)
+    normalised = require(series(table, "gd", "sharpness_times_lr_over_2"), "gd sharpness")
+    initial = per_seed(normalised, lambda rows: rows["value"].iloc[0])
+    peak = per_seed(normalised, lambda rows: rows["value"].max(skipna=False))
+    crossing = per_seed(normalised, lambda rows: first_step_at_or_above(rows, reach))
+    lrs = sorted(normalised["lr"].unique())
+    if control_lr not in lrs:
+        raise ValueError(f"control_lr = {control_lr:g} is not among the GD step sizes {lrs}")
+    verdicts, rows, numbers = [], [], {}
+    for lr in lrs:
+        start, top = Spread.of(initial[lr]), Spread.of(peak[lr])
+        if lr == control_lr:
+            sharp = series(table, "gd", "sharpness")
+            sharp = sharp[sharp["lr"] == lr]
+            rise = Spread.of(per_seed(sharp, lambda r: r["value"].iloc[-1] / r["value"].iloc[0])[lr])
+            parts = [at_most(top, tolerance.number("control_peak_at_most", positive=True)),
+                     at_least(rise, tolerance.number("control_rise_at_least", positive=True))]
+            numbers.update(rise.as_numbers(f"lr{lr:g}_final_over_initial_sharpness"))
+            detail = f"control: S rose x{rise.median:.2f}; peak S·η/2 {fmt(top)}"
+        else:
+            parts = [at_most(start, reach), at_least(top, reach)]
+            detail = f"crossed {reach:g}·2/η at step {Spread.of(crossing[lr]).median:.0f} (median)"
+        verdict = combine(parts)
+        verdicts.append(verdict)
+        numbers.update(start.as_numbers(f"lr{lr:g}_initial_sharpness_times_lr_over_2"))
+        numbers.update(top.as_numbers(f"lr{lr:g}_peak_sharpness_times_lr_over_2"))
+        rows.append({"lr": float(lr), "2/lr": 2 / float(lr), "initial S·η/2": fmt(start), "peak S·η/2": fmt(top),
+                     "note": detail, "verdict": verdict})
+    edge_lrs = [lr for lr in lrs if lr != control_lr]
+    edge_peaks = [Spread.of(peak[lr]).median for lr in edge_lrs]
+    summary = (f"median peak S·η/2 = {', '.join(f'{p:.3f}' for p in edge_peaks)} for η = "
+               f"{', '.join(f'{lr:g}' for lr in edge_lrs)} (needs ≥ {reach:g}, from a start below it); "
+               f"control η = {control_lr:g}: {rows[lrs.index(control_lr)]['note']}.")
+    return ClaimOutcome(combine(verdicts), ("min_peak_sharpness_times_lr_over_2", float(np.min(edge_peaks))),
+                        numbers, summary, rows)
+
+
+# --- E2 edge of stability ------------------------------------------------------------------------
+
+def after_crossing(normalised: pd.DataFrame, losses: pd.DataFrame, reach: float, band: float) -> pd.DataFrame:
+    """Per seed, from the first checkpoint with S·η/2 ≥ reach: median S·η/2 after it, the share of
+    later checkpoints with |S·η/2 − 1| ≤ band, the share of later steps whose loss rose, and the
+    final loss over the loss at the crossing."""
+    records = []
+    for (lr, seed), rows in normalised.groupby(["lr", "seed"]):
+        crossing = first_step_at_or_above(rows, reach)
+        loss = losses[(losses["lr"] == lr) & (losses["seed"] == seed)].set_index("step")["value"]
+        record = {"lr": lr, "seed": seed, "crossing_step": crossing, "median": np.nan, "within_band": np.nan,
+                  "loss_rise_share": np.nan, "final_over_crossing_loss": np.nan}
+        later = rows.loc[rows["step"] > crossing, "value"] if np.isfinite(crossing) else pd.Series(dtype=float)
+        if len(later) and later.notna().all() and loss.notna().all():
+            after = loss[loss.index >= crossing].to_numpy()
+            record.update(median=float(later.median()), within_band=float((np.abs(later - 1) <= band).mean()),
+                          loss_rise_share=float((np.diff(after) > 0).mean()),
+                          final_over_crossing_loss=float(after[-1] / after[0]))
+        records.append(record)
+    return pd.DataFrame(records)
+
+
+def edge_of_stability(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
+    """E2 (Cohen et al. 2021, §3): after S·η/2 first reaches reach_fraction, S hovers at or just
+    above 2/η (median S·η/2 in [median_low, median_high], a share ≥ within_band_share_at_least of
+    measurements within ±band of 2/η) while the loss rises on a share ≥ loss_rise_share_at_least of
+    steps yet ends lower than at the crossing (final/crossing ≤ final_over_crossing_loss_at_most)."""
+    reach, band = tolerance.number("reach_fraction", positive=True), tolerance.number("band", positive=True)
+    control_lr = tolerance.number("control_lr", positive=True)
+    low, high = tolerance.number("median_low", positive=True), tolerance.number("median_high", positive=True)
+    normalised = require(series(table, "gd", "sharpness_times_lr_over_2"), "gd sharpness")
+    summaries = after_crossing(normalised[normalised["lr"] != control_lr], series(table, "gd", "loss_half_mse"),
+                               reach, band)
+    verdicts, rows, numbers, medians = [], [], {}, []
+    for lr, group in summaries.groupby("lr"):
+        spreads = {name: Spread.of(group[name]) for name in
+                   ("median", "within_band", "loss_rise_share", "final_over_crossing_loss")}
+        parts = [within(spreads["median"], low, high),
+                 at_least(spreads["within_band"], tolerance.number("within_band_share_at_least", positive=True)),
+                 at_least(spreads["loss_rise_share"], tolerance.number("loss_rise_share_at_least", positive=True)),
+                 at_most(spreads["final_over_crossing_loss"],
+                         tolerance.number("final_over_crossing_loss_at_most", positive=True))]
+        verdict = combine(parts)
+        verdicts.append(verdict)
+        medians.append(spreads["median"].median)
+        for name, spread in spreads.items():
+            numbers.update(spread.as_numbers(f"lr{lr:g}_{name}_after_crossing"))
+        rows.append({"lr": float(lr), "crossing step": f"{group['crossing_step'].median():.0f}",
+                     "median S·η/2 after": fmt(spreads["median"]),
+                     f"share within ±{band:.0%}": fmt(spreads["within_band"]),
+                     "share of steps loss rose": fmt(spreads["loss_rise_share"]),
+                     "final / crossing loss": fmt(spreads["final_over_crossing_loss"]), "verdict": verdict})
+    if not verdicts:
+        raise ValueError("no GD step size besides the control: E2 needs the edge runs")
+    summary = (f"after the crossing, median S·η/2 = {', '.join(f'{m:.3f}' for m in medians)} for η = "
+               f"{', '.join(f'{lr:g}' for lr in sorted(summaries['lr'].unique()))} (Cohen et al.'s demo: 1.03–1.05; "
+               f"needs [{low:g}, {high:g}]).")
+    return ClaimOutcome(combine(verdicts), ("median_sharpness_times_lr_over_2_after_crossing", float(np.median(medians))),
+                        numbers, summary, rows)
+
+
+# --- E3 self-stabilization -----------------------------------------------------------------------
+
+def final_values(table: pd.DataFrame, method: str, metric: str) -> pd.Series:
+    """The last-step value of `metric` per seed."""
+    rows = require(series(table, method, metric), f"{method} {metric}")
+    return rows.groupby("seed")["value"].last()
+
+
+def self_stabilization(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
+    """E3 (Damian et al. 2023). (a) §3 toy: mean x² after the edge over δ² = 2α/b in
+    [toy_x_squared_ratio_low, _high] and mean S·η/2 in [toy_sharpness_low, _high]. (b) §6 network:
+    median over checkpoints since the edge of ‖θ_GD − θ†‖ over that of ‖θ_GD − θ_GF‖ at most
+    distance_ratio_at_most, and max S(θ†)·η/2 at most constrained_sharpness_at_most."""
+    ratio = final_values(table, "toy_gd", "x_squared_mean_after_edge") / final_values(table, "toy_gd", "predicted_x_squared")
+    toy_sharpness = final_values(table, "toy_gd", "sharpness_times_lr_over_2_mean_after_edge")
+    ratio_spread, toy_sharpness_spread = Spread.of(ratio), Spread.of(toy_sharpness)
+    toy_verdict = combine([
+        within(ratio_spread, tolerance.number("toy_x_squared_ratio_low", positive=True),
+               tolerance.number("toy_x_squared_ratio_high", positive=True)),
+        within(toy_sharpness_spread, tolerance.number("toy_sharpness_low", positive=True),
+               tolerance.number("toy_sharpness_high", positive=True))])
+
+    def median_distance(method: str) -> pd.Series:
+        rows = require(series(table, method, "distance_to_gd"), f"{method} distances")
+        rows = rows[rows["step"] > 0]
+        return rows.groupby("seed")["value"].median()  # NaN past the end of tracking is skipped
+
+    to_dagger, to_flow = median_distance("constrained_dagger"), median_distance("gradient_flow")
+    dagger_spread, flow_spread = Spread.of(to_dagger), Spread.of(to_flow)
+    distance_ratio = Ratio.of(dagger_spread, flow_spread, tolerance.number("distance_ratio_at_most", positive=True),
+                              at_most=True)
+    dagger_sharpness = series(table, "constrained_dagger", "sharpness_times_lr_over_2")
+    dagger_peak = Spread.of(dagger_sharpness.groupby("seed")["value"].max())
+    gd_mean = Spread.of(series(table, "gd_from_edge", "sharpness_times_lr_over_2").groupby("seed")["value"].mean())
+    tracked = Spread.of(final_values(table, "constrained_dagger", "tracked_steps"))
+    network_verdict = combine([
+        INCONCLUSIVE if too_many_lost(dagger_spread, flow_spread) else distance_ratio.verdict(),
+        at_most(dagger_peak, tolerance.number("constrained_sharpness_at_most", positive=True))])
+    numbers = {**ratio_spread.as_numbers("toy_x_squared_over_predicted"),
+               **toy_sharpness_spread.as_numbers("toy_sharpness_times_lr_over_2_mean"),
+               **dagger_spread.as_numbers("distance_gd_to_constrained"),
+               **flow_spread.as_numbers("distance_gd_to_flow"),
+               **dagger_peak.as_numbers("constrained_max_sharpness_times_lr_over_2"),
+               **gd_mean.as_numbers("edge_gd_mean_sharpness_times_lr_over_2"),
+               **tracked.as_numbers("constrained_tracked_steps"),
+               "distance_ratio_median": distance_ratio.median}
+    rows = [{"part": "(a) toy: mean x² / δ² (δ² = 2α/b)", "ours": fmt(ratio_spread), "paper": "1 (prediction)",
+             "verdict": toy_verdict},
+            {"part": "(a) toy: mean S·η/2 after the edge", "ours": fmt(toy_sharpness_spread), "paper": "1",
+             "verdict": toy_verdict},
+            {"part": "(b) median ‖θ_GD − θ†‖ since the edge", "ours": fmt(dagger_spread), "paper": "small",
+             "verdict": network_verdict},
+            {"part": "(b) median ‖θ_GD − θ_GF‖ since the edge", "ours": fmt(flow_spread), "paper": "large",
+             "verdict": network_verdict},
+            {"part": "(b) distance ratio θ† / flow", "ours": distance_ratio.text(), "paper": "≪ 1",
+             "verdict": network_verdict},
+            {"part": "(b) max S(θ†)·η/2", "ours": fmt(dagger_peak), "paper": "≤ 1", "verdict": network_verdict},
+            {"part": "(b) mean S_GD·η/2 since the edge", "ours": fmt(gd_mean), "paper": "≈ 1", "verdict": "(shown)"},
+            {"part": "(b) steps θ† was tracked (λ2 stop)", "ours": fmt(tracked), "paper": "", "verdict": "(shown)"}]
+    summary = (f"toy: mean x²/δ² = {ratio_spread.median:.3f}, mean S·η/2 = {toy_sharpness_spread.median:.3f}; "
+               f"network: ‖GD − θ†‖ = {dagger_spread.median:.3g} vs ‖GD − flow‖ = {flow_spread.median:.3g} "
+               f"(ratio {distance_ratio.median:.2f}), max S(θ†)·η/2 = {dagger_peak.median:.4f}.")
+    return ClaimOutcome(combine([toy_verdict, network_verdict]), ("distance_ratio_constrained_over_flow",
+                                                                   distance_ratio.median), numbers, summary, rows)
+
+
+# --- E4 SGD trace bound --------------------------------------------------------------------------
+
+def converged_values(table: pd.DataFrame, method: str, metric: str) -> pd.DataFrame:
+    """Final-step `metric` of every run with its lr; NaN for runs that did not converge."""
+    values = require(series(table, method, metric), f"{method} {metric}").set_index(["lr", "seed"])["value"]
+    converged = series(table, method, "converged").set_index(["lr", "seed"])["value"]
+    return values.reindex(converged.index).where(converged == 1.0).reset_index()
+
+
+def sgd_trace_bound(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
+    """E4 (Wu & Su 2023, Thm 3.3 and §5): converged batch-1 SGD runs have tr(H)·η/2 ≤
+    trace_times_lr_over_2_at_most at every η; tr(H) falls as η grows (Spearman rank correlation of
+    (η, tr H) over converged runs ≤ trend_spearman_at_most); GD near its edge has λmax·η/2 in
+    [gd_sharpness_low, gd_sharpness_high] but tr(H)·η/2 ≥ gd_trace_times_lr_over_2_at_least."""
+    bound = tolerance.number("trace_times_lr_over_2_at_most", positive=True)
+    sgd = converged_values(table, "sgd_batch1", "trace_times_lr_over_2")
+    traces = converged_values(table, "sgd_batch1", "trace_hessian")
+    verdicts, rows, numbers, worst = [], [], {}, []
+    for lr, group in sgd.groupby("lr"):
+        spread = Spread.of(group["value"])
+        verdict = at_most(spread, bound)
+        verdicts.append(verdict)
+        worst.append(spread.median)
+        trace_spread = Spread.of(traces.loc[traces["lr"] == lr, "value"])
+        numbers.update(spread.as_numbers(f"sgd_lr{lr:g}_trace_times_lr_over_2"))
+        rows.append({"method": "SGD batch 1", "lr": float(lr), "converged": f"{spread.kept}/{spread.total}",
+                     "tr(H)": fmt(trace_spread), "tr(H)·η/2": fmt(spread), "λmax·η/2": "", "verdict": verdict})
+    finite = traces.dropna()
+    trend = spearman(finite["lr"], finite["value"])
+    trend_limit = tolerance.number("trend_spearman_at_most", low=-1.0, high=1.0)
+    trend_verdict = INCONCLUSIVE if not np.isfinite(trend) else (REPRODUCED if trend <= trend_limit else NOT_REPRODUCED)
+    gd_sharpness = Spread.of(converged_values(table, "diagonal_gd", "sharpness_times_lr_over_2")["value"])
+    gd_trace = Spread.of(converged_values(table, "diagonal_gd", "trace_times_lr_over_2")["value"])
+    gd_verdict = combine([within(gd_sharpness, tolerance.number("gd_sharpness_low", positive=True),
+                                 tolerance.number("gd_sharpness_high", positive=True)),
+                          at_least(gd_trace, tolerance.number("gd_trace_times_lr_over_2_at_least", positive=True))])
+    gd_lr = float(series(table, "diagonal_gd", "converged")["lr"].iloc[0])
+    rows.append({"method": "GD", "lr": gd_lr, "converged": f"{gd_trace.kept}/{gd_trace.total}", "tr(H)": "",
+                 "tr(H)·η/2": fmt(gd_trace), "λmax·η/2": fmt(gd_sharpness), "verdict": gd_verdict})
+    numbers.update({"trace_vs_lr_spearman": trend, **gd_sharpness.as_numbers("gd_sharpness_times_lr_over_2"),
+                    **gd_trace.as_numbers("gd_trace_times_lr_over_2")})
+    summary = (f"SGD batch 1: median tr(H)·η/2 from {worst[0]:.3f} to {worst[-1]:.3f} (needs ≤ {bound:g}); "
+               f"Spearman(η, tr H) = {trend:.2f} (needs ≤ {trend_limit:g}); GD at η = {gd_lr:g}: "
+               f"λmax·η/2 = {gd_sharpness.median:.3f}, tr(H)·η/2 = {gd_trace.median:.2f}.")
+    return ClaimOutcome(combine([*verdicts, trend_verdict, gd_verdict]),
+                        ("max_median_sgd_trace_times_lr_over_2", float(np.nanmax(worst))), numbers, summary, rows)
+
+
+CHECKS = {"progressive_sharpening": progressive_sharpening, "edge_of_stability": edge_of_stability,
+          "self_stabilization": self_stabilization, "sgd_trace_bound": sgd_trace_bound}
