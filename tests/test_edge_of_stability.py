@@ -1,58 +1,46 @@
 """Study edge_of_stability: params validation, known answers of its numerics, each claim check on
 synthetic tables where it must pass and where it must fail, and a tiny run through the Study API."""
 import copy
+import importlib.util
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
 
 from stages.common.hessian import HessianAt, dense_hessian, top_eigenpairs
 from stages.common.params import ParamError, Section
 from stages.common.study import Execution
 from stages.common.verdicts import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED
-from stages.studies.edge_of_stability import STUDY, diagonal
+from stages.studies.edge_of_stability import STUDY
+from stages.studies.edge_of_stability import diagonal
+from stages.studies.edge_of_stability.config import Network
 from stages.studies.edge_of_stability.constrained import project, taylor_center
 from stages.studies.edge_of_stability.models import MLP
 from stages.studies.edge_of_stability.toy import CubicToy, toy_descent
 
 torch.set_num_threads(1)
 
-# The tolerances of claims.yaml (edge_of_stability E1-E4), fixed before the default profile ran.
-TOLERANCES = {
-    "progressive_sharpening": {"reach_fraction": 0.9, "control_lr": 0.1, "control_peak_at_most": 0.5,
-                               "control_rise_at_least": 1.5},
-    "edge_of_stability": {"reach_fraction": 0.9, "control_lr": 0.1, "band": 0.1, "median_low": 0.95,
-                          "median_high": 1.15, "within_band_share_at_least": 0.75, "loss_rise_share_at_least": 0.1,
-                          "final_over_crossing_loss_at_most": 1.0},
-    "self_stabilization": {"toy_x_squared_ratio_low": 0.9, "toy_x_squared_ratio_high": 1.1, "toy_sharpness_low": 0.95,
-                           "toy_sharpness_high": 1.05, "distance_ratio_at_most": 0.5,
-                           "constrained_sharpness_at_most": 1.01},
-    "sgd_trace_bound": {"trace_times_lr_over_2_at_most": 1.0, "trend_spearman_at_most": -0.8, "gd_sharpness_low": 0.95,
-                        "gd_sharpness_high": 1.05, "gd_trace_times_lr_over_2_at_least": 1.5},
-}
+ROOT = Path(__file__).resolve().parent.parent
 
-NETWORK = {"examples": 60, "hidden": [12, 12], "activation": "tanh"}
-EDGE = {"lr": 0.6, "seeds": [0], "network": {"examples": 60, "hidden": [16, 8], "activation": "tanh"},
-        "max_steps_to_edge": 300, "edge_search_every": 20, "track_steps": 12, "checkpoint_every": 4}
-TINY = {
-    "data": {"digits_examples": 100, "diagonal_examples": 20, "diagonal_dimension": 30, "diagonal_support": 3,
-             "diagonal_teacher_value": 0.2, "diagonal_seed": 0},
-    "sharpness": {"lanczos_tolerance": 1e-6},
-    "variants": {
-        "gd_lr0p1": {"kind": "gd", "lr": 0.1, "steps": 40, "checkpoint_every": 10, "seeds": [0, 1], "network": NETWORK},
-        "gd_lr1e6": {"kind": "gd", "lr": 1.0e6, "steps": 40, "checkpoint_every": 10, "seeds": [0], "network": NETWORK},
-        "selfstab_gd": {"kind": "edge_gd", **EDGE},
-        "selfstab_constrained": {"kind": "edge_constrained", **EDGE, "projection_steps": 1,
-                                 "stop_lambda2_times_lr_over_2": 0.95, "reference": "selfstab_gd"},
-        "selfstab_flow": {"kind": "edge_flow", **EDGE, "substeps": 3, "reference": "selfstab_gd"},
-        "toy": {"kind": "toy", "lr": 0.1, "a": 5, "b": 1, "alpha": 0.05, "epsilon": 0.01, "steps": 4000,
-                "initial_x_scale": 0.1, "window": 100, "seeds": [0, 1]},
-        "sgd": {"kind": "diagonal_sgd", "lrs": [0.1, 0.5], "seeds_per_lr": 2, "batch": 1, "steps": 2000,
-                "init_scale": 0.05, "converged_loss_below": 1e-5},
-        "diag_gd": {"kind": "diagonal_gd", "lr": 2.0, "steps": 500, "init_scale": 0.05, "converged_loss_below": 1e-5},
-    },
-}
+
+def profile_merge():
+    """tests/profile.py's merge, loaded by path (its name shadows the standard library's `profile`)."""
+    spec = importlib.util.spec_from_file_location("repro_profile", ROOT / "tests" / "profile.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.merge
+
+
+# The claims' tolerances, read from claims.yaml (fixed there before the default profile ran).
+TOLERANCES = {entry["check"]: entry["tolerance"]
+              for entry in yaml.safe_load((ROOT / "claims.yaml").read_text())["edge_of_stability"].values()}
+# params.yaml with the end-to-end test's tiny profile, plus a GD run at an absurd step size that must diverge.
+TINY = profile_merge()(yaml.safe_load((ROOT / "params.yaml").read_text()),
+             yaml.safe_load((ROOT / "tests/profiles/tiny.yaml").read_text()))["edge_of_stability"]
+TINY["variants"]["gd_lr1e6"] = {"experiment": "cohen_gd", "method": "gd", "lr": 1.0e6}
 
 
 def parse(raw):
@@ -61,6 +49,10 @@ def parse(raw):
 
 def tolerance(check):
     return Section(TOLERANCES[check], f"claims.yaml:edge_of_stability.{check}.tolerance")
+
+
+def test_claims_yaml_names_a_tolerance_for_every_check():
+    assert set(TOLERANCES) == set(STUDY.checks)
 
 
 # --- params --------------------------------------------------------------------------------------
@@ -75,25 +67,30 @@ def with_change(path, value):
     return raw
 
 
-@pytest.mark.parametrize("path, value, key", [
-    ("variants.gd_lr0p1.lr", 0.0, "edge_of_stability.variants.gd_lr0p1.lr"),
-    ("variants.gd_lr0p1.lr", -0.3, "edge_of_stability.variants.gd_lr0p1.lr"),
-    ("variants.gd_lr0p1.steps", "800", "edge_of_stability.variants.gd_lr0p1.steps"),
-    ("variants.gd_lr0p1.learning_rate", 0.3, "edge_of_stability.variants.gd_lr0p1.learning_rate"),
-    ("variants.gd_lr0p1.kind", "adam", "edge_of_stability.variants.gd_lr0p1.kind"),
-    ("variants.gd_lr0p1.network.hidden", [64, 0], "edge_of_stability.variants.gd_lr0p1.network.hidden"),
-    ("variants.gd_lr0p1.network.examples", 101, "edge_of_stability.variants.gd_lr0p1.network.examples"),
-    ("variants.toy.window", 101, "edge_of_stability.variants.toy.window"),
-    ("variants.sgd.lrs", [0.5, 0.1], "edge_of_stability.variants.sgd.lrs"),
-    ("variants.selfstab_flow.reference", "gd_lr0p1", "edge_of_stability.variants.selfstab_flow.reference"),
-    ("variants.selfstab_flow.seeds", [0, 1], "edge_of_stability.variants.selfstab_flow.seeds"),
-    ("sharpness.lanczos_tolerance", "tight", "edge_of_stability.sharpness.lanczos_tolerance"),
-    ("data.digits_examples", 5000, "edge_of_stability.data.digits_examples"),
+@pytest.mark.parametrize("path, value", [
+    ("variants.gd_lr0p1.lr", 0.0),
+    ("variants.gd_lr0p1.lr", -0.3),
+    ("variants.toy_cubic.steps", "800"),
+    ("variants.gd_lr0p1.lr", True),
+    ("variants.gd_lr0p1.learning_rate", 0.3),
+    ("variants.gd_lr0p1.method", "adam"),
+    ("variants.gd_lr0p1.experiment", "cifar"),
+    ("variants.selfstab_flow.substeps", 0),
+    ("variants.sgd_batch1.lrs", [0.5, 0.1]),
+    ("variants.sgd_batch1.batch", 21),
+    ("setup.cohen_gd.network.hidden", [64, 0]),
+    ("setup.cohen_gd.network.examples", 101),
+    ("setup.cohen_gd.network.activation", "relu"),
+    ("setup.cohen_gd.seeds", [0, 0]),
+    ("setup.toy_cubic.window", 101),
+    ("setup.self_stabilization.gd_variant", "gd_lr0p1"),
+    ("setup.self_stabilization.lanczos_tolerance", "tight"),
+    ("setup.data.digits_examples", 5000),
 ])
-def test_bad_params_name_the_key(path, value, key):
+def test_bad_params_name_the_key(path, value):
     with pytest.raises(ParamError) as error:
         parse(with_change(path, value))
-    assert error.value.key == key and "allowed" in str(error.value)
+    assert error.value.key == f"edge_of_stability.{path}" and "allowed" in str(error.value)
 
 
 def test_variant_names_with_dots_are_rejected():
@@ -115,7 +112,7 @@ def test_mlp_initialisation_is_pytorch_default_and_seeded():
     torch.manual_seed(3)
     first, second = torch.nn.Linear(64, 32), torch.nn.Linear(32, 10)
     expected = torch.cat([p.detach().reshape(-1) for layer in (first, second) for p in (layer.weight, layer.bias)])
-    assert mlp.parameter_count == 64 * 32 + 32 + 32 * 10 + 10
+    assert Network(1, (32,), "tanh").parameter_count == len(expected) == 64 * 32 + 32 + 32 * 10 + 10
     assert torch.equal(mlp.initial(3, dtype=torch.float32), expected)
     assert not torch.equal(mlp.initial(3), mlp.initial(4))
 
@@ -174,11 +171,12 @@ def test_projection_lands_on_the_edge_with_no_gradient_along_u():
 
 # --- claim checks on synthetic tables ------------------------------------------------------------
 
-def rows(method, lr, seed, steps, metric, values):
-    steps, values = np.atleast_1d(steps), np.broadcast_to(np.asarray(values, dtype=np.float64), np.shape(np.atleast_1d(steps)))
-    return pd.DataFrame({"study": "edge_of_stability", "variant": f"{method}_{lr:g}", "seed": seed,
-                         "step": steps.astype(np.int64), "metric": metric, "value": values, "method": method,
-                         "lr": float(lr)})
+def rows(experiment, method, lr, seed, steps, metric, values):
+    steps = np.atleast_1d(steps)
+    values = np.broadcast_to(np.asarray(values, dtype=np.float64), steps.shape)
+    return pd.DataFrame({"study": "edge_of_stability", "variant": f"{experiment}_{method}_{lr:g}", "seed": seed,
+                         "step": steps.astype(np.int64), "metric": metric, "value": values, "experiment": experiment,
+                         "method": method, "lr": float(lr)})
 
 
 def gd_table(edge_level=1.03, edge_peak_reached=True, control_rise=2.0):
@@ -192,13 +190,13 @@ def gd_table(edge_level=1.03, edge_peak_reached=True, control_rise=2.0):
         normalised = np.where(checkpoints <= 200, rising, hover if edge_peak_reached else top)
         steps = np.arange(401)
         loss = 1.0 / (1 + steps / 50) * (1 + 0.05 * (steps % 3 == 0) * (steps > 200))
-        frames += [rows("gd", 0.4, seed, checkpoints, "sharpness_times_lr_over_2", normalised),
-                   rows("gd", 0.4, seed, checkpoints, "sharpness", normalised * 2 / 0.4),
-                   rows("gd", 0.4, seed, steps, "loss_half_mse", loss)]
+        frames += [rows("cohen_gd", "gd", 0.4, seed, checkpoints, "sharpness_times_lr_over_2", normalised),
+                   rows("cohen_gd", "gd", 0.4, seed, checkpoints, "sharpness", normalised * 2 / 0.4),
+                   rows("cohen_gd", "gd", 0.4, seed, steps, "loss_half_mse", loss)]
         control = 2.4 * (1 + (control_rise - 1) * checkpoints / 400) + jitter
-        frames += [rows("gd", 0.1, seed, checkpoints, "sharpness", control),
-                   rows("gd", 0.1, seed, checkpoints, "sharpness_times_lr_over_2", control * 0.1 / 2),
-                   rows("gd", 0.1, seed, steps, "loss_half_mse", 1.0 / (1 + steps / 200))]
+        frames += [rows("cohen_gd", "gd", 0.1, seed, checkpoints, "sharpness", control),
+                   rows("cohen_gd", "gd", 0.1, seed, checkpoints, "sharpness_times_lr_over_2", control * 0.1 / 2),
+                   rows("cohen_gd", "gd", 0.1, seed, steps, "loss_half_mse", 1.0 / (1 + steps / 200))]
     return pd.concat(frames, ignore_index=True)
 
 
@@ -220,16 +218,16 @@ def test_edge_of_stability_passes_and_fails():
 def self_stabilization_table(dagger_distance=0.08, dagger_peak=1.002, toy_ratio=1.01):
     frames, checkpoints = [], np.arange(0, 101, 10)
     for seed in range(3):
-        frames += [rows("toy_gd", 0.1, seed, 40000, "x_squared_mean_after_edge", 0.1 * toy_ratio + 0.001 * seed),
-                   rows("toy_gd", 0.1, seed, 40000, "predicted_x_squared", 0.1),
-                   rows("toy_gd", 0.1, seed, 40000, "sharpness_times_lr_over_2_mean_after_edge", 0.986),
-                   rows("constrained_dagger", 0.5, seed, checkpoints, "distance_to_gd",
+        frames += [rows("toy_cubic", "gd", 0.1, seed, 40000, "x_squared_mean_after_edge", 0.1 * toy_ratio + 0.001 * seed),
+                   rows("toy_cubic", "gd", 0.1, seed, 40000, "predicted_x_squared", 0.1),
+                   rows("toy_cubic", "gd", 0.1, seed, 40000, "sharpness_times_lr_over_2_mean_after_edge", 0.986),
+                   rows("self_stabilization", "constrained", 0.5, seed, checkpoints, "distance_to_gd",
                         dagger_distance * checkpoints / 100 + 0.001 * seed),
-                   rows("gradient_flow", 0.5, seed, checkpoints, "distance_to_gd", 0.4 * checkpoints / 100),
-                   rows("constrained_dagger", 0.5, seed, checkpoints, "sharpness_times_lr_over_2",
+                   rows("self_stabilization", "flow", 0.5, seed, checkpoints, "distance_to_gd", 0.4 * checkpoints / 100),
+                   rows("self_stabilization", "constrained", 0.5, seed, checkpoints, "sharpness_times_lr_over_2",
                         np.minimum(dagger_peak, 0.99 + checkpoints / 1000)),
-                   rows("constrained_dagger", 0.5, seed, 100, "tracked_steps", 100),
-                   rows("gd_from_edge", 0.5, seed, checkpoints, "sharpness_times_lr_over_2", 1.02)]
+                   rows("self_stabilization", "constrained", 0.5, seed, 100, "tracked_steps", 100),
+                   rows("self_stabilization", "gd", 0.5, seed, checkpoints, "sharpness_times_lr_over_2", 1.02)]
     return pd.concat(frames, ignore_index=True)
 
 
@@ -250,12 +248,12 @@ def trace_table(largest_trace_times_lr_over_2=0.58, gd_sharpness=0.999, converge
             run = index * 8 + seed
             value = target * (1 + 0.01 * (seed - 4))
             converged = float(seed < 8 * converged_share)
-            frames += [rows("sgd_batch1", lr, run, 20000, "converged", converged),
-                       rows("sgd_batch1", lr, run, 20000, "trace_times_lr_over_2", value),
-                       rows("sgd_batch1", lr, run, 20000, "trace_hessian", value * 2 / lr)]
-    frames += [rows("diagonal_gd", 2.0, 0, 5000, "converged", 1.0),
-               rows("diagonal_gd", 2.0, 0, 5000, "sharpness_times_lr_over_2", gd_sharpness),
-               rows("diagonal_gd", 2.0, 0, 5000, "trace_times_lr_over_2", 3.3)]
+            frames += [rows("diagonal_net", "sgd_batch1", lr, run, 20000, "converged", converged),
+                       rows("diagonal_net", "sgd_batch1", lr, run, 20000, "trace_times_lr_over_2", value),
+                       rows("diagonal_net", "sgd_batch1", lr, run, 20000, "trace_hessian", value * 2 / lr)]
+    frames += [rows("diagonal_net", "gd", 2.0, 0, 5000, "converged", 1.0),
+               rows("diagonal_net", "gd", 2.0, 0, 5000, "sharpness_times_lr_over_2", gd_sharpness),
+               rows("diagonal_net", "gd", 2.0, 0, 5000, "trace_times_lr_over_2", 3.3)]
     return pd.concat(frames, ignore_index=True)
 
 
@@ -275,7 +273,7 @@ def run_tiny():
     runs, frames = {}, {}
     for name in STUDY.variant_names(config):
         runs[name] = STUDY.train(config, name, data, None, Execution()).arrays
-        references = {r: runs[r] for r in STUDY.extra["measure_reads"](config, name)}
+        references = {r: runs[r] for r in STUDY.measure_reads(config, name)}
         frames[name] = STUDY.measure(config, name, data, runs[name], references)
     return config, frames
 
@@ -288,21 +286,23 @@ def tiny():
 def test_tiny_run_records_divergence_as_data(tiny):
     _, frames = tiny
     diverged = frames["gd_lr1e6"].query("metric == 'diverged'")["value"]
-    assert diverged.tolist() == [1.0]
+    assert diverged.tolist() == [1.0, 1.0]
     assert frames["gd_lr0p1"].query("metric == 'diverged'")["value"].tolist() == [0.0, 0.0]
 
 
 def test_tiny_run_measures_every_claim_quantity(tiny):
     _, frames = tiny
-    table = pd.concat(frames.values(), ignore_index=True)
-    for method, metric in [("gd", "sharpness"), ("gd", "lambda2"), ("gd_from_edge", "sharpness_times_lr_over_2"),
-                           ("constrained_dagger", "distance_to_gd"), ("gradient_flow", "distance_to_gd"),
-                           ("toy_gd", "x_squared_mean_after_edge"), ("sgd_batch1", "trace_hessian"),
-                           ("diagonal_gd", "sharpness")]:
-        values = table[(table["method"] == method) & (table["metric"] == metric)]["value"]
-        assert values.notna().any(), (method, metric)
-    sharp = table[(table["method"] == "gd") & (table["metric"] == "sharpness") & (table["lr"] == 0.1)]["value"]
-    second = table[(table["method"] == "gd") & (table["metric"] == "lambda2") & (table["lr"] == 0.1)]["value"]
+    table = pd.concat([f.assign(variant=name) for name, f in frames.items()], ignore_index=True)
+    for experiment, method, metric in [
+            ("cohen_gd", "gd", "sharpness"), ("cohen_gd", "gd", "lambda2"),
+            ("self_stabilization", "gd", "sharpness_times_lr_over_2"), ("self_stabilization", "constrained", "distance_to_gd"),
+            ("self_stabilization", "flow", "distance_to_gd"), ("toy_cubic", "gd", "x_squared_mean_after_edge"),
+            ("diagonal_net", "sgd_batch1", "trace_hessian"), ("diagonal_net", "gd", "sharpness")]:
+        selected = (table["experiment"] == experiment) & (table["method"] == method) & (table["metric"] == metric)
+        assert table.loc[selected, "value"].notna().any(), (experiment, method, metric)
+    control = table[(table["variant"] == "gd_lr0p1")]
+    sharp = control[control["metric"] == "sharpness"]["value"]
+    second = control[control["metric"] == "lambda2"]["value"]
     assert (sharp.to_numpy() >= second.to_numpy()).all()
 
 
@@ -321,3 +321,4 @@ def test_checks_and_figures_run_on_the_tiny_table(tiny):
     assert set(STUDY.figures(config, table)) == {"progressive_sharpening", "sharpness_over_edge", "self_stabilization",
                                                  "toy_cubic", "sgd_trace"}
     assert "½" in STUDY.describe(config, ["gd_lr0p1"], None)
+    assert "selfstab_gd" in STUDY.describe(config, ["selfstab_constrained"], None)

@@ -11,7 +11,7 @@ any model can use it by flattening its parameters (see `torch.nn.utils.parameter
 - tr H exactly as Σ_i e_iᵀ H e_i (P products, for small models) or by Hutchinson's estimator
   tr H = E[zᵀ H z], z Rademacher, with the standard error of the sample mean.
 - The gradient of the sharpness along the top eigenvector: for a simple top eigenvalue with unit
-  eigenvector u, ∇_θ S(θ) = ∇_θ (uᵀ H(θ) u) = D³L(θ)[u, u] (Damian et al. 2023, §4; u is held
+  eigenvector u, ∇_θ S(θ) = ∇_θ (uᵀ H(θ) u) = D³L(θ)[u, u] (Damian et al. 2023; u is held
   fixed because uᵀ H du = S uᵀ du = 0 for unit u).
 """
 from __future__ import annotations
@@ -145,7 +145,7 @@ def hutchinson_trace(hessian: HessianAt, probes: int, seed: int) -> TraceEstimat
 
 def sharpness_gradient(loss_of_flat: LossOfFlat, theta: torch.Tensor, top_vector: torch.Tensor) -> torch.Tensor:
     """∇_θ S = D³L(θ)[u, u] = ∇_θ (uᵀ H(θ) u) with u the unit top eigenvector held fixed
-    (Damian et al. 2023, eq. for ∇S in §4; needs a loss three times differentiable)."""
+    (Damian et al. 2023, the ∇S of self-stabilization; needs a loss three times differentiable)."""
     theta = theta.detach().clone().requires_grad_(True)
     (gradient,) = torch.autograd.grad(loss_of_flat(theta), theta, create_graph=True)
     (hessian_u,) = torch.autograd.grad(gradient, theta, grad_outputs=top_vector, create_graph=True)

@@ -11,23 +11,19 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from stages.common.params import Section
-from stages.common.verdicts import (INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, ClaimOutcome, Ratio, Spread, combine,
-                                    decide, spearman, too_many_lost)
+from ...common.params import Section
+from ...common.verdicts import (INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, ClaimOutcome, Spread, combine, decide,
+                                paired_ratio, spearman, threshold_verdict, too_many_lost)
 
 
 # --- criteria on a Spread ------------------------------------------------------------------------
 
 def at_least(spread: Spread, threshold: float) -> str:
-    if too_many_lost(spread):
-        return INCONCLUSIVE
-    return decide(spread.median >= threshold, spread.q25 >= threshold, spread.q75 >= threshold)
+    return threshold_verdict(spread, threshold)
 
 
 def at_most(spread: Spread, threshold: float) -> str:
-    if too_many_lost(spread):
-        return INCONCLUSIVE
-    return decide(spread.median <= threshold, spread.q75 <= threshold, spread.q25 <= threshold)
+    return threshold_verdict(spread, threshold, at_most=True)
 
 
 def within(spread: Spread, low: float, high: float) -> str:
@@ -40,9 +36,9 @@ def within(spread: Spread, low: float, high: float) -> str:
 
 # --- reading the table ---------------------------------------------------------------------------
 
-def series(table: pd.DataFrame, method: str, metric: str) -> pd.DataFrame:
-    """Rows of one method and metric: columns lr, seed, step, value, sorted."""
-    rows = table[(table["method"] == method) & (table["metric"] == metric)]
+def series(table: pd.DataFrame, experiment: str, method: str, metric: str) -> pd.DataFrame:
+    """Rows of one experiment, method and metric: columns lr, seed, step, value, sorted."""
+    rows = table[(table["experiment"] == experiment) & (table["method"] == method) & (table["metric"] == metric)]
     return rows[["lr", "seed", "step", "value"]].sort_values(["lr", "seed", "step"]).reset_index(drop=True)
 
 
@@ -73,7 +69,7 @@ def progressive_sharpening(table: pd.DataFrame, tolerance: Section) -> ClaimOutc
     S·η/2 ≥ reach_fraction, for every η but the control; at the control η, S rises (final/initial
     ≥ control_rise_at_least) but its peak S·η/2 stays ≤ control_peak_at_most."""
     reach, control_lr = tolerance.number("reach_fraction", positive=True), tolerance.number("control_lr", positive=True)
-    normalised = require(series(table, "gd", "sharpness_times_lr_over_2"), "gd sharpness")
+    normalised = require(series(table, "cohen_gd", "gd", "sharpness_times_lr_over_2"), "gd sharpness")
     initial = per_seed(normalised, lambda rows: rows["value"].iloc[0])
     peak = per_seed(normalised, lambda rows: rows["value"].max(skipna=False))
     crossing = per_seed(normalised, lambda rows: first_step_at_or_above(rows, reach))
@@ -84,7 +80,7 @@ def progressive_sharpening(table: pd.DataFrame, tolerance: Section) -> ClaimOutc
     for lr in lrs:
         start, top = Spread.of(initial[lr]), Spread.of(peak[lr])
         if lr == control_lr:
-            sharp = series(table, "gd", "sharpness")
+            sharp = series(table, "cohen_gd", "gd", "sharpness")
             sharp = sharp[sharp["lr"] == lr]
             rise = Spread.of(per_seed(sharp, lambda r: r["value"].iloc[-1] / r["value"].iloc[0])[lr])
             parts = [at_most(top, tolerance.number("control_peak_at_most", positive=True)),
@@ -139,8 +135,8 @@ def edge_of_stability(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
     reach, band = tolerance.number("reach_fraction", positive=True), tolerance.number("band", positive=True)
     control_lr = tolerance.number("control_lr", positive=True)
     low, high = tolerance.number("median_low", positive=True), tolerance.number("median_high", positive=True)
-    normalised = require(series(table, "gd", "sharpness_times_lr_over_2"), "gd sharpness")
-    summaries = after_crossing(normalised[normalised["lr"] != control_lr], series(table, "gd", "loss_half_mse"),
+    normalised = require(series(table, "cohen_gd", "gd", "sharpness_times_lr_over_2"), "gd sharpness")
+    summaries = after_crossing(normalised[normalised["lr"] != control_lr], series(table, "cohen_gd", "gd", "loss_half_mse"),
                                reach, band)
     verdicts, rows, numbers, medians = [], [], {}, []
     for lr, group in summaries.groupby("lr"):
@@ -172,19 +168,19 @@ def edge_of_stability(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
 
 # --- E3 self-stabilization -----------------------------------------------------------------------
 
-def final_values(table: pd.DataFrame, method: str, metric: str) -> pd.Series:
+def final_values(table: pd.DataFrame, experiment: str, method: str, metric: str) -> pd.Series:
     """The last-step value of `metric` per seed."""
-    rows = require(series(table, method, metric), f"{method} {metric}")
+    rows = require(series(table, experiment, method, metric), f"{experiment} {method} {metric}")
     return rows.groupby("seed")["value"].last()
 
 
 def self_stabilization(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
-    """E3 (Damian et al. 2023). (a) §3 toy: mean x² after the edge over δ² = 2α/b in
-    [toy_x_squared_ratio_low, _high] and mean S·η/2 in [toy_sharpness_low, _high]. (b) §6 network:
-    median over checkpoints since the edge of ‖θ_GD − θ†‖ over that of ‖θ_GD − θ_GF‖ at most
-    distance_ratio_at_most, and max S(θ†)·η/2 at most constrained_sharpness_at_most."""
-    ratio = final_values(table, "toy_gd", "x_squared_mean_after_edge") / final_values(table, "toy_gd", "predicted_x_squared")
-    toy_sharpness = final_values(table, "toy_gd", "sharpness_times_lr_over_2_mean_after_edge")
+    """E3 (Damian et al. 2023). (a) the cubic toy: mean x² after the edge over δ² = 2α/b in
+    [toy_x_squared_ratio_low, _high] and mean S·η/2 in [toy_sharpness_low, _high]. (b) the network:
+    per seed, the median over checkpoints since the edge of ‖θ_GD − θ†‖ over that of ‖θ_GD − θ_GF‖
+    at most distance_ratio_at_most, and max S(θ†)·η/2 at most constrained_sharpness_at_most."""
+    ratio = final_values(table, "toy_cubic", "gd", "x_squared_mean_after_edge") / final_values(table, "toy_cubic", "gd", "predicted_x_squared")
+    toy_sharpness = final_values(table, "toy_cubic", "gd", "sharpness_times_lr_over_2_mean_after_edge")
     ratio_spread, toy_sharpness_spread = Spread.of(ratio), Spread.of(toy_sharpness)
     toy_verdict = combine([
         within(ratio_spread, tolerance.number("toy_x_squared_ratio_low", positive=True),
@@ -193,20 +189,19 @@ def self_stabilization(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
                tolerance.number("toy_sharpness_high", positive=True))])
 
     def median_distance(method: str) -> pd.Series:
-        rows = require(series(table, method, "distance_to_gd"), f"{method} distances")
+        rows = require(series(table, "self_stabilization", method, "distance_to_gd"), f"{method} distances")
         rows = rows[rows["step"] > 0]
         return rows.groupby("seed")["value"].median()  # NaN past the end of tracking is skipped
 
-    to_dagger, to_flow = median_distance("constrained_dagger"), median_distance("gradient_flow")
+    to_dagger, to_flow = median_distance("constrained"), median_distance("flow")
     dagger_spread, flow_spread = Spread.of(to_dagger), Spread.of(to_flow)
-    distance_ratio = Ratio.of(dagger_spread, flow_spread, tolerance.number("distance_ratio_at_most", positive=True),
-                              at_most=True)
-    dagger_sharpness = series(table, "constrained_dagger", "sharpness_times_lr_over_2")
+    distance_ratio = Spread.of(paired_ratio(to_dagger, to_flow.reindex(to_dagger.index)))  # same seed, same start
+    dagger_sharpness = series(table, "self_stabilization", "constrained", "sharpness_times_lr_over_2")
     dagger_peak = Spread.of(dagger_sharpness.groupby("seed")["value"].max())
-    gd_mean = Spread.of(series(table, "gd_from_edge", "sharpness_times_lr_over_2").groupby("seed")["value"].mean())
-    tracked = Spread.of(final_values(table, "constrained_dagger", "tracked_steps"))
+    gd_mean = Spread.of(series(table, "self_stabilization", "gd", "sharpness_times_lr_over_2").groupby("seed")["value"].mean())
+    tracked = Spread.of(final_values(table, "self_stabilization", "constrained", "tracked_steps"))
     network_verdict = combine([
-        INCONCLUSIVE if too_many_lost(dagger_spread, flow_spread) else distance_ratio.verdict(),
+        at_most(distance_ratio, tolerance.number("distance_ratio_at_most", positive=True)),
         at_most(dagger_peak, tolerance.number("constrained_sharpness_at_most", positive=True))])
     numbers = {**ratio_spread.as_numbers("toy_x_squared_over_predicted"),
                **toy_sharpness_spread.as_numbers("toy_sharpness_times_lr_over_2_mean"),
@@ -215,7 +210,7 @@ def self_stabilization(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
                **dagger_peak.as_numbers("constrained_max_sharpness_times_lr_over_2"),
                **gd_mean.as_numbers("edge_gd_mean_sharpness_times_lr_over_2"),
                **tracked.as_numbers("constrained_tracked_steps"),
-               "distance_ratio_median": distance_ratio.median}
+               **distance_ratio.as_numbers("distance_ratio_constrained_over_flow")}
     rows = [{"part": "(a) toy: mean x² / δ² (δ² = 2α/b)", "ours": fmt(ratio_spread), "paper": "1 (prediction)",
              "verdict": toy_verdict},
             {"part": "(a) toy: mean S·η/2 after the edge", "ours": fmt(toy_sharpness_spread), "paper": "1",
@@ -224,7 +219,7 @@ def self_stabilization(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
              "verdict": network_verdict},
             {"part": "(b) median ‖θ_GD − θ_GF‖ since the edge", "ours": fmt(flow_spread), "paper": "large",
              "verdict": network_verdict},
-            {"part": "(b) distance ratio θ† / flow", "ours": distance_ratio.text(), "paper": "≪ 1",
+            {"part": "(b) per-seed ratio of the two", "ours": fmt(distance_ratio), "paper": "≪ 1",
              "verdict": network_verdict},
             {"part": "(b) max S(θ†)·η/2", "ours": fmt(dagger_peak), "paper": "≤ 1", "verdict": network_verdict},
             {"part": "(b) mean S_GD·η/2 since the edge", "ours": fmt(gd_mean), "paper": "≈ 1", "verdict": "(shown)"},
@@ -239,14 +234,14 @@ def self_stabilization(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
 # --- E4 SGD trace bound --------------------------------------------------------------------------
 
 def converged_values(table: pd.DataFrame, method: str, metric: str) -> pd.DataFrame:
-    """Final-step `metric` of every run with its lr; NaN for runs that did not converge."""
-    values = require(series(table, method, metric), f"{method} {metric}").set_index(["lr", "seed"])["value"]
-    converged = series(table, method, "converged").set_index(["lr", "seed"])["value"]
+    """Final-step `metric` of every diagonal-net run with its lr; NaN for runs that did not converge."""
+    values = require(series(table, "diagonal_net", method, metric), f"{method} {metric}").set_index(["lr", "seed"])["value"]
+    converged = series(table, "diagonal_net", method, "converged").set_index(["lr", "seed"])["value"]
     return values.reindex(converged.index).where(converged == 1.0).reset_index()
 
 
 def sgd_trace_bound(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
-    """E4 (Wu & Su 2023, Thm 3.3 and §5): converged batch-1 SGD runs have tr(H)·η/2 ≤
+    """E4 (Wu & Su 2023, the trace bound of batch-1 SGD): converged runs have tr(H)·η/2 ≤
     trace_times_lr_over_2_at_most at every η; tr(H) falls as η grows (Spearman rank correlation of
     (η, tr H) over converged runs ≤ trend_spearman_at_most); GD near its edge has λmax·η/2 in
     [gd_sharpness_low, gd_sharpness_high] but tr(H)·η/2 ≥ gd_trace_times_lr_over_2_at_least."""
@@ -267,12 +262,12 @@ def sgd_trace_bound(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
     trend = spearman(finite["lr"], finite["value"])
     trend_limit = tolerance.number("trend_spearman_at_most", low=-1.0, high=1.0)
     trend_verdict = INCONCLUSIVE if not np.isfinite(trend) else (REPRODUCED if trend <= trend_limit else NOT_REPRODUCED)
-    gd_sharpness = Spread.of(converged_values(table, "diagonal_gd", "sharpness_times_lr_over_2")["value"])
-    gd_trace = Spread.of(converged_values(table, "diagonal_gd", "trace_times_lr_over_2")["value"])
+    gd_sharpness = Spread.of(converged_values(table, "gd", "sharpness_times_lr_over_2")["value"])
+    gd_trace = Spread.of(converged_values(table, "gd", "trace_times_lr_over_2")["value"])
     gd_verdict = combine([within(gd_sharpness, tolerance.number("gd_sharpness_low", positive=True),
                                  tolerance.number("gd_sharpness_high", positive=True)),
                           at_least(gd_trace, tolerance.number("gd_trace_times_lr_over_2_at_least", positive=True))])
-    gd_lr = float(series(table, "diagonal_gd", "converged")["lr"].iloc[0])
+    gd_lr = float(series(table, "diagonal_net", "gd", "converged")["lr"].iloc[0])
     rows.append({"method": "GD", "lr": gd_lr, "converged": f"{gd_trace.kept}/{gd_trace.total}", "tr(H)": "",
                  "tr(H)·η/2": fmt(gd_trace), "λmax·η/2": fmt(gd_sharpness), "verdict": gd_verdict})
     numbers.update({"trace_vs_lr_spearman": trend, **gd_sharpness.as_numbers("gd_sharpness_times_lr_over_2"),

@@ -1,4 +1,5 @@
-"""The constrained trajectory θ† of Damian, Nichani & Lee (2023), §4 ("self-stabilization").
+"""The constrained trajectory θ† of Damian, Nichani & Lee (2023) ("self-stabilization"); the
+projection follows their public code (adamian98/EOS, taylor.py: `linear_project`).
 
 θ†_{t+1} = proj_M(θ†_t − η ∇L(θ†_t)),  M = {θ : S(θ) ≤ 2/η and ∇L(θ)·u(θ) = 0},
 
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from stages.common.hessian import HessianAt, TopEigen, sharpness_gradient, top_eigenpairs
+from ...common.hessian import HessianAt, TopEigen, sharpness_gradient, top_eigenpairs
 
 from .descent import LossOfFlat, Trajectory, checkpoint_steps
 

@@ -10,9 +10,9 @@ import numpy as np
 import torch
 from sklearn.datasets import load_digits
 
+from .config import CLASSES, Config
 from .diagonal import teacher_data
 
-CLASSES = 10
 STD_OFFSET = 0.1  # added to each pixel's std: constant pixels stay 0 instead of dividing by 0
 
 
@@ -42,7 +42,7 @@ def accuracy(outputs: torch.Tensor, labels: torch.Tensor) -> float:
     return float((outputs.argmax(dim=1) == labels).to(torch.float64).mean())
 
 
-def generate(config) -> dict[str, np.ndarray]:
+def generate(config: Config) -> dict[str, np.ndarray]:
     """Everything the variants train on: the digits, and the diagonal net's teacher data."""
     settings = config.data
     images = digits(settings.digits_examples)

@@ -2,7 +2,7 @@
 
 GD (Cohen et al. 2021, §3): θ_{t+1} = θ_t − η ∇L(θ_t).
 Gradient flow dθ/dt = −∇L(θ), integrated by Euler steps of size η/substeps, so that checkpoint k
-of the flow sits at the same time t = kη as GD's step k (Damian et al. 2023, §6 compare GD with
+of the flow sits at the same time t = kη as GD's step k (Damian et al. 2023 compare GD with
 the flow at equal times; their code uses ⌈ηS⌉ Euler sub-steps per GD step).
 A non-finite loss stops a run: it is recorded as diverged, with NaN for every later step.
 """
@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from stages.common.hessian import HessianAt, top_eigenpairs
+from ...common.hessian import HessianAt, top_eigenpairs
 
 LossOfFlat = Callable[[torch.Tensor], torch.Tensor]
 

@@ -1,7 +1,7 @@
 """Wu & Su (2023) on a diagonal linear network: SGD with batch 1 versus GD.
 
 Model f(x) = ⟨u⊙u − v⊙v, x⟩, θ = [u, v], square loss L(θ) = 1/(2n) Σ_i (f(x_i) − y_i)², on a
-sparse teacher y = ⟨w*, x⟩ with x ~ N(0, I_d). Their result (Thm 3.3): a global minimum that is
+sparse teacher y = ⟨w*, x⟩ with x ~ N(0, I_d). Their result: a global minimum that is
 linearly stable for SGD with batch 1 has tr H ≤ 2/η, whereas GD's stability only bounds λmax ≤ 2/η.
 
 Runs carry a leading run dimension (runs × 2d parameters, one step size per run) and use the

@@ -3,9 +3,9 @@
 - progressive_sharpening (Cohen et al. Fig. 1): loss over steps, and S over steps with a dashed
   2/η line per η;
 - sharpness_over_edge: S·η/2 over steps, the edge at 1 (E2);
-- self_stabilization (Damian et al. Fig. 4-style): distance of GD to θ† and to gradient flow, and
+- self_stabilization (as Damian et al.'s comparison of GD, θ† and gradient flow): distance of GD to θ† and to gradient flow, and
   S·η/2 along GD, θ† and the flow, over steps since the edge;
-- toy_cubic (Damian et al. §3): window means of x² against δ² = 2α/b, and of S·η/2 against 1;
+- toy_cubic (Damian et al.'s two-variable model): window means of x² against δ² = 2α/b, and of S·η/2 against 1;
 - sgd_trace (Wu & Su): tr(H) of converged batch-1 SGD runs against η with the 2/η bound, and GD's
   tr(H) and λmax near its edge.
 """
@@ -14,11 +14,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from stages.common.figures import new_figure, seed_band_lines
+from ...common.figures import new_figure, seed_band_lines
 
 
-def metric_rows(table: pd.DataFrame, method: str, metric: str) -> pd.DataFrame:
-    rows = table[(table["method"] == method) & (table["metric"] == metric)].copy()
+def metric_rows(table: pd.DataFrame, experiment: str, method: str, metric: str) -> pd.DataFrame:
+    rows = table[(table["experiment"] == experiment) & (table["method"] == method) & (table["metric"] == metric)].copy()
     rows["η"] = rows["lr"].map(lambda lr: f"{lr:g}")
     return rows
 
@@ -29,7 +29,7 @@ def lr_order(rows: pd.DataFrame) -> list[str]:
 
 def progressive_sharpening(table: pd.DataFrame):
     figure, (loss_ax, sharp_ax) = new_figure(columns=2)
-    losses, sharpness = metric_rows(table, "gd", "loss_half_mse"), metric_rows(table, "gd", "sharpness")
+    losses, sharpness = metric_rows(table, "cohen_gd", "gd", "loss_half_mse"), metric_rows(table, "cohen_gd", "gd", "sharpness")
     seed_band_lines(loss_ax, losses, "step", "value", "η", log_y=True, hue_order=lr_order(losses))
     seed_band_lines(sharp_ax, sharpness, "step", "value", "η", log_y=True, hue_order=lr_order(sharpness))
     colors = [line.get_color() for line in sharp_ax.get_lines()]  # one line per η, in hue order
@@ -42,7 +42,7 @@ def progressive_sharpening(table: pd.DataFrame):
 
 def sharpness_over_edge(table: pd.DataFrame):
     figure, (ax,) = new_figure()
-    rows = metric_rows(table, "gd", "sharpness_times_lr_over_2")
+    rows = metric_rows(table, "cohen_gd", "gd", "sharpness_times_lr_over_2")
     seed_band_lines(ax, rows, "step", "value", "η", log_y=False, hue_order=lr_order(rows))
     ax.axhline(1.0, color="black", linestyle="--", linewidth=0.9)
     ax.set(title="S·η/2 under GD (edge of stability at 1)", ylabel="S·η/2", ylim=(0, 1.3))
@@ -51,15 +51,14 @@ def sharpness_over_edge(table: pd.DataFrame):
 
 def self_stabilization(table: pd.DataFrame):
     figure, (distance_ax, sharp_ax) = new_figure(columns=2)
-    distances = pd.concat([metric_rows(table, m, "distance_to_gd") for m in ("constrained_dagger", "gradient_flow")])
-    distances["distance of GD to"] = distances["method"].map({"constrained_dagger": "θ† (constrained)",
-                                                              "gradient_flow": "gradient flow"})
+    distances = pd.concat([metric_rows(table, "self_stabilization", m, "distance_to_gd") for m in ("constrained", "flow")])
+    distances["distance of GD to"] = distances["method"].map({"constrained": "θ† (constrained)",
+                                                              "flow": "gradient flow"})
     seed_band_lines(distance_ax, distances, "step", "value", "distance of GD to", log_y=False)
     distance_ax.set(title="‖θ_GD − θ‖ since the edge", xlabel="steps since S reached 2/η", ylabel="distance")
-    sharpness = pd.concat([metric_rows(table, m, "sharpness_times_lr_over_2")
-                           for m in ("gd_from_edge", "constrained_dagger", "gradient_flow")])
-    sharpness["trajectory"] = sharpness["method"].map({"gd_from_edge": "GD", "constrained_dagger": "θ†",
-                                                       "gradient_flow": "gradient flow"})
+    sharpness = pd.concat([metric_rows(table, "self_stabilization", m, "sharpness_times_lr_over_2")
+                           for m in ("gd", "constrained", "flow")])
+    sharpness["trajectory"] = sharpness["method"].map({"gd": "GD", "constrained": "θ†", "flow": "gradient flow"})
     seed_band_lines(sharp_ax, sharpness, "step", "value", "trajectory", log_y=False)
     sharp_ax.axhline(1.0, color="black", linestyle="--", linewidth=0.9)
     sharp_ax.set(title="S·η/2 along each trajectory", xlabel="steps since S reached 2/η", ylabel="S·η/2")
@@ -68,14 +67,14 @@ def self_stabilization(table: pd.DataFrame):
 
 def toy_cubic(table: pd.DataFrame):
     figure, (x_ax, sharp_ax) = new_figure(columns=2)
-    x_squared = metric_rows(table, "toy_gd", "x_squared_window_mean")
+    x_squared = metric_rows(table, "toy_cubic", "gd", "x_squared_window_mean")
     seed_band_lines(x_ax, x_squared, "step", "value", "η", log_y=True)
-    predicted = metric_rows(table, "toy_gd", "predicted_x_squared")["value"]
+    predicted = metric_rows(table, "toy_cubic", "gd", "predicted_x_squared")["value"]
     if len(predicted):
         x_ax.axhline(float(predicted.iloc[0]), color="black", linestyle="--", linewidth=0.9, label="δ² = 2α/b")
         x_ax.legend(loc="lower right")
     x_ax.set(title="toy L = ½(a+by)x² + εx − αy: window mean of x²", ylabel="x²")
-    sharpness = metric_rows(table, "toy_gd", "sharpness_times_lr_over_2_window_mean")
+    sharpness = metric_rows(table, "toy_cubic", "gd", "sharpness_times_lr_over_2_window_mean")
     seed_band_lines(sharp_ax, sharpness, "step", "value", "η", log_y=False)
     sharp_ax.axhline(1.0, color="black", linestyle="--", linewidth=0.9)
     sharp_ax.set(title="window mean of S·η/2", ylabel="S·η/2")
@@ -84,14 +83,15 @@ def toy_cubic(table: pd.DataFrame):
 
 def sgd_trace(table: pd.DataFrame):
     figure, (ax,) = new_figure(width=5.5)
-    converged = table[(table["metric"] == "converged") & (table["value"] == 1.0)][["method", "lr", "seed"]]
-    traces = table[table["metric"].isin(["trace_hessian", "sharpness"])].merge(converged, on=["method", "lr", "seed"])
+    diagonal = table[table["experiment"] == "diagonal_net"]
+    converged = diagonal[(diagonal["metric"] == "converged") & (diagonal["value"] == 1.0)][["method", "lr", "seed"]]
+    traces = diagonal[diagonal["metric"].isin(["trace_hessian", "sharpness"])].merge(converged, on=["method", "lr", "seed"])
     sgd = traces[(traces["method"] == "sgd_batch1") & (traces["metric"] == "trace_hessian")]
     ax.scatter(sgd["lr"], sgd["value"], s=12, alpha=0.5, label="SGD batch 1: tr(H), each run")
     medians = sgd.groupby("lr")["value"].median()
     ax.plot(medians.index, medians.values, marker="o", label="SGD batch 1: median tr(H)")
     for metric, marker, label in (("trace_hessian", "s", "GD: tr(H)"), ("sharpness", "^", "GD: λmax(H)")):
-        gd = traces[(traces["method"] == "diagonal_gd") & (traces["metric"] == metric)]
+        gd = traces[(traces["method"] == "gd") & (traces["metric"] == metric)]
         ax.scatter(gd["lr"], gd["value"], marker=marker, s=40, label=label)
     diagonal_lrs = traces["lr"]
     lrs = np.geomspace(diagonal_lrs.min() / 1.5, diagonal_lrs.max() * 1.5, 100)
@@ -102,16 +102,16 @@ def sgd_trace(table: pd.DataFrame):
     return figure
 
 
-FIGURES = {  # name: (draw, the methods whose rows it needs)
-    "progressive_sharpening": (progressive_sharpening, {"gd"}),
-    "sharpness_over_edge": (sharpness_over_edge, {"gd"}),
-    "self_stabilization": (self_stabilization, {"gd_from_edge", "constrained_dagger", "gradient_flow"}),
-    "toy_cubic": (toy_cubic, {"toy_gd"}),
-    "sgd_trace": (sgd_trace, {"sgd_batch1", "diagonal_gd"}),
+FIGURES = {  # name: (draw, the (experiment, method) pairs whose rows it needs)
+    "progressive_sharpening": (progressive_sharpening, {("cohen_gd", "gd")}),
+    "sharpness_over_edge": (sharpness_over_edge, {("cohen_gd", "gd")}),
+    "self_stabilization": (self_stabilization, {("self_stabilization", m) for m in ("gd", "constrained", "flow")}),
+    "toy_cubic": (toy_cubic, {("toy_cubic", "gd")}),
+    "sgd_trace": (sgd_trace, {("diagonal_net", "sgd_batch1"), ("diagonal_net", "gd")}),
 }
 
 
 def figures(config, table: pd.DataFrame) -> dict:
-    """Every figure whose methods are in the table (a profile that runs fewer variants draws fewer)."""
-    present = set(table["method"].unique())
+    """Every figure whose runs are in the table (a profile that runs fewer variants draws fewer)."""
+    present = set(zip(table["experiment"], table["method"]))
     return {name: draw(table) for name, (draw, needs) in FIGURES.items() if needs <= present}

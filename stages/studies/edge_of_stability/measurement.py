@@ -1,15 +1,15 @@
-"""Measure one variant's runs into tidy rows (seed, step, metric, value, method, lr).
+"""Measure one variant's runs into tidy rows (seed, step, metric, value, experiment, method, lr).
 
 Metrics (their names carry the normalisation):
 - loss_half_mse: Cohen's loss, ½ Σ_classes (f − onehot)² averaged over examples (digits), or
   1/(2n) Σ (f − y)² (diagonal net);
 - sharpness, lambda2: λ1 = S and λ2 of the training-loss Hessian by warm-started Lanczos;
   sharpness_times_lr_over_2 = S·η/2 (1 at the edge of stability);
-- distance_to_gd: ‖θ − θ_GD‖ at equal steps since the edge (θ† and gradient flow; needs the
-  reference edge_gd variant's run);
+- distance_to_gd: ‖θ − θ_GD‖ at equal steps since the edge (θ† and gradient flow; reads the run of
+  the self_stabilization GD variant);
 - toy: window means of x², of S·η/2 and the means after the first step with S·η/2 ≥ 1;
 - diagonal net: trace_hessian (exact, Σ_i e_iᵀ H e_i), trace_times_lr_over_2, converged, diverged.
-For edge_* variants, `step` counts steps since the edge (the step at which GD first had
+For self_stabilization variants, `step` counts steps since the edge (the step at which GD first had
 S·η/2 ≥ 1 is the metric edge_step at step 0).
 """
 from __future__ import annotations
@@ -20,19 +20,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from stages.common.hessian import HessianAt, exact_trace, top_eigenpairs
-
+from ...common.hessian import HessianAt, exact_trace, top_eigenpairs
 from . import diagonal
-from .config import Config, DiagonalGD, DiagonalSGD, EdgeRun, GradientDescent, Toy
+from .config import SETTING_COLUMNS, Config, Variant
 from .descent import LossOfFlat, checkpoint_steps
 from .training import diagonal_tensors, digits_loss, toy_model
 
-METHODS = {"gd": "gd", "edge_gd": "gd_from_edge", "edge_constrained": "constrained_dagger", "edge_flow": "gradient_flow",
-           "toy": "toy_gd", "diagonal_gd": "diagonal_gd"}  # diagonal_sgd: "sgd_batch{b}"
-
-
-def method_of(variant) -> str:
-    return f"sgd_batch{variant.batch}" if isinstance(variant, DiagonalSGD) else METHODS[variant.kind]
+def method_label(variant: Variant) -> str:
+    """The table's `method`: SGD carries its batch size (E4 is a batch-1 statement)."""
+    return f"sgd_batch{variant.batch}" if variant.method == "sgd" else variant.method
 
 
 def sharpness_along(loss_of_flat: LossOfFlat, checkpoints: np.ndarray, tolerance: float) -> tuple[np.ndarray, np.ndarray]:
@@ -50,18 +46,19 @@ def sharpness_along(loss_of_flat: LossOfFlat, checkpoints: np.ndarray, tolerance
 
 
 class Rows:
-    """Collects long-format rows for one variant (method and lr fixed unless given per row)."""
+    """Collects long-format rows for one variant (experiment, method; lr fixed unless given per row)."""
 
-    def __init__(self, method: str, lr: float):
-        self.method, self.lr, self.rows = method, lr, []
+    def __init__(self, variant: Variant, lr: float):
+        self.experiment, self.method, self.lr, self.rows = variant.experiment, method_label(variant), lr, []
 
     def add(self, seed: int, steps, metric: str, values, lr: float | None = None) -> None:
         for step, value in zip(np.atleast_1d(steps), np.atleast_1d(values)):
             self.rows.append({"seed": int(seed), "step": int(step), "metric": metric, "value": float(value),
-                              "method": self.method, "lr": float(self.lr if lr is None else lr)})
+                              "experiment": self.experiment, "method": self.method,
+                              "lr": float(self.lr if lr is None else lr)})
 
     def frame(self) -> pd.DataFrame:
-        return pd.DataFrame(self.rows, columns=["seed", "step", "metric", "value", "method", "lr"])
+        return pd.DataFrame(self.rows, columns=["seed", "step", "metric", "value", *SETTING_COLUMNS])
 
 
 def add_trajectory(rows: Rows, seed: int, losses: np.ndarray, checkpoints: np.ndarray, every: int, lr: float,
@@ -75,43 +72,45 @@ def add_trajectory(rows: Rows, seed: int, losses: np.ndarray, checkpoints: np.nd
     rows.add(seed, saved, "sharpness_times_lr_over_2", top * lr / 2)
 
 
-def measure_gd(config: Config, variant: GradientDescent, data, runs, references) -> Rows:
-    rows = Rows(method_of(variant), variant.lr)
-    loss_of_flat = digits_loss(variant.network, data)
+def measure_cohen_gd(config: Config, variant: Variant, data, runs, references) -> Rows:
+    setup = config.cohen_gd
+    rows = Rows(variant, variant.lr)
+    loss_of_flat = digits_loss(setup.network, data)
     for index, seed in enumerate(runs["seeds"]):
-        add_trajectory(rows, seed, runs["losses"][index], runs["checkpoints"][index], variant.checkpoint_every,
-                       variant.lr, loss_of_flat, config.sharpness.lanczos_tolerance)
-        rows.add(seed, variant.steps, "diverged", float(runs["diverged"][index]))
+        add_trajectory(rows, seed, runs["losses"][index], runs["checkpoints"][index], setup.checkpoint_every,
+                       variant.lr, loss_of_flat, setup.lanczos_tolerance)
+        rows.add(seed, setup.steps, "diverged", float(runs["diverged"][index]))
     return rows
 
 
-def measure_edge(config: Config, variant: EdgeRun, data, runs, references) -> Rows:
-    """As measure_gd, per step since the edge, plus the distance to the reference GD run."""
-    rows = Rows(method_of(variant), variant.lr)
-    loss_of_flat = digits_loss(variant.network, data)
-    saved = checkpoint_steps(variant.track_steps, variant.checkpoint_every)
-    reference = references[variant.reference] if variant.reference else None
+def measure_self_stabilization(config: Config, variant: Variant, data, runs, references) -> Rows:
+    """As cohen_gd, per step since the edge, plus (θ†, flow) the distance to the GD variant's run
+    at equal steps, and (θ†) the last step tracked before λ2 crossed the stop threshold."""
+    setup = config.self_stabilization
+    rows = Rows(variant, setup.lr)
+    loss_of_flat = digits_loss(setup.network, data)
+    saved = checkpoint_steps(setup.track_steps, setup.checkpoint_every)
+    gd = references[setup.gd_variant] if variant.method != "gd" else None
     for index, seed in enumerate(runs["seeds"]):
         losses, checkpoints = runs["losses"][index], runs["checkpoints"][index]
-        add_trajectory(rows, seed, losses, checkpoints, variant.checkpoint_every, variant.lr, loss_of_flat,
-                       config.sharpness.lanczos_tolerance)
+        add_trajectory(rows, seed, losses, checkpoints, setup.checkpoint_every, setup.lr, loss_of_flat,
+                       setup.lanczos_tolerance)
         rows.add(seed, 0, "edge_step", runs["edge_step"][index])
         rows.add(seed, 0, "edge_reached", float(runs["edge_reached"][index]))
-        rows.add(seed, variant.track_steps, "diverged", float(runs["diverged"][index]))
+        rows.add(seed, setup.track_steps, "diverged", float(runs["diverged"][index]))
         untracked = np.flatnonzero(~np.isfinite(losses))
-        rows.add(seed, variant.track_steps, "tracked_steps", untracked[0] - 1 if len(untracked) else len(losses) - 1)
-        if reference is not None:
-            gd = reference["checkpoints"][list(reference["seeds"]).index(seed)]
-            rows.add(seed, saved, "distance_to_gd", np.linalg.norm(checkpoints - gd, axis=1))
+        rows.add(seed, setup.track_steps, "tracked_steps", untracked[0] - 1 if len(untracked) else len(losses) - 1)
+        if gd is not None:
+            reference = gd["checkpoints"][list(gd["seeds"]).index(seed)]
+            rows.add(seed, saved, "distance_to_gd", np.linalg.norm(checkpoints - reference, axis=1))
     return rows
 
 
-def measure_toy(config: Config, variant: Toy, data, runs, references) -> Rows:
+def measure_toy(config: Config, variant: Variant, data, runs, references) -> Rows:
     """Window means (windows of `window` steps, an even number, so whole period-2 oscillations)
     and the means of x² and S·η/2 from the first step with S·η/2 ≥ 1 to the end."""
-    model = toy_model(variant)
-    rows = Rows(method_of(variant), variant.lr)
-    window = variant.window
+    model, window = toy_model(config), config.toy_cubic.window
+    rows = Rows(variant, variant.lr)
     for index, seed in enumerate(runs["seeds"]):
         x, y = runs["x"][index], runs["y"][index]
         with np.errstate(over="ignore", invalid="ignore"):
@@ -132,23 +131,24 @@ def measure_toy(config: Config, variant: Toy, data, runs, references) -> Rows:
     return rows
 
 
-def measure_diagonal(config: Config, variant: DiagonalSGD | DiagonalGD, data, runs, references) -> Rows:
+def measure_diagonal(config: Config, variant: Variant, data, runs, references) -> Rows:
     """At each run's final θ: loss, converged (loss below the threshold), and for finite runs the
     exact trace, λ1 and λ2 of the full-batch Hessian."""
+    setup = config.diagonal_net
     inputs, targets = diagonal_tensors(data)
-    rows = Rows(method_of(variant), float("nan"))
+    rows = Rows(variant, float("nan"))
     for seed, lr, theta in zip(runs["seeds"], runs["lrs"], runs["final_theta"]):
         theta = torch.as_tensor(theta)
         loss = float(diagonal.half_mse(theta, inputs, targets))
         finite = bool(np.isfinite(loss))
         rows.add(seed, variant.steps, "loss_half_mse", loss, lr=lr)
         rows.add(seed, variant.steps, "diverged", float(not finite), lr=lr)
-        rows.add(seed, variant.steps, "converged", float(finite and loss < variant.converged_loss_below), lr=lr)
+        rows.add(seed, variant.steps, "converged", float(finite and loss < setup.converged_loss_below), lr=lr)
         if not finite:
             continue
         hessian = HessianAt(lambda flat: diagonal.half_mse(flat, inputs, targets), theta)
         trace = exact_trace(hessian)
-        eigen = top_eigenpairs(hessian, k=2, tolerance=config.sharpness.lanczos_tolerance, seed=int(seed))
+        eigen = top_eigenpairs(hessian, k=2, tolerance=setup.lanczos_tolerance, seed=int(seed))
         for metric, value in (("trace_hessian", trace), ("trace_times_lr_over_2", trace * lr / 2),
                               ("sharpness", eigen.sharpness), ("lambda2", eigen.second),
                               ("sharpness_times_lr_over_2", eigen.sharpness * lr / 2)):
@@ -156,20 +156,12 @@ def measure_diagonal(config: Config, variant: DiagonalSGD | DiagonalGD, data, ru
     return rows
 
 
-MEASURES = {"gd": measure_gd, "edge_gd": measure_edge, "edge_constrained": measure_edge, "edge_flow": measure_edge,
-            "toy": measure_toy, "diagonal_sgd": measure_diagonal, "diagonal_gd": measure_diagonal}
-
-
-def measure_reads(config: Config, variant_name: str) -> list[str]:
-    """Other variants whose runs this variant's measure reads (θ† and gradient flow: their GD reference)."""
-    reference = getattr(config.variants[variant_name], "reference", "")
-    return [reference] if reference else []
+MEASURES = {"cohen_gd": measure_cohen_gd, "self_stabilization": measure_self_stabilization, "toy_cubic": measure_toy,
+            "diagonal_net": measure_diagonal}
 
 
 def measure(config: Config, variant_name: str, data: dict[str, np.ndarray], runs: dict[str, np.ndarray],
-            references: Mapping[str, dict[str, np.ndarray]] | None = None) -> pd.DataFrame:
+            references: Mapping[str, dict[str, np.ndarray]]) -> pd.DataFrame:
+    """The Study contract's measure; `references` holds the runs config.measure_reads names."""
     variant = config.variants[variant_name]
-    missing = [name for name in measure_reads(config, variant_name) if name not in (references or {})]
-    if missing:
-        raise ValueError(f"measure of {variant_name} needs the runs of {missing}")
-    return MEASURES[variant.kind](config, variant, data, runs, references or {}).frame()
+    return MEASURES[variant.experiment](config, variant, data, runs, references).frame()

@@ -13,7 +13,7 @@ from typing import Callable
 
 import torch
 
-ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+ACTIVATION_FUNCTIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "tanh": torch.tanh,
     "swish": torch.nn.functional.silu,
 }
@@ -30,10 +30,6 @@ class MLP:
     def layer_shapes(self) -> list[tuple[int, int]]:
         return list(zip(self.widths[1:], self.widths[:-1]))  # (out, in) per layer
 
-    @property
-    def parameter_count(self) -> int:
-        return sum(out * inp + out for out, inp in self.layer_shapes)
-
     def initial(self, seed: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:
         """PyTorch's default nn.Linear initialisation (Kaiming-uniform weights, uniform biases)
         drawn from `seed` without touching the global RNG; flattened as [W1, b1, W2, b2, …]."""
@@ -43,7 +39,7 @@ class MLP:
         return torch.cat([p.detach().reshape(-1) for layer in layers for p in (layer.weight, layer.bias)]).to(dtype)
 
     def outputs(self, theta: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
-        activate = ACTIVATIONS[self.activation]
+        activate = ACTIVATION_FUNCTIONS[self.activation]
         hidden, offset = inputs, 0
         for index, (out, inp) in enumerate(self.layer_shapes):
             weight = theta[offset:offset + out * inp].view(out, inp)

@@ -1,4 +1,4 @@
-"""Damian, Nichani & Lee (2023), §3: the two-variable model of self-stabilization.
+"""Damian, Nichani & Lee (2023): the two-variable model of self-stabilization.
 
     L(x, y) = ½ (a + b·y) x² + ε x − α y
 
