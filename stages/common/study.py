@@ -91,7 +91,7 @@ def lazy(module: str, function: str) -> Callable:
     return call
 
 
-STUDY_PACKAGES = ("sparse_features",)  # studies/<name>/__init__.py defines STUDY
+STUDY_PACKAGES = ("sparse_features", "edge_of_stability")  # studies/<name>/__init__.py defines STUDY
 
 
 def load_study(name: str) -> Study:
