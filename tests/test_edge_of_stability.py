@@ -253,7 +253,8 @@ def trace_table(largest_trace_times_lr_over_2=0.58, gd_sharpness=0.999, converge
                        rows("diagonal_net", "sgd_batch1", lr, run, 20000, "trace_hessian", value * 2 / lr)]
     frames += [rows("diagonal_net", "gd", 2.0, 0, 5000, "converged", 1.0),
                rows("diagonal_net", "gd", 2.0, 0, 5000, "sharpness_times_lr_over_2", gd_sharpness),
-               rows("diagonal_net", "gd", 2.0, 0, 5000, "trace_times_lr_over_2", 3.3)]
+               rows("diagonal_net", "gd", 2.0, 0, 5000, "trace_times_lr_over_2", 3.3),
+               rows("diagonal_net", "gd", 2.0, 0, 5000, "lambda2", 0.7)]
     return pd.concat(frames, ignore_index=True)
 
 

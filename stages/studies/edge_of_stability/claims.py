@@ -86,7 +86,7 @@ def progressive_sharpening(table: pd.DataFrame, tolerance: Section) -> ClaimOutc
             parts = [at_most(top, tolerance.number("control_peak_at_most", positive=True)),
                      at_least(rise, tolerance.number("control_rise_at_least", positive=True))]
             numbers.update(rise.as_numbers(f"lr{lr:g}_final_over_initial_sharpness"))
-            detail = f"control: S rose x{rise.median:.2f}; peak S·η/2 {fmt(top)}"
+            detail = f"control: S rose ×{rise.median:.2f} (final / initial)"
         else:
             parts = [at_most(start, reach), at_least(top, reach)]
             detail = f"crossed {reach:g}·2/η at step {Spread.of(crossing[lr]).median:.0f} (median)"
@@ -94,7 +94,7 @@ def progressive_sharpening(table: pd.DataFrame, tolerance: Section) -> ClaimOutc
         verdicts.append(verdict)
         numbers.update(start.as_numbers(f"lr{lr:g}_initial_sharpness_times_lr_over_2"))
         numbers.update(top.as_numbers(f"lr{lr:g}_peak_sharpness_times_lr_over_2"))
-        rows.append({"lr": float(lr), "2/lr": 2 / float(lr), "initial S·η/2": fmt(start), "peak S·η/2": fmt(top),
+        rows.append({"η": f"{lr:g}", "2/η": f"{2 / lr:.3g}", "initial S·η/2": fmt(start), "peak S·η/2": fmt(top),
                      "note": detail, "verdict": verdict})
     edge_lrs = [lr for lr in lrs if lr != control_lr]
     edge_peaks = [Spread.of(peak[lr]).median for lr in edge_lrs]
@@ -107,20 +107,23 @@ def progressive_sharpening(table: pd.DataFrame, tolerance: Section) -> ClaimOutc
 
 # --- E2 edge of stability ------------------------------------------------------------------------
 
-def after_crossing(normalised: pd.DataFrame, losses: pd.DataFrame, reach: float, band: float) -> pd.DataFrame:
-    """Per seed, from the first checkpoint with S·η/2 ≥ reach: median S·η/2 after it, the share of
-    later checkpoints with |S·η/2 − 1| ≤ band, the share of later steps whose loss rose, and the
-    final loss over the loss at the crossing."""
+def after_crossing(normalised: pd.DataFrame, second: pd.DataFrame, losses: pd.DataFrame, reach: float,
+                   band: float) -> pd.DataFrame:
+    """Per seed, from the first checkpoint with S·η/2 ≥ reach: median S·η/2 after it (and of
+    λ2·η/2, to show the eigengap), the share of later checkpoints with |S·η/2 − 1| ≤ band, the share
+    of later steps whose loss rose, and the final loss over the loss at the crossing."""
     records = []
     for (lr, seed), rows in normalised.groupby(["lr", "seed"]):
         crossing = first_step_at_or_above(rows, reach)
         loss = losses[(losses["lr"] == lr) & (losses["seed"] == seed)].set_index("step")["value"]
-        record = {"lr": lr, "seed": seed, "crossing_step": crossing, "median": np.nan, "within_band": np.nan,
-                  "loss_rise_share": np.nan, "final_over_crossing_loss": np.nan}
+        record = {"lr": lr, "seed": seed, "crossing_step": crossing, "median": np.nan, "lambda2_median": np.nan,
+                  "within_band": np.nan, "loss_rise_share": np.nan, "final_over_crossing_loss": np.nan}
         later = rows.loc[rows["step"] > crossing, "value"] if np.isfinite(crossing) else pd.Series(dtype=float)
         if len(later) and later.notna().all() and loss.notna().all():
             after = loss[loss.index >= crossing].to_numpy()
-            record.update(median=float(later.median()), within_band=float((np.abs(later - 1) <= band).mean()),
+            lambda2 = second[(second["lr"] == lr) & (second["seed"] == seed) & (second["step"] > crossing)]["value"]
+            record.update(median=float(later.median()), lambda2_median=float(lambda2.median() * lr / 2),
+                          within_band=float((np.abs(later - 1) <= band).mean()),
                           loss_rise_share=float((np.diff(after) > 0).mean()),
                           final_over_crossing_loss=float(after[-1] / after[0]))
         records.append(record)
@@ -136,12 +139,12 @@ def edge_of_stability(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
     control_lr = tolerance.number("control_lr", positive=True)
     low, high = tolerance.number("median_low", positive=True), tolerance.number("median_high", positive=True)
     normalised = require(series(table, "cohen_gd", "gd", "sharpness_times_lr_over_2"), "gd sharpness")
-    summaries = after_crossing(normalised[normalised["lr"] != control_lr], series(table, "cohen_gd", "gd", "loss_half_mse"),
-                               reach, band)
+    summaries = after_crossing(normalised[normalised["lr"] != control_lr], series(table, "cohen_gd", "gd", "lambda2"),
+                               series(table, "cohen_gd", "gd", "loss_half_mse"), reach, band)
     verdicts, rows, numbers, medians = [], [], {}, []
     for lr, group in summaries.groupby("lr"):
         spreads = {name: Spread.of(group[name]) for name in
-                   ("median", "within_band", "loss_rise_share", "final_over_crossing_loss")}
+                   ("median", "lambda2_median", "within_band", "loss_rise_share", "final_over_crossing_loss")}
         parts = [within(spreads["median"], low, high),
                  at_least(spreads["within_band"], tolerance.number("within_band_share_at_least", positive=True)),
                  at_least(spreads["loss_rise_share"], tolerance.number("loss_rise_share_at_least", positive=True)),
@@ -152,8 +155,8 @@ def edge_of_stability(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
         medians.append(spreads["median"].median)
         for name, spread in spreads.items():
             numbers.update(spread.as_numbers(f"lr{lr:g}_{name}_after_crossing"))
-        rows.append({"lr": float(lr), "crossing step": f"{group['crossing_step'].median():.0f}",
-                     "median S·η/2 after": fmt(spreads["median"]),
+        rows.append({"η": f"{lr:g}", "crossing step": f"{group['crossing_step'].median():.0f}",
+                     "median S·η/2 after": fmt(spreads["median"]), "median λ2·η/2 after": fmt(spreads["lambda2_median"]),
                      f"share within ±{band:.0%}": fmt(spreads["within_band"]),
                      "share of steps loss rose": fmt(spreads["loss_rise_share"]),
                      "final / crossing loss": fmt(spreads["final_over_crossing_loss"]), "verdict": verdict})
@@ -178,57 +181,71 @@ def self_stabilization(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
     """E3 (Damian et al. 2023). (a) the cubic toy: mean x² after the edge over δ² = 2α/b in
     [toy_x_squared_ratio_low, _high] and mean S·η/2 in [toy_sharpness_low, _high]. (b) the network:
     per seed, the median over checkpoints since the edge of ‖θ_GD − θ†‖ over that of ‖θ_GD − θ_GF‖
-    at most distance_ratio_at_most, and max S(θ†)·η/2 at most constrained_sharpness_at_most."""
-    ratio = final_values(table, "toy_cubic", "gd", "x_squared_mean_after_edge") / final_values(table, "toy_cubic", "gd", "predicted_x_squared")
-    toy_sharpness = final_values(table, "toy_cubic", "gd", "sharpness_times_lr_over_2_mean_after_edge")
-    ratio_spread, toy_sharpness_spread = Spread.of(ratio), Spread.of(toy_sharpness)
-    toy_verdict = combine([
-        within(ratio_spread, tolerance.number("toy_x_squared_ratio_low", positive=True),
-               tolerance.number("toy_x_squared_ratio_high", positive=True)),
-        within(toy_sharpness_spread, tolerance.number("toy_sharpness_low", positive=True),
-               tolerance.number("toy_sharpness_high", positive=True))])
+    at most distance_ratio_at_most, and max S(θ†)·η/2 at most constrained_sharpness_at_most.
+    Checkpoints after θ†'s λ2 stop have no distance and are left out."""
+    x_squared = final_values(table, "toy_cubic", "gd", "x_squared_mean_after_edge")
+    predicted = final_values(table, "toy_cubic", "gd", "predicted_x_squared")
+    amplitude = Spread.of(x_squared / predicted)
+    toy_sharpness = Spread.of(final_values(table, "toy_cubic", "gd", "sharpness_times_lr_over_2_mean_after_edge"))
 
     def median_distance(method: str) -> pd.Series:
         rows = require(series(table, "self_stabilization", method, "distance_to_gd"), f"{method} distances")
-        rows = rows[rows["step"] > 0]
-        return rows.groupby("seed")["value"].median()  # NaN past the end of tracking is skipped
+        return rows[rows["step"] > 0].groupby("seed")["value"].median()  # NaN past the end of tracking is skipped
 
     to_dagger, to_flow = median_distance("constrained"), median_distance("flow")
     dagger_spread, flow_spread = Spread.of(to_dagger), Spread.of(to_flow)
     distance_ratio = Spread.of(paired_ratio(to_dagger, to_flow.reindex(to_dagger.index)))  # same seed, same start
-    dagger_sharpness = series(table, "self_stabilization", "constrained", "sharpness_times_lr_over_2")
-    dagger_peak = Spread.of(dagger_sharpness.groupby("seed")["value"].max())
-    gd_mean = Spread.of(series(table, "self_stabilization", "gd", "sharpness_times_lr_over_2").groupby("seed")["value"].mean())
+
+    def per_seed_sharpness(method: str, summary: str) -> Spread:
+        rows = series(table, "self_stabilization", method, "sharpness_times_lr_over_2")
+        return Spread.of(rows.groupby("seed")["value"].agg(summary))
+
+    dagger_peak = per_seed_sharpness("constrained", "max")
+    gd_mean, flow_mean = per_seed_sharpness("gd", "mean"), per_seed_sharpness("flow", "mean")
     tracked = Spread.of(final_values(table, "self_stabilization", "constrained", "tracked_steps"))
-    network_verdict = combine([
-        at_most(distance_ratio, tolerance.number("distance_ratio_at_most", positive=True)),
-        at_most(dagger_peak, tolerance.number("constrained_sharpness_at_most", positive=True))])
-    numbers = {**ratio_spread.as_numbers("toy_x_squared_over_predicted"),
-               **toy_sharpness_spread.as_numbers("toy_sharpness_times_lr_over_2_mean"),
+    parts = {
+        "amplitude": within(amplitude, tolerance.number("toy_x_squared_ratio_low", positive=True),
+                            tolerance.number("toy_x_squared_ratio_high", positive=True)),
+        "toy_sharpness": within(toy_sharpness, tolerance.number("toy_sharpness_low", positive=True),
+                                tolerance.number("toy_sharpness_high", positive=True)),
+        "distance_ratio": at_most(distance_ratio, tolerance.number("distance_ratio_at_most", positive=True)),
+        "constrained_sharpness": at_most(dagger_peak, tolerance.number("constrained_sharpness_at_most", positive=True)),
+    }
+    numbers = {**amplitude.as_numbers("toy_x_squared_over_predicted"),
+               **Spread.of(x_squared).as_numbers("toy_x_squared_mean"),
+               **toy_sharpness.as_numbers("toy_sharpness_times_lr_over_2_mean"),
                **dagger_spread.as_numbers("distance_gd_to_constrained"),
                **flow_spread.as_numbers("distance_gd_to_flow"),
+               **distance_ratio.as_numbers("distance_ratio_constrained_over_flow"),
                **dagger_peak.as_numbers("constrained_max_sharpness_times_lr_over_2"),
-               **gd_mean.as_numbers("edge_gd_mean_sharpness_times_lr_over_2"),
-               **tracked.as_numbers("constrained_tracked_steps"),
-               **distance_ratio.as_numbers("distance_ratio_constrained_over_flow")}
-    rows = [{"part": "(a) toy: mean x² / δ² (δ² = 2α/b)", "ours": fmt(ratio_spread), "paper": "1 (prediction)",
-             "verdict": toy_verdict},
-            {"part": "(a) toy: mean S·η/2 after the edge", "ours": fmt(toy_sharpness_spread), "paper": "1",
-             "verdict": toy_verdict},
-            {"part": "(b) median ‖θ_GD − θ†‖ since the edge", "ours": fmt(dagger_spread), "paper": "small",
-             "verdict": network_verdict},
-            {"part": "(b) median ‖θ_GD − θ_GF‖ since the edge", "ours": fmt(flow_spread), "paper": "large",
-             "verdict": network_verdict},
-            {"part": "(b) per-seed ratio of the two", "ours": fmt(distance_ratio), "paper": "≪ 1",
-             "verdict": network_verdict},
-            {"part": "(b) max S(θ†)·η/2", "ours": fmt(dagger_peak), "paper": "≤ 1", "verdict": network_verdict},
-            {"part": "(b) mean S_GD·η/2 since the edge", "ours": fmt(gd_mean), "paper": "≈ 1", "verdict": "(shown)"},
-            {"part": "(b) steps θ† was tracked (λ2 stop)", "ours": fmt(tracked), "paper": "", "verdict": "(shown)"}]
-    summary = (f"toy: mean x²/δ² = {ratio_spread.median:.3f}, mean S·η/2 = {toy_sharpness_spread.median:.3f}; "
-               f"network: ‖GD − θ†‖ = {dagger_spread.median:.3g} vs ‖GD − flow‖ = {flow_spread.median:.3g} "
-               f"(ratio {distance_ratio.median:.2f}), max S(θ†)·η/2 = {dagger_peak.median:.4f}.")
-    return ClaimOutcome(combine([toy_verdict, network_verdict]), ("distance_ratio_constrained_over_flow",
-                                                                   distance_ratio.median), numbers, summary, rows)
+               **gd_mean.as_numbers("gd_mean_sharpness_times_lr_over_2_since_edge"),
+               **flow_mean.as_numbers("flow_mean_sharpness_times_lr_over_2_since_edge"),
+               **tracked.as_numbers("constrained_tracked_steps")}
+    shown = "(shown)"
+    rows = [
+        {"part": "(a) toy: mean x² after the edge", "ours": fmt(Spread.of(x_squared)),
+         "paper": f"δ² = 2α/b = {float(predicted.iloc[0]):g}", "verdict": shown},
+        {"part": "(a) toy: mean x² / δ²", "ours": fmt(amplitude), "paper": "1", "verdict": parts["amplitude"]},
+        {"part": "(a) toy: mean S·η/2 after the edge", "ours": fmt(toy_sharpness), "paper": "1",
+         "verdict": parts["toy_sharpness"]},
+        {"part": "(b) median ‖θ_GD − θ†‖ since the edge", "ours": fmt(dagger_spread), "paper": "small", "verdict": shown},
+        {"part": "(b) median ‖θ_GD − θ_GF‖ since the edge", "ours": fmt(flow_spread), "paper": "large", "verdict": shown},
+        {"part": "(b) per-seed ratio θ† / flow distance", "ours": fmt(distance_ratio), "paper": "≪ 1",
+         "verdict": parts["distance_ratio"]},
+        {"part": "(b) max S(θ†)·η/2", "ours": fmt(dagger_peak), "paper": "≤ 1",
+         "verdict": parts["constrained_sharpness"]},
+        {"part": "(b) mean S·η/2 since the edge: GD / flow", "ours": f"{fmt(gd_mean)} / {fmt(flow_mean)}",
+         "paper": "GD ≈ 1, flow > 1", "verdict": shown},
+        {"part": "(b) last step θ† was tracked (λ2·η/2 stop; −1: at the start)", "ours": fmt(tracked), "paper": "",
+         "verdict": shown}]
+    summary = (f"toy: mean x² = {Spread.of(x_squared).median:.4f} vs δ² = 2α/b = {float(predicted.iloc[0]):g} "
+               f"(ratio {amplitude.median:.3f}), mean S·η/2 = {toy_sharpness.median:.3f}; network: ‖GD − θ†‖ = "
+               f"{dagger_spread.median:.3g} vs ‖GD − flow‖ = {flow_spread.median:.3g} (ratio {distance_ratio.median:.3g}, "
+               f"needs ≤ {tolerance.number('distance_ratio_at_most', positive=True):g}), max S(θ†)·η/2 = "
+               f"{dagger_peak.median:.4f}; mean S_GD·η/2 since the edge {gd_mean.median:.3f} "
+               f"(Damian et al.: ≈ 1 once GD self-stabilizes).")
+    return ClaimOutcome(combine(list(parts.values())), ("distance_ratio_constrained_over_flow", distance_ratio.median),
+                        numbers, summary, rows)
 
 
 # --- E4 SGD trace bound --------------------------------------------------------------------------
@@ -256,8 +273,9 @@ def sgd_trace_bound(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
         worst.append(spread.median)
         trace_spread = Spread.of(traces.loc[traces["lr"] == lr, "value"])
         numbers.update(spread.as_numbers(f"sgd_lr{lr:g}_trace_times_lr_over_2"))
-        rows.append({"method": "SGD batch 1", "lr": float(lr), "converged": f"{spread.kept}/{spread.total}",
-                     "tr(H)": fmt(trace_spread), "tr(H)·η/2": fmt(spread), "λmax·η/2": "", "verdict": verdict})
+        rows.append({"method": "SGD batch 1", "η": f"{lr:g}", "converged": f"{spread.kept}/{spread.total}",
+                     "tr(H)": fmt(trace_spread), "tr(H)·η/2": fmt(spread), "λmax·η/2": "", "λ2·η/2": "",
+                     "verdict": verdict})
     finite = traces.dropna()
     trend = spearman(finite["lr"], finite["value"])
     trend_limit = tolerance.number("trend_spearman_at_most", low=-1.0, high=1.0)
@@ -268,9 +286,12 @@ def sgd_trace_bound(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
                                  tolerance.number("gd_sharpness_high", positive=True)),
                           at_least(gd_trace, tolerance.number("gd_trace_times_lr_over_2_at_least", positive=True))])
     gd_lr = float(series(table, "diagonal_net", "gd", "converged")["lr"].iloc[0])
-    rows.append({"method": "GD", "lr": gd_lr, "converged": f"{gd_trace.kept}/{gd_trace.total}", "tr(H)": "",
-                 "tr(H)·η/2": fmt(gd_trace), "λmax·η/2": fmt(gd_sharpness), "verdict": gd_verdict})
+    gd_second = Spread.of(converged_values(table, "gd", "lambda2")["value"] * gd_lr / 2)
+    rows.append({"method": "GD", "η": f"{gd_lr:g}", "converged": f"{gd_trace.kept}/{gd_trace.total}", "tr(H)": "",
+                 "tr(H)·η/2": fmt(gd_trace), "λmax·η/2": fmt(gd_sharpness), "λ2·η/2": fmt(gd_second),
+                 "verdict": gd_verdict})
     numbers.update({"trace_vs_lr_spearman": trend, **gd_sharpness.as_numbers("gd_sharpness_times_lr_over_2"),
+                    **gd_second.as_numbers("gd_lambda2_times_lr_over_2"),
                     **gd_trace.as_numbers("gd_trace_times_lr_over_2")})
     summary = (f"SGD batch 1: median tr(H)·η/2 from {worst[0]:.3f} to {worst[-1]:.3f} (needs ≤ {bound:g}); "
                f"Spearman(η, tr H) = {trend:.2f} (needs ≤ {trend_limit:g}); GD at η = {gd_lr:g}: "

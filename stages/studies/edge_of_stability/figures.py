@@ -45,7 +45,7 @@ def sharpness_over_edge(table: pd.DataFrame):
     rows = metric_rows(table, "cohen_gd", "gd", "sharpness_times_lr_over_2")
     seed_band_lines(ax, rows, "step", "value", "η", log_y=False, hue_order=lr_order(rows))
     ax.axhline(1.0, color="black", linestyle="--", linewidth=0.9)
-    ax.set(title="S·η/2 under GD (edge of stability at 1)", ylabel="S·η/2", ylim=(0, 1.3))
+    ax.set(title="S·η/2 under GD (edge of stability at 1)", ylabel="S·η/2", ylim=(0, 1.8))
     return figure
 
 
