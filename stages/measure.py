@@ -1,6 +1,8 @@
 """Stage measure: measurements of one variant's runs, as a tidy table.
 
     python -m stages.measure <study> <variant>  ->  data/<study>/measures/<variant>.parquet and .json
+
+A study that declares `measure_reads` also gets the runs of the variants it names (read-only).
 """
 import time
 
@@ -16,8 +18,12 @@ def main(argv: list[str]) -> None:
     study.check_variant(config, variant)
     data = read_arrays(paths.generated(study.name))
     runs = read_arrays(paths.run_arrays(study.name, variant))
+    compared = []  # the runs of other variants this measurement reads, for studies that declare them
+    if study.measure_reads is not None:
+        compared.append({name: read_arrays(paths.run_arrays(study.name, name))
+                         for name in study.measure_reads(config, variant)})
     start = time.perf_counter()
-    frame = study.measure(config, variant, data, runs)
+    frame = study.measure(config, variant, data, runs, *compared)
     seconds = time.perf_counter() - start
     frame.insert(0, "study", study.name)
     frame.insert(1, "variant", variant)

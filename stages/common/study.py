@@ -8,6 +8,8 @@ study never touches a file path.
     probe(config, data)                      -> json mapping     data/<study>/probe.json (optional)
     train(config, variant, data, probe, ex)  -> TrainResult      data/<study>/runs/<variant>.npz
     measure(config, variant, data, run)      -> tidy frame       data/<study>/measures/<variant>.parquet
+      (+ references) when the study declares measure_reads(config, variant) -> [other variants]:
+      the runs of those variants, e.g. a trajectory measured by its distance to another one
     figures(config, table)                   -> {name: Figure}   reports/figures/<study>/<name>.png
     checks[name](table, tolerance)           -> ClaimOutcome     reports/claims.json, reports/README.md
     describe(config, variants, probe)        -> markdown         the "setup we ran" of a claim's section
@@ -68,6 +70,9 @@ class Study:
     describe: Callable[[Any, list[str], Mapping | None], str]
     probe: Callable[[Any, dict[str, np.ndarray]], dict] | None = None
     loss_curve_metric: str | None = None  # metric exported as a DVC plot (median over seeds per step)
+    # Other variants whose runs a variant's measurement reads (declare them as deps in dvc.yaml too);
+    # when set, measure receives {variant: run arrays} as a fifth argument.
+    measure_reads: Callable[[Any, str], list[str]] | None = None
 
     def check_variant(self, config: Any, variant: str) -> None:
         names = self.variant_names(config)
@@ -86,7 +91,7 @@ def lazy(module: str, function: str) -> Callable:
     return call
 
 
-STUDY_PACKAGES = ("sparse_features",)  # studies/<name>/__init__.py defines STUDY
+STUDY_PACKAGES = ("sparse_features", "edge_of_stability")  # studies/<name>/__init__.py defines STUDY
 
 
 def load_study(name: str) -> Study:

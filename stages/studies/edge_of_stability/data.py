@@ -1,0 +1,51 @@
+"""The digits data of the edge-of-stability runs and Cohen's loss.
+
+scikit-learn's bundled 8×8 digits (no download): the first `examples` images, pixels divided by 16,
+centred per pixel and divided by (std + 0.1) per pixel (some border pixels are constant, so plain
+standardisation would divide by zero). Targets are one-hot over the 10 classes.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.datasets import load_digits
+
+from .config import CLASSES, Config
+from .diagonal import teacher_data
+
+STD_OFFSET = 0.1  # added to each pixel's std: constant pixels stay 0 instead of dividing by 0
+
+
+def digits(examples: int) -> dict[str, np.ndarray]:
+    """{'inputs': (examples, 64) float64, 'labels': (examples,) int64} as described above."""
+    bunch = load_digits()
+    pixels = bunch.data[:examples].astype(np.float64) / 16.0
+    centred = pixels - pixels.mean(axis=0)
+    inputs = centred / (pixels.std(axis=0) + STD_OFFSET)
+    return {"inputs": inputs, "labels": bunch.target[:examples].astype(np.int64)}
+
+
+def one_hot(labels: np.ndarray) -> np.ndarray:
+    return np.eye(CLASSES, dtype=np.float64)[labels]
+
+
+def half_square_loss(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Cohen et al. (2021) loss: ½ Σ_classes (f_c(x) − onehot_c)², averaged over examples.
+
+    The ½ matters for every 2/η comparison: Damian et al. (2023) use Σ (f − onehot)² without it,
+    which doubles the Hessian and so halves the step size at which the same network reaches 2/η.
+    """
+    return 0.5 * (outputs - targets).pow(2).sum(dim=1).mean()
+
+
+def accuracy(outputs: torch.Tensor, labels: torch.Tensor) -> float:
+    return float((outputs.argmax(dim=1) == labels).to(torch.float64).mean())
+
+
+def generate(config: Config) -> dict[str, np.ndarray]:
+    """Everything the variants train on: the digits, and the diagonal net's teacher data."""
+    settings = config.data
+    images = digits(settings.digits_examples)
+    diagonal = teacher_data(settings.diagonal_examples, settings.diagonal_dimension, settings.diagonal_support,
+                            settings.diagonal_teacher_value, settings.diagonal_seed)
+    return {"digits_inputs": images["inputs"], "digits_labels": images["labels"], **diagonal}

@@ -1,0 +1,124 @@
+"""Train one variant: every seed of it, in this process (one torch thread, float64 throughout).
+
+One function per experiment; the arrays each returns are what measurement.py reads back.
+Sharpness along a trajectory is not computed here but in measure, from the checkpoints, except
+where the dynamics themselves need it (the search for the edge and the projections of θ†).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ...common.study import Execution, TrainResult
+from . import diagonal
+from .config import Config, Network, Variant
+from .constrained import constrained_descent
+from .data import half_square_loss, one_hot
+from .descent import EdgeStart, LossOfFlat, Trajectory, checkpoint_steps, descend, run_to_edge
+from .models import MLP
+from .toy import CubicToy, toy_descent
+
+
+def mlp_of(network: Network) -> MLP:
+    return MLP(network.widths, network.activation)
+
+
+def digits_loss(network: Network, data: dict[str, np.ndarray]) -> LossOfFlat:
+    """θ -> Cohen's ½-square loss of the MLP on the first `network.examples` digits."""
+    inputs = torch.as_tensor(data["digits_inputs"][:network.examples])
+    targets = torch.as_tensor(one_hot(data["digits_labels"][:network.examples]))
+    mlp = mlp_of(network)
+    return lambda theta: half_square_loss(mlp.outputs(theta, inputs), targets)
+
+
+def train_cohen_gd(config: Config, variant: Variant, data) -> TrainResult:
+    """Full-batch GD from PyTorch's default initialisation, one run per seed (Cohen et al. §3)."""
+    setup = config.cohen_gd
+    loss_of_flat = digits_loss(setup.network, data)
+    runs = [descend(loss_of_flat, mlp_of(setup.network).initial(seed), variant.lr, setup.steps, setup.checkpoint_every)
+            for seed in setup.seeds]
+    arrays = {"seeds": np.asarray(setup.seeds, np.int64),
+              "losses": np.stack([r.losses for r in runs]),
+              "checkpoints": np.stack([r.checkpoints for r in runs]),
+              "diverged": np.asarray([r.diverged for r in runs])}
+    return TrainResult(arrays, run_steps=setup.steps * len(setup.seeds), runs=len(setup.seeds))
+
+
+def track_from_edge(loss_of_flat: LossOfFlat, config: Config, variant: Variant, start: EdgeStart) -> Trajectory:
+    """The variant's own dynamics from the edge: GD, θ† (constrained.py) or gradient flow."""
+    setup = config.self_stabilization
+    if variant.method == "constrained":
+        return constrained_descent(loss_of_flat, start.theta, start.top_vector, setup.lr, setup.track_steps,
+                                   setup.checkpoint_every, variant.projection_steps,
+                                   variant.stop_lambda2_times_lr_over_2, setup.lanczos_tolerance)
+    substeps = variant.substeps if variant.method == "flow" else 1
+    return descend(loss_of_flat, start.theta, setup.lr, setup.track_steps, setup.checkpoint_every, substeps)
+
+
+def train_self_stabilization(config: Config, variant: Variant, data) -> TrainResult:
+    """GD from initialisation to the first step with S·η/2 ≥ 1, then `track_steps` steps of GD,
+    of θ† or of gradient flow (Damian et al. start all three at that point). A seed whose GD
+    never reaches the edge keeps NaN trajectories (edge_reached false)."""
+    setup = config.self_stabilization
+    loss_of_flat = digits_loss(setup.network, data)
+    steps, every = setup.track_steps, setup.checkpoint_every
+    unreached = Trajectory(np.full(steps + 1, np.nan),
+                           np.full((len(checkpoint_steps(steps, every)), setup.network.parameter_count), np.nan), False)
+    runs, starts, run_steps = [], [], 0
+    for seed in setup.seeds:
+        start = run_to_edge(loss_of_flat, mlp_of(setup.network).initial(seed), setup.lr, setup.max_steps_to_edge,
+                            setup.edge_search_every, setup.lanczos_tolerance)
+        runs.append(track_from_edge(loss_of_flat, config, variant, start) if start.reached else unreached)
+        starts.append(start)
+        run_steps += start.step + (steps * max(1, variant.substeps) if start.reached else 0)
+    arrays = {"seeds": np.asarray(setup.seeds, np.int64),
+              "edge_step": np.asarray([s.step for s in starts], np.int64),
+              "edge_reached": np.asarray([s.reached for s in starts]),
+              "losses": np.stack([r.losses for r in runs]),
+              "checkpoints": np.stack([r.checkpoints for r in runs]),
+              "diverged": np.asarray([r.diverged for r in runs])}
+    return TrainResult(arrays, run_steps=run_steps, runs=len(setup.seeds))
+
+
+def toy_model(config: Config) -> CubicToy:
+    setup = config.toy_cubic
+    return CubicToy(setup.a, setup.b, setup.alpha, setup.epsilon)
+
+
+def train_toy(config: Config, variant: Variant, data) -> TrainResult:
+    """GD on the cubic toy from y0 = 0 (S ≈ a, below 2/η) and x0 ~ U(−s, s) drawn from each seed."""
+    setup = config.toy_cubic
+    x0 = np.asarray([np.random.default_rng(seed).uniform(-1.0, 1.0) * setup.initial_x_scale for seed in setup.seeds])
+    xs, ys = toy_descent(toy_model(config), variant.lr, x0, np.zeros_like(x0), variant.steps)
+    arrays = {"seeds": np.asarray(setup.seeds, np.int64), "x": xs, "y": ys}
+    return TrainResult(arrays, run_steps=variant.steps * len(setup.seeds), runs=len(setup.seeds))
+
+
+def diagonal_tensors(data) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.as_tensor(data["diagonal_inputs"]), torch.as_tensor(data["diagonal_targets"])
+
+
+def train_diagonal(config: Config, variant: Variant, data) -> TrainResult:
+    """SGD: all (η, seed) runs as one tensor program, run r with seed r (its batch order).
+    GD: one run (from u = v = init_scale·1 GD is deterministic; its seed is 0)."""
+    inputs, targets = diagonal_tensors(data)
+    if variant.method == "sgd":
+        lrs, seeds = variant.run_lrs(), list(range(len(variant.run_lrs())))
+        indices = diagonal.sample_indices(seeds, variant.steps, variant.batch, len(targets))
+    else:
+        lrs, seeds = [variant.lr], [0]
+        indices = diagonal.full_batch_indices(1, variant.steps, len(targets))
+    theta = diagonal.descend(diagonal.initial(len(lrs), inputs.shape[1], config.diagonal_net.init_scale),
+                             torch.tensor(lrs, dtype=torch.float64), inputs, targets, indices)
+    arrays = {"seeds": np.asarray(seeds, np.int64), "lrs": np.asarray(lrs), "final_theta": theta.numpy()}
+    return TrainResult(arrays, run_steps=variant.steps * len(lrs), runs=len(lrs))
+
+
+TRAINERS = {"cohen_gd": train_cohen_gd, "self_stabilization": train_self_stabilization, "toy_cubic": train_toy,
+            "diagonal_net": train_diagonal}
+
+
+def train(config: Config, variant_name: str, data: dict[str, np.ndarray], probe, execution: Execution) -> TrainResult:
+    """The Study contract's train: the variant's experiment picks the trainer (one process)."""
+    variant = config.variants[variant_name]
+    return TRAINERS[variant.experiment](config, variant, data)

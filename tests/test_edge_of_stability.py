@@ -1,0 +1,325 @@
+"""Study edge_of_stability: params validation, known answers of its numerics, each claim check on
+synthetic tables where it must pass and where it must fail, and a tiny run through the Study API."""
+import copy
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from stages.common.hessian import HessianAt, dense_hessian, top_eigenpairs
+from stages.common.params import ParamError, Section
+from stages.common.study import Execution
+from stages.common.verdicts import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED
+from stages.studies.edge_of_stability import STUDY
+from stages.studies.edge_of_stability import diagonal
+from stages.studies.edge_of_stability.config import Network
+from stages.studies.edge_of_stability.constrained import project, taylor_center
+from stages.studies.edge_of_stability.models import MLP
+from stages.studies.edge_of_stability.toy import CubicToy, toy_descent
+
+torch.set_num_threads(1)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def profile_merge():
+    """tests/profile.py's merge, loaded by path (its name shadows the standard library's `profile`)."""
+    spec = importlib.util.spec_from_file_location("repro_profile", ROOT / "tests" / "profile.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.merge
+
+
+# The claims' tolerances, read from claims.yaml (fixed there before the default profile ran).
+TOLERANCES = {entry["check"]: entry["tolerance"]
+              for entry in yaml.safe_load((ROOT / "claims.yaml").read_text())["edge_of_stability"].values()}
+# params.yaml with the end-to-end test's tiny profile, plus a GD run at an absurd step size that must diverge.
+TINY = profile_merge()(yaml.safe_load((ROOT / "params.yaml").read_text()),
+             yaml.safe_load((ROOT / "tests/profiles/tiny.yaml").read_text()))["edge_of_stability"]
+TINY["variants"]["gd_lr1e6"] = {"experiment": "cohen_gd", "method": "gd", "lr": 1.0e6}
+
+
+def parse(raw):
+    return STUDY.parse(Section(raw, "edge_of_stability"))
+
+
+def tolerance(check):
+    return Section(TOLERANCES[check], f"claims.yaml:edge_of_stability.{check}.tolerance")
+
+
+def test_claims_yaml_names_a_tolerance_for_every_check():
+    assert set(TOLERANCES) == set(STUDY.checks)
+
+
+# --- params --------------------------------------------------------------------------------------
+
+def with_change(path, value):
+    raw = copy.deepcopy(TINY)
+    *parents, last = path.split(".")
+    node = raw
+    for key in parents:
+        node = node[key]
+    node[last] = value
+    return raw
+
+
+@pytest.mark.parametrize("path, value", [
+    ("variants.gd_lr0p1.lr", 0.0),
+    ("variants.gd_lr0p1.lr", -0.3),
+    ("variants.toy_cubic.steps", "800"),
+    ("variants.gd_lr0p1.lr", True),
+    ("variants.gd_lr0p1.learning_rate", 0.3),
+    ("variants.gd_lr0p1.method", "adam"),
+    ("variants.gd_lr0p1.experiment", "cifar"),
+    ("variants.selfstab_flow.substeps", 0),
+    ("variants.sgd_batch1.lrs", [0.5, 0.1]),
+    ("variants.sgd_batch1.batch", 21),
+    ("setup.cohen_gd.network.hidden", [64, 0]),
+    ("setup.cohen_gd.network.examples", 101),
+    ("setup.cohen_gd.network.activation", "relu"),
+    ("setup.cohen_gd.seeds", [0, 0]),
+    ("setup.toy_cubic.window", 101),
+    ("setup.self_stabilization.gd_variant", "gd_lr0p1"),
+    ("setup.self_stabilization.lanczos_tolerance", "tight"),
+    ("setup.data.digits_examples", 5000),
+])
+def test_bad_params_name_the_key(path, value):
+    with pytest.raises(ParamError) as error:
+        parse(with_change(path, value))
+    assert error.value.key == f"edge_of_stability.{path}" and "allowed" in str(error.value)
+
+
+def test_variant_names_with_dots_are_rejected():
+    raw = copy.deepcopy(TINY)
+    raw["variants"]["gd_lr0.3"] = raw["variants"].pop("gd_lr0p1")
+    with pytest.raises(ParamError, match="DVC keys are dotted"):
+        parse(raw)
+
+
+def test_unknown_top_level_key_is_rejected():
+    with pytest.raises(ParamError, match="edge_of_stability.figure_dpi"):
+        parse({**TINY, "figure_dpi": 300})
+
+
+# --- numerics ------------------------------------------------------------------------------------
+
+def test_mlp_initialisation_is_pytorch_default_and_seeded():
+    mlp = MLP((64, 32, 10), "tanh")
+    torch.manual_seed(3)
+    first, second = torch.nn.Linear(64, 32), torch.nn.Linear(32, 10)
+    expected = torch.cat([p.detach().reshape(-1) for layer in (first, second) for p in (layer.weight, layer.bias)])
+    assert Network(1, (32,), "tanh").parameter_count == len(expected) == 64 * 32 + 32 + 32 * 10 + 10
+    assert torch.equal(mlp.initial(3, dtype=torch.float32), expected)
+    assert not torch.equal(mlp.initial(3), mlp.initial(4))
+
+
+def test_toy_sharpness_is_the_top_hessian_eigenvalue():
+    toy = CubicToy(a=5.0, b=1.0, alpha=0.05, epsilon=0.01)
+    point = torch.tensor([0.3, 14.0], dtype=torch.float64)
+    full = dense_hessian(lambda p: toy.loss(p[0], p[1]), point)
+    assert toy.sharpness(0.3, 14.0) == pytest.approx(float(torch.linalg.eigvalsh(full)[-1]), rel=1e-12)
+
+
+def test_toy_oscillation_matches_the_predicted_amplitude_on_a_short_run():
+    """Damian et al. §3: at the edge mean x² ≈ δ² = 2α/b and mean S·η/2 ≈ 1."""
+    toy, lr = CubicToy(a=5.0, b=1.0, alpha=0.05, epsilon=0.01), 0.1
+    xs, ys = toy_descent(toy, lr, np.array([0.0]), np.array([0.0]), 8000)
+    normalised = toy.sharpness(xs[0], ys[0]) * lr / 2
+    edge = np.flatnonzero(normalised >= 1)[0]
+    assert 2500 < edge < 3500  # y climbs at rate ηα from S = a to S = 2/η: (2/η − a)/(b·ηα) = 3000 steps
+    assert np.mean(xs[0, edge:] ** 2) == pytest.approx(toy.predicted_x_squared, rel=0.05)
+    assert np.mean(normalised[edge:]) == pytest.approx(1.0, abs=0.03)
+
+
+def test_diagonal_closed_form_gradient_matches_autograd():
+    data = diagonal.teacher_data(20, 30, 3, 0.2, seed=0)
+    inputs, targets = torch.as_tensor(data["diagonal_inputs"]), torch.as_tensor(data["diagonal_targets"])
+    theta = torch.randn(2, 60, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    lrs = torch.tensor([0.01, 0.02], dtype=torch.float64)
+    stepped = diagonal.descend(theta, lrs, inputs, targets, diagonal.full_batch_indices(2, 1, 20))
+    leaf = theta.clone().requires_grad_(True)
+    (gradient,) = torch.autograd.grad(diagonal.half_mse(leaf, inputs, targets).sum(), leaf)
+    assert torch.allclose(stepped, theta - lrs[:, None] * gradient, atol=1e-12)
+
+
+def test_projection_lands_on_the_edge_with_no_gradient_along_u():
+    """θ† projection (Damian et al. §4): from a point with S 3% above 2/η and a large gradient
+    along u, three linearised steps bring θ to S ≤ 2/η and shrink ∇L·u twenty-fold (the Newton
+    step along u contracts ∇L·u at each step; u itself turns, so not quadratically)."""
+    mlp = MLP((4, 6, 2), "swish")
+    generator = torch.Generator().manual_seed(0)
+    inputs, targets = (torch.randn(12, 4, generator=generator, dtype=torch.float64),
+                       torch.randn(12, 2, generator=generator, dtype=torch.float64))
+
+    def loss(theta):
+        return 0.5 * (mlp.outputs(theta, inputs) - targets).pow(2).sum(dim=1).mean()
+
+    theta = mlp.initial(0) * 2
+    sharpness = top_eigenpairs(HessianAt(loss, theta), k=2, tolerance=1e-10).sharpness
+    lr = 2 / (0.97 * sharpness)  # S sits 3% above 2/η
+    center = project(loss, taylor_center(loss, theta, None, 1e-10), lr, projection_steps=3, lanczos_tolerance=1e-10)
+    u = torch.as_tensor(center.eigen.top_vector)
+    before = taylor_center(loss, theta, None, 1e-10)
+    along_u_before = abs(float(torch.as_tensor(before.eigen.top_vector) @ before.gradient))
+    assert center.eigen.sharpness * lr / 2 <= 1 + 1e-4
+    assert abs(float(u @ center.gradient)) < along_u_before / 20
+
+
+# --- claim checks on synthetic tables ------------------------------------------------------------
+
+def rows(experiment, method, lr, seed, steps, metric, values):
+    steps = np.atleast_1d(steps)
+    values = np.broadcast_to(np.asarray(values, dtype=np.float64), steps.shape)
+    return pd.DataFrame({"study": "edge_of_stability", "variant": f"{experiment}_{method}_{lr:g}", "seed": seed,
+                         "step": steps.astype(np.int64), "metric": metric, "value": values, "experiment": experiment,
+                         "method": method, "lr": float(lr)})
+
+
+def gd_table(edge_level=1.03, edge_peak_reached=True, control_rise=2.0):
+    """GD at η = 0.4 (edge) and 0.1 (control), 3 seeds, 400 steps, S every 25 steps."""
+    frames, checkpoints = [], np.arange(0, 401, 25)
+    for seed in range(3):
+        jitter = 0.01 * seed
+        top = 1.0 if edge_peak_reached else 0.7
+        rising = np.minimum(0.5 + checkpoints / 200 * (top - 0.5), top)
+        hover = edge_level + 0.04 * np.where((checkpoints // 25) % 2 == 0, 1, -1) + jitter
+        normalised = np.where(checkpoints <= 200, rising, hover if edge_peak_reached else top)
+        steps = np.arange(401)
+        loss = 1.0 / (1 + steps / 50) * (1 + 0.05 * (steps % 3 == 0) * (steps > 200))
+        frames += [rows("cohen_gd", "gd", 0.4, seed, checkpoints, "sharpness_times_lr_over_2", normalised),
+                   rows("cohen_gd", "gd", 0.4, seed, checkpoints, "sharpness", normalised * 2 / 0.4),
+                   rows("cohen_gd", "gd", 0.4, seed, steps, "loss_half_mse", loss)]
+        control = 2.4 * (1 + (control_rise - 1) * checkpoints / 400) + jitter
+        frames += [rows("cohen_gd", "gd", 0.1, seed, checkpoints, "sharpness", control),
+                   rows("cohen_gd", "gd", 0.1, seed, checkpoints, "sharpness_times_lr_over_2", control * 0.1 / 2),
+                   rows("cohen_gd", "gd", 0.1, seed, steps, "loss_half_mse", 1.0 / (1 + steps / 200))]
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_progressive_sharpening_passes_and_fails():
+    check = STUDY.checks["progressive_sharpening"]
+    assert check(gd_table(), tolerance("progressive_sharpening")).verdict == REPRODUCED
+    assert check(gd_table(edge_peak_reached=False), tolerance("progressive_sharpening")).verdict == NOT_REPRODUCED
+    assert check(gd_table(control_rise=1.1), tolerance("progressive_sharpening")).verdict == NOT_REPRODUCED
+
+
+def test_edge_of_stability_passes_and_fails():
+    check = STUDY.checks["edge_of_stability"]
+    outcome = check(gd_table(), tolerance("edge_of_stability"))
+    assert outcome.verdict == REPRODUCED, outcome.rows
+    assert 0.98 < outcome.headline[1] < 1.08  # median of the hover 1.03 ± 0.04 and the crossing point
+    assert check(gd_table(edge_level=1.4), tolerance("edge_of_stability")).verdict == NOT_REPRODUCED
+
+
+def self_stabilization_table(dagger_distance=0.08, dagger_peak=1.002, toy_ratio=1.01):
+    frames, checkpoints = [], np.arange(0, 101, 10)
+    for seed in range(3):
+        frames += [rows("toy_cubic", "gd", 0.1, seed, 40000, "x_squared_mean_after_edge", 0.1 * toy_ratio + 0.001 * seed),
+                   rows("toy_cubic", "gd", 0.1, seed, 40000, "predicted_x_squared", 0.1),
+                   rows("toy_cubic", "gd", 0.1, seed, 40000, "sharpness_times_lr_over_2_mean_after_edge", 0.986),
+                   rows("self_stabilization", "constrained", 0.5, seed, checkpoints, "distance_to_gd",
+                        dagger_distance * checkpoints / 100 + 0.001 * seed),
+                   rows("self_stabilization", "flow", 0.5, seed, checkpoints, "distance_to_gd", 0.4 * checkpoints / 100),
+                   rows("self_stabilization", "constrained", 0.5, seed, checkpoints, "sharpness_times_lr_over_2",
+                        np.minimum(dagger_peak, 0.99 + checkpoints / 1000)),
+                   rows("self_stabilization", "constrained", 0.5, seed, 100, "tracked_steps", 100),
+                   rows("self_stabilization", "gd", 0.5, seed, checkpoints, "sharpness_times_lr_over_2", 1.02)]
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_self_stabilization_passes_and_fails():
+    check = STUDY.checks["self_stabilization"]
+    assert check(self_stabilization_table(), tolerance("self_stabilization")).verdict == REPRODUCED
+    assert check(self_stabilization_table(dagger_distance=0.5),
+                 tolerance("self_stabilization")).verdict == NOT_REPRODUCED
+    assert check(self_stabilization_table(dagger_peak=1.2), tolerance("self_stabilization")).verdict == NOT_REPRODUCED
+    assert check(self_stabilization_table(toy_ratio=1.5), tolerance("self_stabilization")).verdict == NOT_REPRODUCED
+
+
+def trace_table(largest_trace_times_lr_over_2=0.58, gd_sharpness=0.999, converged_share=1.0):
+    frames, lrs = [], [0.05, 0.1, 0.2, 0.5]
+    for index, lr in enumerate(lrs):
+        target = largest_trace_times_lr_over_2 if lr == 0.5 else (2.9 - 0.1 * index) * lr / 2
+        for seed in range(8):
+            run = index * 8 + seed
+            value = target * (1 + 0.01 * (seed - 4))
+            converged = float(seed < 8 * converged_share)
+            frames += [rows("diagonal_net", "sgd_batch1", lr, run, 20000, "converged", converged),
+                       rows("diagonal_net", "sgd_batch1", lr, run, 20000, "trace_times_lr_over_2", value),
+                       rows("diagonal_net", "sgd_batch1", lr, run, 20000, "trace_hessian", value * 2 / lr)]
+    frames += [rows("diagonal_net", "gd", 2.0, 0, 5000, "converged", 1.0),
+               rows("diagonal_net", "gd", 2.0, 0, 5000, "sharpness_times_lr_over_2", gd_sharpness),
+               rows("diagonal_net", "gd", 2.0, 0, 5000, "trace_times_lr_over_2", 3.3),
+               rows("diagonal_net", "gd", 2.0, 0, 5000, "lambda2", 0.7)]
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_sgd_trace_bound_passes_fails_and_is_inconclusive_without_converged_runs():
+    check = STUDY.checks["sgd_trace_bound"]
+    assert check(trace_table(), tolerance("sgd_trace_bound")).verdict == REPRODUCED
+    assert check(trace_table(largest_trace_times_lr_over_2=1.3), tolerance("sgd_trace_bound")).verdict == NOT_REPRODUCED
+    assert check(trace_table(gd_sharpness=0.7), tolerance("sgd_trace_bound")).verdict == NOT_REPRODUCED
+    assert check(trace_table(converged_share=0.25), tolerance("sgd_trace_bound")).verdict == INCONCLUSIVE
+
+
+# --- a tiny run through the Study API ------------------------------------------------------------
+
+def run_tiny():
+    config = parse(TINY)
+    data = STUDY.generate(config)
+    runs, frames = {}, {}
+    for name in STUDY.variant_names(config):
+        runs[name] = STUDY.train(config, name, data, None, Execution()).arrays
+        references = {r: runs[r] for r in STUDY.measure_reads(config, name)}
+        frames[name] = STUDY.measure(config, name, data, runs[name], references)
+    return config, frames
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return run_tiny()
+
+
+def test_tiny_run_records_divergence_as_data(tiny):
+    _, frames = tiny
+    diverged = frames["gd_lr1e6"].query("metric == 'diverged'")["value"]
+    assert diverged.tolist() == [1.0, 1.0]
+    assert frames["gd_lr0p1"].query("metric == 'diverged'")["value"].tolist() == [0.0, 0.0]
+
+
+def test_tiny_run_measures_every_claim_quantity(tiny):
+    _, frames = tiny
+    table = pd.concat([f.assign(variant=name) for name, f in frames.items()], ignore_index=True)
+    for experiment, method, metric in [
+            ("cohen_gd", "gd", "sharpness"), ("cohen_gd", "gd", "lambda2"),
+            ("self_stabilization", "gd", "sharpness_times_lr_over_2"), ("self_stabilization", "constrained", "distance_to_gd"),
+            ("self_stabilization", "flow", "distance_to_gd"), ("toy_cubic", "gd", "x_squared_mean_after_edge"),
+            ("diagonal_net", "sgd_batch1", "trace_hessian"), ("diagonal_net", "gd", "sharpness")]:
+        selected = (table["experiment"] == experiment) & (table["method"] == method) & (table["metric"] == metric)
+        assert table.loc[selected, "value"].notna().any(), (experiment, method, metric)
+    control = table[(table["variant"] == "gd_lr0p1")]
+    sharp = control[control["metric"] == "sharpness"]["value"]
+    second = control[control["metric"] == "lambda2"]["value"]
+    assert (sharp.to_numpy() >= second.to_numpy()).all()
+
+
+def test_tiny_run_is_bit_identical_when_repeated(tiny):
+    _, frames = tiny
+    _, again = run_tiny()
+    for name in frames:
+        pd.testing.assert_frame_equal(frames[name], again[name], check_exact=True)
+
+
+def test_checks_and_figures_run_on_the_tiny_table(tiny):
+    config, frames = tiny
+    table = pd.concat([f.assign(study=STUDY.name, variant=name) for name, f in frames.items()], ignore_index=True)
+    for name, check in STUDY.checks.items():
+        assert check(table, tolerance(name)).verdict in (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE)
+    assert set(STUDY.figures(config, table)) == {"progressive_sharpening", "sharpness_over_edge", "self_stabilization",
+                                                 "toy_cubic", "sgd_trace"}
+    assert "½" in STUDY.describe(config, ["gd_lr0p1"], None)
+    assert "selfstab_gd" in STUDY.describe(config, ["selfstab_constrained"], None)
