@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from sklearn.datasets import load_digits
 
 from .config import CLASSES, Config
 from .diagonal import teacher_data
@@ -18,6 +17,8 @@ STD_OFFSET = 0.1  # added to each pixel's std: constant pixels stay 0 instead of
 
 def digits(examples: int) -> dict[str, np.ndarray]:
     """{'inputs': (examples, 64) float64, 'labels': (examples,) int64} as described above."""
+    from sklearn.datasets import load_digits  # only the generate stage needs it (~1 s to import)
+
     bunch = load_digits()
     pixels = bunch.data[:examples].astype(np.float64) / 16.0
     centred = pixels - pixels.mean(axis=0)
