@@ -1,4 +1,4 @@
-"""Process set-up shared by every stage: one torch thread, explicit device, wall-clock accounting.
+"""Process set-up shared by every stage: one torch thread and an explicit device.
 
 Results are bit-identical across reruns only at a fixed thread count, and on a 2-core machine one
 thread per process with one process per core is also the fastest layout (see ARCHITECTURE.md).
@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
-from contextlib import contextmanager
-from typing import Iterator
 
 TORCH_THREADS = 1  # fixed: float results depend on the thread count
 
@@ -38,13 +35,3 @@ def torch_device(requested: str) -> str:
 
             raise ParamError("execution.device", requested, "cpu (no CUDA device is present here)")
     return requested
-
-
-@contextmanager
-def stopwatch(record: dict, key: str) -> Iterator[None]:
-    """Add the wall-clock seconds of the block to record[key] (timings stay out of the results tables)."""
-    start = time.perf_counter()
-    try:
-        yield
-    finally:
-        record[key] = record.get(key, 0.0) + time.perf_counter() - start

@@ -73,12 +73,3 @@ def read_table(path: Path, setting_columns: dict[str, str] | None = None) -> pd.
     if setting_columns is not None:
         validate(frame, setting_columns, str(path))
     return frame
-
-
-def long_rows(base: dict, seeds, step: int, metrics: dict[str, object]) -> list[dict]:
-    """Rows for several per-seed metric arrays measured at one step: one row per (seed, metric)."""
-    rows = []
-    for metric, values in metrics.items():
-        for seed, value in zip(seeds, values):
-            rows.append({**base, "seed": int(seed), "step": int(step), "metric": metric, "value": float(value)})
-    return rows
