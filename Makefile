@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum requirements.txt | cut -c1-12)
+# dvc runs each stage's `python -m stages...` from PATH: it must be the venv's interpreter
+export PATH := $(abspath $(BIN)):$(PATH)
 export OMP_NUM_THREADS := 1
 export OMP_WAIT_POLICY := PASSIVE
 export PYTHONHASHSEED := 0
