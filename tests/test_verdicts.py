@@ -160,3 +160,12 @@ def test_claim_outcome_rejects_unknown_verdicts():
     ClaimOutcome(REPRODUCED, ("x", 1.0), {}, "ok")
     with pytest.raises(ValueError):
         ClaimOutcome("passed", ("x", 1.0), {}, "no")
+
+
+def test_band_verdict_inside_straddling_and_outside():
+    from stages.common.verdicts import band_verdict
+
+    assert band_verdict(Spread.of([1.0, 1.02, 1.04, 1.06]), 0.95, 1.15) == REPRODUCED
+    assert band_verdict(Spread.of([0.9, 1.0, 1.1, 1.2, 1.3]), 0.95, 1.15) == INCONCLUSIVE
+    assert band_verdict(Spread.of([1.3, 1.4, 1.5]), 0.95, 1.15) == NOT_REPRODUCED
+    assert band_verdict(Spread.of([1.0, np.nan, np.nan, np.nan]), 0.95, 1.15) == INCONCLUSIVE

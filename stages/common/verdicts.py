@@ -79,6 +79,15 @@ def threshold_verdict(spread: Spread, threshold: float, at_most: bool = False) -
     return decide(holds(spread.median), holds(pessimistic), holds(optimistic))
 
 
+def band_verdict(spread: Spread, low: float, high: float) -> str:
+    """Verdict for `low <= value <= high` on a seed sample: the median decides, both quartiles must lie
+    inside to reproduce, and the interquartile range must at least meet the band not to fail."""
+    if too_many_lost(spread):
+        return INCONCLUSIVE
+    return decide(low <= spread.median <= high, low <= spread.q25 and spread.q75 <= high,
+                  spread.q25 <= high and spread.q75 >= low)
+
+
 def paired_ratio(numerator, denominator) -> np.ndarray:
     """Per-seed ratios of two runs on the same seed (same data set); NaN where either is lost."""
     numerator = np.asarray(numerator, dtype=np.float64)

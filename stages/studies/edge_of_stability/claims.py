@@ -1,7 +1,7 @@
 """Claim checks E1–E4 on the study's tidy table; every threshold comes from claims.yaml.
 
 Each check summarises every seed (run) by one number, takes the median and quartiles over seeds
-(`Spread`), and decides with `decide`: reproduced when the criterion holds at the median and at
+(`Spread`), and decides with the shared rules of stages/common/verdicts.py: reproduced when the criterion holds at the median and at
 the pessimistic quartile, not_reproduced when it fails at the median and at the optimistic
 quartile, inconclusive otherwise (or when more than half of a group's seeds were lost to
 divergence or never reached the edge).
@@ -11,9 +11,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ...common.atomic import DataError
 from ...common.params import Section
-from ...common.verdicts import (INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, ClaimOutcome, Spread, combine, decide,
-                                paired_ratio, spearman, threshold_verdict, too_many_lost)
+from ...common.verdicts import (INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, ClaimOutcome, Spread, band_verdict,
+                                combine, paired_ratio, spearman, threshold_verdict)
 
 
 # --- criteria on a Spread ------------------------------------------------------------------------
@@ -26,14 +27,6 @@ def at_most(spread: Spread, threshold: float) -> str:
     return threshold_verdict(spread, threshold, at_most=True)
 
 
-def within(spread: Spread, low: float, high: float) -> str:
-    """low ≤ value ≤ high; pessimistic: both quartiles inside; optimistic: the IQR meets the band."""
-    if too_many_lost(spread):
-        return INCONCLUSIVE
-    inside = low <= spread.median <= high
-    return decide(inside, low <= spread.q25 and spread.q75 <= high, spread.q25 <= high and spread.q75 >= low)
-
-
 # --- reading the table ---------------------------------------------------------------------------
 
 def series(table: pd.DataFrame, experiment: str, method: str, metric: str) -> pd.DataFrame:
@@ -44,7 +37,7 @@ def series(table: pd.DataFrame, experiment: str, method: str, metric: str) -> pd
 
 def require(frame: pd.DataFrame, what: str) -> pd.DataFrame:
     if frame.empty:
-        raise ValueError(f"the table has no rows for {what}: run the variants this claim names")
+        raise DataError(f"the table has no rows for {what}: run the variants this claim names")
     return frame
 
 
@@ -56,10 +49,6 @@ def per_seed(frame: pd.DataFrame, summary) -> pd.Series:
 def first_step_at_or_above(rows: pd.DataFrame, level: float) -> float:
     reached = rows.loc[rows["value"] >= level, "step"]
     return float(reached.iloc[0]) if len(reached) else float("nan")
-
-
-def fmt(spread: Spread) -> str:
-    return spread.text(3)
 
 
 # --- E1 progressive sharpening -------------------------------------------------------------------
@@ -94,7 +83,7 @@ def progressive_sharpening(table: pd.DataFrame, tolerance: Section) -> ClaimOutc
         verdicts.append(verdict)
         numbers.update(start.as_numbers(f"lr{lr:g}_initial_sharpness_times_lr_over_2"))
         numbers.update(top.as_numbers(f"lr{lr:g}_peak_sharpness_times_lr_over_2"))
-        rows.append({"η": f"{lr:g}", "2/η": f"{2 / lr:.3g}", "initial S·η/2": fmt(start), "peak S·η/2": fmt(top),
+        rows.append({"η": f"{lr:g}", "2/η": f"{2 / lr:.3g}", "initial S·η/2": start.text(), "peak S·η/2": top.text(),
                      "note": detail, "verdict": verdict})
     edge_lrs = [lr for lr in lrs if lr != control_lr]
     edge_peaks = [Spread.of(peak[lr]).median for lr in edge_lrs]
@@ -145,7 +134,7 @@ def edge_of_stability(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
     for lr, group in summaries.groupby("lr"):
         spreads = {name: Spread.of(group[name]) for name in
                    ("median", "lambda2_median", "within_band", "loss_rise_share", "final_over_crossing_loss")}
-        parts = [within(spreads["median"], low, high),
+        parts = [band_verdict(spreads["median"], low, high),
                  at_least(spreads["within_band"], tolerance.number("within_band_share_at_least", positive=True)),
                  at_least(spreads["loss_rise_share"], tolerance.number("loss_rise_share_at_least", positive=True)),
                  at_most(spreads["final_over_crossing_loss"],
@@ -156,10 +145,10 @@ def edge_of_stability(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
         for name, spread in spreads.items():
             numbers.update(spread.as_numbers(f"lr{lr:g}_{name}_after_crossing"))
         rows.append({"η": f"{lr:g}", "crossing step": f"{group['crossing_step'].median():.0f}",
-                     "median S·η/2 after": fmt(spreads["median"]), "median λ2·η/2 after": fmt(spreads["lambda2_median"]),
-                     f"share within ±{band:.0%}": fmt(spreads["within_band"]),
-                     "share of steps loss rose": fmt(spreads["loss_rise_share"]),
-                     "final / crossing loss": fmt(spreads["final_over_crossing_loss"]), "verdict": verdict})
+                     "median S·η/2 after": spreads["median"].text(), "median λ2·η/2 after": spreads["lambda2_median"].text(),
+                     f"share within ±{band:.0%}": spreads["within_band"].text(),
+                     "share of steps loss rose": spreads["loss_rise_share"].text(),
+                     "final / crossing loss": spreads["final_over_crossing_loss"].text(), "verdict": verdict})
     if not verdicts:
         raise ValueError("no GD step size besides the control: E2 needs the edge runs")
     summary = (f"after the crossing, median S·η/2 = {', '.join(f'{m:.3f}' for m in medians)} for η = "
@@ -204,9 +193,9 @@ def self_stabilization(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
     gd_mean, flow_mean = per_seed_sharpness("gd", "mean"), per_seed_sharpness("flow", "mean")
     tracked = Spread.of(final_values(table, "self_stabilization", "constrained", "tracked_steps"))
     parts = {
-        "amplitude": within(amplitude, tolerance.number("toy_x_squared_ratio_low", positive=True),
+        "amplitude": band_verdict(amplitude, tolerance.number("toy_x_squared_ratio_low", positive=True),
                             tolerance.number("toy_x_squared_ratio_high", positive=True)),
-        "toy_sharpness": within(toy_sharpness, tolerance.number("toy_sharpness_low", positive=True),
+        "toy_sharpness": band_verdict(toy_sharpness, tolerance.number("toy_sharpness_low", positive=True),
                                 tolerance.number("toy_sharpness_high", positive=True)),
         "distance_ratio": at_most(distance_ratio, tolerance.number("distance_ratio_at_most", positive=True)),
         "constrained_sharpness": at_most(dagger_peak, tolerance.number("constrained_sharpness_at_most", positive=True)),
@@ -223,20 +212,20 @@ def self_stabilization(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
                **tracked.as_numbers("constrained_tracked_steps")}
     shown = "(shown)"
     rows = [
-        {"part": "(a) toy: mean x² after the edge", "ours": fmt(Spread.of(x_squared)),
+        {"part": "(a) toy: mean x² after the edge", "ours": Spread.of(x_squared).text(),
          "paper": f"δ² = 2α/b = {float(predicted.iloc[0]):g}", "verdict": shown},
-        {"part": "(a) toy: mean x² / δ²", "ours": fmt(amplitude), "paper": "1", "verdict": parts["amplitude"]},
-        {"part": "(a) toy: mean S·η/2 after the edge", "ours": fmt(toy_sharpness), "paper": "1",
+        {"part": "(a) toy: mean x² / δ²", "ours": amplitude.text(), "paper": "1", "verdict": parts["amplitude"]},
+        {"part": "(a) toy: mean S·η/2 after the edge", "ours": toy_sharpness.text(), "paper": "1",
          "verdict": parts["toy_sharpness"]},
-        {"part": "(b) median ‖θ_GD − θ†‖ since the edge", "ours": fmt(dagger_spread), "paper": "small", "verdict": shown},
-        {"part": "(b) median ‖θ_GD − θ_GF‖ since the edge", "ours": fmt(flow_spread), "paper": "large", "verdict": shown},
-        {"part": "(b) per-seed ratio θ† / flow distance", "ours": fmt(distance_ratio), "paper": "≪ 1",
+        {"part": "(b) median ‖θ_GD − θ†‖ since the edge", "ours": dagger_spread.text(), "paper": "small", "verdict": shown},
+        {"part": "(b) median ‖θ_GD − θ_GF‖ since the edge", "ours": flow_spread.text(), "paper": "large", "verdict": shown},
+        {"part": "(b) per-seed ratio θ† / flow distance", "ours": distance_ratio.text(), "paper": "≪ 1",
          "verdict": parts["distance_ratio"]},
-        {"part": "(b) max S(θ†)·η/2", "ours": fmt(dagger_peak), "paper": "≤ 1",
+        {"part": "(b) max S(θ†)·η/2", "ours": dagger_peak.text(), "paper": "≤ 1",
          "verdict": parts["constrained_sharpness"]},
-        {"part": "(b) mean S·η/2 since the edge: GD / flow", "ours": f"{fmt(gd_mean)} / {fmt(flow_mean)}",
+        {"part": "(b) mean S·η/2 since the edge: GD / flow", "ours": f"{gd_mean.text()} / {flow_mean.text()}",
          "paper": "GD ≈ 1, flow > 1", "verdict": shown},
-        {"part": "(b) last step θ† was tracked (λ2·η/2 stop; −1: at the start)", "ours": fmt(tracked), "paper": "",
+        {"part": "(b) last step θ† was tracked (λ2·η/2 stop; −1: at the start)", "ours": tracked.text(), "paper": "",
          "verdict": shown}]
     summary = (f"toy: mean x² = {Spread.of(x_squared).median:.4f} vs δ² = 2α/b = {float(predicted.iloc[0]):g} "
                f"(ratio {amplitude.median:.3f}), mean S·η/2 = {toy_sharpness.median:.3f}; network: ‖GD − θ†‖ = "
@@ -274,7 +263,7 @@ def sgd_trace_bound(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
         trace_spread = Spread.of(traces.loc[traces["lr"] == lr, "value"])
         numbers.update(spread.as_numbers(f"sgd_lr{lr:g}_trace_times_lr_over_2"))
         rows.append({"method": "SGD batch 1", "η": f"{lr:g}", "converged": f"{spread.kept}/{spread.total}",
-                     "tr(H)": fmt(trace_spread), "tr(H)·η/2": fmt(spread), "λmax·η/2": "", "λ2·η/2": "",
+                     "tr(H)": trace_spread.text(), "tr(H)·η/2": spread.text(), "λmax·η/2": "", "λ2·η/2": "",
                      "verdict": verdict})
     finite = traces.dropna()
     trend = spearman(finite["lr"], finite["value"])
@@ -282,13 +271,13 @@ def sgd_trace_bound(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
     trend_verdict = INCONCLUSIVE if not np.isfinite(trend) else (REPRODUCED if trend <= trend_limit else NOT_REPRODUCED)
     gd_sharpness = Spread.of(converged_values(table, "gd", "sharpness_times_lr_over_2")["value"])
     gd_trace = Spread.of(converged_values(table, "gd", "trace_times_lr_over_2")["value"])
-    gd_verdict = combine([within(gd_sharpness, tolerance.number("gd_sharpness_low", positive=True),
+    gd_verdict = combine([band_verdict(gd_sharpness, tolerance.number("gd_sharpness_low", positive=True),
                                  tolerance.number("gd_sharpness_high", positive=True)),
                           at_least(gd_trace, tolerance.number("gd_trace_times_lr_over_2_at_least", positive=True))])
     gd_lr = float(series(table, "diagonal_net", "gd", "converged")["lr"].iloc[0])
     gd_second = Spread.of(converged_values(table, "gd", "lambda2")["value"] * gd_lr / 2)
     rows.append({"method": "GD", "η": f"{gd_lr:g}", "converged": f"{gd_trace.kept}/{gd_trace.total}", "tr(H)": "",
-                 "tr(H)·η/2": fmt(gd_trace), "λmax·η/2": fmt(gd_sharpness), "λ2·η/2": fmt(gd_second),
+                 "tr(H)·η/2": gd_trace.text(), "λmax·η/2": gd_sharpness.text(), "λ2·η/2": gd_second.text(),
                  "verdict": gd_verdict})
     numbers.update({"trace_vs_lr_spearman": trend, **gd_sharpness.as_numbers("gd_sharpness_times_lr_over_2"),
                     **gd_second.as_numbers("gd_lambda2_times_lr_over_2"),
