@@ -6,6 +6,7 @@ Prints both and their ratio; also checks that both give the same quantized weigh
 
 Defaults: the second hidden layer of the digits MLP (500 -> 300) with 256 calibration samples.
 """
+
 import argparse
 import sys
 import time
@@ -44,11 +45,18 @@ def main() -> None:
     seen = analog + 0.01 * torch.as_tensor(rng.standard_normal((args.samples, args.inputs)))
     levels = alphabet_for(weights, 3, 1.0)
     looped, by_neuron = weights_per_second(
-        lambda: torch.stack([gpfq_one_neuron(w, analog, seen, levels) for w in weights]), weights, args.repeats)
-    vectorised, together = weights_per_second(lambda: gpfq(weights, analog, seen, levels), weights, args.repeats)
+        lambda: torch.stack([gpfq_one_neuron(w, analog, seen, levels) for w in weights]),
+        weights,
+        args.repeats,
+    )
+    vectorised, together = weights_per_second(
+        lambda: gpfq(weights, analog, seen, levels), weights, args.repeats
+    )
     same = torch.equal(by_neuron, together)
-    print(f"GPFQ, layer {args.inputs} -> {args.neurons} ({weights.numel():,} weights), {args.samples} calibration "
-          f"samples, float64, one torch thread, best of {args.repeats}")
+    print(
+        f"GPFQ, layer {args.inputs} -> {args.neurons} ({weights.numel():,} weights), {args.samples} calibration "
+        f"samples, float64, one torch thread, best of {args.repeats}"
+    )
     print(f"  loop over neurons:     {looped:12,.0f} weights/s  (baseline)")
     print(f"  vectorised over them:  {vectorised:12,.0f} weights/s")
     print(f"  ratio vectorised / loop: {vectorised / looped:.1f}x   (identical weights: {same})")

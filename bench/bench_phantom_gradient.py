@@ -8,6 +8,7 @@ after warm-up rounds, so the ratios do not depend on the machine's speed (a busy
 all three alike). Prints, per width, the median time of each and the ratio exact / phantom, beside the
 machine-independent ratio of passes through f. The paper (Geng et al. 2021, §5): about 1.7×.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,8 +40,10 @@ def main() -> None:
     data = generate(config)
     timing_variant = next(v for v in config.variants.values() if v.experiment == "conv_timing")
     choices = backwards(timing_variant.backward)
-    print(f"phantom: k = {timing_variant.backward.k}, λ = {timing_variant.backward.damping:g}; "
-          f"seed {config.first_seed}, {args.repeats} timed rounds after {config.conv_timing.warmup} warm-up rounds")
+    print(
+        f"phantom: k = {timing_variant.backward.k}, λ = {timing_variant.backward.damping:g}; "
+        f"seed {config.first_seed}, {args.repeats} timed rounds after {config.conv_timing.warmup} warm-up rounds"
+    )
     for channels in args.channels:
         setup = dataclasses.replace(config.conv_timing, channels=channels)
         timed = TimedCell(dataclasses.replace(config, conv_timing=setup), config.first_seed, data)
@@ -50,12 +53,16 @@ def main() -> None:
             costs = Costs()
             timed.gradient(fixed_point, backward, costs)
             passes[name] = costs.backward_passes
-        seconds = {name: float(np.median(values))
-                   for name, values in time_seed(timed, choices, setup.warmup, args.repeats).items()}
+        seconds = {
+            name: float(np.median(values))
+            for name, values in time_seed(timed, choices, setup.warmup, args.repeats).items()
+        }
         for name in ("unrolled", "neumann"):
-            print(f"{channels:3d} channels  exact / {name:8s}: time ×{seconds['exact'] / seconds[name]:.2f} "
-                  f"({seconds['exact'] * 1e3:.1f} ms / {seconds[name] * 1e3:.1f} ms), passes through f "
-                  f"×{passes['exact'] / passes[name]:.2f} ({passes['exact']} / {passes[name]})")
+            print(
+                f"{channels:3d} channels  exact / {name:8s}: time ×{seconds['exact'] / seconds[name]:.2f} "
+                f"({seconds['exact'] * 1e3:.1f} ms / {seconds[name] * 1e3:.1f} ms), passes through f "
+                f"×{passes['exact'] / passes[name]:.2f} ({passes['exact']} / {passes[name]})"
+            )
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """Stage aggregate: one tidy, schema-checked, byte-stable Parquet table per study.
 
-    python -m stages.aggregate <study>  ->  data/results/<study>.parquet, <study>_runs.json (compute per
-                                            variant, probe choice), <study>_loss_curves.csv (DVC plots)
+python -m stages.aggregate <study>  ->  data/results/<study>.parquet, <study>_runs.json (compute per
+                                        variant, probe choice), <study>_loss_curves.csv (DVC plots)
 """
+
 import pandas as pd
 
 from .common import paths
@@ -21,12 +22,19 @@ def loss_curves(table: pd.DataFrame, metric: str) -> pd.DataFrame:
 def main(argv: list[str]) -> None:
     study, config = open_study(argv[0])
     variants = study.variant_names(config)
-    frames = [read_table(paths.measure_table(study.name, v), study.setting_columns) for v in variants]
+    frames = [
+        read_table(paths.measure_table(study.name, v), study.setting_columns) for v in variants
+    ]
     table = pd.concat(frames, ignore_index=True)
     write_table(paths.results_table(study.name), table, study.setting_columns)
     probe = read_json(paths.probe(study.name)) if study.probe is not None else None
-    write_json(paths.results_runs(study.name),
-               {"compute": {v: read_json(paths.measure_compute(study.name, v)) for v in variants}, "probe": probe})
+    write_json(
+        paths.results_runs(study.name),
+        {
+            "compute": {v: read_json(paths.measure_compute(study.name, v)) for v in variants},
+            "probe": probe,
+        },
+    )
     if study.loss_curve_metric:
         curves = loss_curves(table, study.loss_curve_metric)
         write_text(paths.loss_curves(study.name), curves.to_csv(index=False, float_format="%.6g"))

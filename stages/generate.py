@@ -1,7 +1,8 @@
 """Stage generate: write a study's data sets once (synthetic, or scikit-learn's bundled digits).
 
-    python -m stages.generate <study>      ->  data/<study>/generated.npz
+python -m stages.generate <study>      ->  data/<study>/generated.npz
 """
+
 from .common import paths
 from .common.atomic import write_arrays
 from .common.entry import open_study, run

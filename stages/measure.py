@@ -4,6 +4,7 @@
 
 A study that declares `measure_reads` also gets the runs of the variants it names (read-only).
 """
+
 import time
 
 from .common import paths
@@ -20,8 +21,12 @@ def main(argv: list[str]) -> None:
     runs = read_arrays(paths.run_arrays(study.name, variant))
     compared = []  # the runs of other variants this measurement reads, for studies that declare them
     if study.measure_reads is not None:
-        compared.append({name: read_arrays(paths.run_arrays(study.name, name))
-                         for name in study.measure_reads(config, variant)})
+        compared.append(
+            {
+                name: read_arrays(paths.run_arrays(study.name, name))
+                for name in study.measure_reads(config, variant)
+            }
+        )
     start = time.perf_counter()
     frame = study.measure(config, variant, data, runs, *compared)
     seconds = time.perf_counter() - start
@@ -29,7 +34,10 @@ def main(argv: list[str]) -> None:
     frame.insert(1, "variant", variant)
     write_table(paths.measure_table(study.name, variant), frame, study.setting_columns)
     compute = read_json(paths.run_compute(study.name, variant))
-    write_json(paths.measure_compute(study.name, variant), {**compute, "measure_seconds": round(seconds, 3)})
+    write_json(
+        paths.measure_compute(study.name, variant),
+        {**compute, "measure_seconds": round(seconds, 3)},
+    )
 
 
 if __name__ == "__main__":

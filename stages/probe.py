@@ -4,6 +4,7 @@
 
 The choice is a declared, cached stage so the report can print it and a reviewer can rerun it.
 """
+
 from .common import paths
 from .common.atomic import read_arrays, write_json
 from .common.entry import open_study, run

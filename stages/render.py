@@ -1,7 +1,8 @@
 """Stage render: a study's figures from its Parquet table.
 
-    python -m stages.render <study>  ->  reports/figures/<study>/<figure>.png
+python -m stages.render <study>  ->  reports/figures/<study>/<figure>.png
 """
+
 from .common import paths
 from .common.entry import open_study, run
 from .common.figures import save_png

@@ -1,9 +1,10 @@
 """Stage report: every claim's verdict from the Parquet tables, as DVC metrics and a readable report.
 
-    python -m stages.report  ->  reports/claims.json (verdict and headline number per claim; DVC metrics)
-                                 reports/claims_detail.json (every number behind each verdict)
-                                 reports/README.md (one section per claim, for reviewers)
+python -m stages.report  ->  reports/claims.json (verdict and headline number per claim; DVC metrics)
+                             reports/claims_detail.json (every number behind each verdict)
+                             reports/README.md (one section per claim, for reviewers)
 """
+
 from .common import paths
 from .common.atomic import read_json, write_json, write_text
 from .common.entry import run
@@ -21,25 +22,39 @@ def main(argv: list[str]) -> None:
     configs = {name: study.parse(study_section(name)) for name, study in studies.items()}
     claims = load_claims(paths.CLAIMS_REGISTRY, studies, configs)
     pin_threads()
-    tables = {name: read_table(paths.results_table(name), study.setting_columns) for name, study in studies.items()}
+    tables = {
+        name: read_table(paths.results_table(name), study.setting_columns)
+        for name, study in studies.items()
+    }
     context = {name: read_json(paths.results_runs(name)) for name in studies}
     outcomes = {}
     for claim in claims:
         table = tables[claim.study]
-        outcome = studies[claim.study].checks[claim.check](table[table["variant"].isin(claim.variants)], claim.tolerance)
+        outcome = studies[claim.study].checks[claim.check](
+            table[table["variant"].isin(claim.variants)], claim.tolerance
+        )
         outcomes[claim.key] = outcome
     metrics, detail = {}, {}
     for claim in claims:
         outcome = outcomes[claim.key]
         name, value = outcome.headline
-        metrics.setdefault(claim.study, {})[claim.id] = {"verdict": outcome.verdict, name: _rounded(value)}
+        metrics.setdefault(claim.study, {})[claim.id] = {
+            "verdict": outcome.verdict,
+            name: _rounded(value),
+        }
         detail.setdefault(claim.study, {})[claim.id] = {
-            "verdict": outcome.verdict, "headline": name,
-            "numbers": {k: _rounded(v) for k, v in sorted(outcome.numbers.items())}}
+            "verdict": outcome.verdict,
+            "headline": name,
+            "numbers": {k: _rounded(v) for k, v in sorted(outcome.numbers.items())},
+        }
     write_json(paths.CLAIMS_JSON, metrics)
     write_json(paths.CLAIMS_DETAIL, detail)
-    write_text(paths.REPORT_MARKDOWN, render_report(claims, outcomes, studies, configs, context,
-                                                    code_revision=git_tree_hash("stages")))
+    write_text(
+        paths.REPORT_MARKDOWN,
+        render_report(
+            claims, outcomes, studies, configs, context, code_revision=git_tree_hash("stages")
+        ),
+    )
     for claim in claims:
         print(f"{claim.key}: {outcomes[claim.key].verdict}")
 

@@ -11,6 +11,7 @@ dvc.lock and the run-cache are DVC's own, so a plain `dvc repro` afterwards is a
 checks that and fails loudly if not. Exit status: 0 all done; 1 a stage failed (its dependants did
 not start); 2 bad input; 130 interrupted (running stages stopped, nothing half-written kept).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,7 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     if not graph.to_run:
         print(f"nothing to run: all {len(graph.stages)} stages are up to date")
         return 0
-    where = f"the Dask scheduler at {scheduler}" if scheduler else f"{arguments.jobs} local worker(s)"
+    where = (
+        f"the Dask scheduler at {scheduler}" if scheduler else f"{arguments.jobs} local worker(s)"
+    )
     print(f"{len(graph.to_run)} of {len(graph.stages)} stages to run on {where}", flush=True)
     history = StageHistory(root / HISTORY_FILE)
     with dask_client(arguments.jobs, scheduler) as client:
@@ -57,8 +60,11 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_FAILED
     left = dag.load(root, arguments.stages or None).to_run
     if left:
-        print(f"error: after the run, dvc still sees {len(left)} stage(s) to run: {', '.join(left)} "
-              "(a plain `dvc repro` would not be a no-op)", file=sys.stderr)
+        print(
+            f"error: after the run, dvc still sees {len(left)} stage(s) to run: {', '.join(left)} "
+            "(a plain `dvc repro` would not be a no-op)",
+            file=sys.stderr,
+        )
         return EXIT_FAILED
     return 0
 
@@ -67,8 +73,12 @@ def worker_environment() -> dict[str, str]:
     """What every stage process gets: this interpreter's bin first on PATH (DVC runs `python -m
     stages...` from PATH), one thread per process, and a fixed hash seed."""
     interpreter_bin = str(Path(sys.executable).parent)
-    return {"PATH": f"{interpreter_bin}{os.pathsep}{os.environ.get('PATH', '')}", "OMP_NUM_THREADS": "1",
-            "OMP_WAIT_POLICY": "PASSIVE", "PYTHONHASHSEED": "0"}
+    return {
+        "PATH": f"{interpreter_bin}{os.pathsep}{os.environ.get('PATH', '')}",
+        "OMP_NUM_THREADS": "1",
+        "OMP_WAIT_POLICY": "PASSIVE",
+        "PYTHONHASHSEED": "0",
+    }
 
 
 @contextmanager
@@ -81,14 +91,30 @@ def dask_client(jobs: int, scheduler: str | None):
 
     cloudpickle.register_pickle_by_value(task)  # workers need not import this project
     # idle local workers sampled their own stacks every 10 ms: 5% of a core each, taken from the stages
-    dask.config.set({"distributed.worker.profile.enabled": False, "distributed.admin.system-monitor.interval": "5s"})
+    dask.config.set(
+        {
+            "distributed.worker.profile.enabled": False,
+            "distributed.admin.system-monitor.interval": "5s",
+        }
+    )
     if scheduler:
         with Client(scheduler) as client:
             yield client
         return
-    with LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, memory_limit=0,
-                      dashboard_address=None, silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
-        client.run(shipped(task.ignore_interrupts))  # Ctrl-C reaches the driver, which stops the stages itself
+    with (
+        LocalCluster(
+            n_workers=jobs,
+            threads_per_worker=1,
+            processes=True,
+            memory_limit=0,
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        client.run(
+            shipped(task.ignore_interrupts)
+        )  # Ctrl-C reaches the driver, which stops the stages itself
         yield client
 
 
@@ -96,16 +122,31 @@ def _configured_scheduler() -> str | None:
     if not PARAMS_FILE.exists():  # a DVC project without our params.yaml (the tests' toy projects)
         return None
     section = execution_section()
-    return section.text("scheduler") if section.has("scheduler") and section.raw("scheduler") else None
+    return (
+        section.text("scheduler") if section.has("scheduler") and section.raw("scheduler") else None
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m stages.repro", description=__doc__.split("\n\n")[0])
-    parser.add_argument("stages", nargs="*", help="stages to reproduce with their upstream stages (default: all)")
-    parser.add_argument("--jobs", "-j", type=int, default=len(os.sched_getaffinity(0)),
-                        help="local worker processes, one stage each (default: the usable cores)")
-    parser.add_argument("--scheduler", help="address of a running Dask scheduler (default: execution.scheduler)")
-    parser.add_argument("--force", "-f", action="store_true", help="rerun the stages even if up to date")
+    parser = argparse.ArgumentParser(
+        prog="python -m stages.repro", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "stages", nargs="*", help="stages to reproduce with their upstream stages (default: all)"
+    )
+    parser.add_argument(
+        "--jobs",
+        "-j",
+        type=int,
+        default=len(os.sched_getaffinity(0)),
+        help="local worker processes, one stage each (default: the usable cores)",
+    )
+    parser.add_argument(
+        "--scheduler", help="address of a running Dask scheduler (default: execution.scheduler)"
+    )
+    parser.add_argument(
+        "--force", "-f", action="store_true", help="rerun the stages even if up to date"
+    )
     return parser
 
 
@@ -119,17 +160,24 @@ def _print_summary(summary: Summary, graph: dag.StageGraph, client_jobs: int | N
         print(f"\nFAILED {short(stage)} (on {outcome.host}); its last lines:", file=sys.stderr)
         print("\n".join("    " + line for line in outcome.tail.splitlines()), file=sys.stderr)
     if summary.blocked:
-        print(f"not started, downstream of a failure: {', '.join(map(short, summary.blocked))}", file=sys.stderr)
-    print(f"summary: {len(summary.named(RAN))} ran, {len(summary.named(SKIPPED))} skipped (up to date or "
-          f"restored from the run-cache), {len(summary.named(FAILED))} failed, {len(summary.blocked)} blocked"
-          f"{', interrupted' if summary.interrupted else ''}")
+        print(
+            f"not started, downstream of a failure: {', '.join(map(short, summary.blocked))}",
+            file=sys.stderr,
+        )
+    print(
+        f"summary: {len(summary.named(RAN))} ran, {len(summary.named(SKIPPED))} skipped (up to date or "
+        f"restored from the run-cache), {len(summary.named(FAILED))} failed, {len(summary.blocked)} blocked"
+        f"{', interrupted' if summary.interrupted else ''}"
+    )
     if not summary.outcomes:
         return
     path_seconds, path = graph.critical_path({s: o.seconds for s, o in summary.outcomes.items()})
     workers = f" on {client_jobs} worker(s)" if client_jobs else ""
-    print(f"wall {summary.wall_seconds:.1f} s{workers}; stage time {summary.stage_seconds:.1f} s in total; "
-          f"speed-up {summary.stage_seconds / summary.wall_seconds:.2f}x; critical path {path_seconds:.1f} s "
-          f"({len(path)} stage(s), ending {short(path[-1])})")
+    print(
+        f"wall {summary.wall_seconds:.1f} s{workers}; stage time {summary.stage_seconds:.1f} s in total; "
+        f"speed-up {summary.stage_seconds / summary.wall_seconds:.2f}x; critical path {path_seconds:.1f} s "
+        f"({len(path)} stage(s), ending {short(path[-1])})"
+    )
 
 
 if __name__ == "__main__":

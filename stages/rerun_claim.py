@@ -3,6 +3,7 @@ tables, figures and report up to date. Printed in each section of reports/README
 
     python -m stages.rerun_claim sparse_features.C3      (or: make claim CLAIM=sparse_features.C3)
 """
+
 import re
 import subprocess
 import sys
@@ -22,7 +23,10 @@ def dvc_commands(claim_key: str) -> list[list[str]]:
         raise ParamError("CLAIM", claim_key, "one of " + ", ".join(claims))
     claim = claims[claim_key]
     forced = variant_stages(claim.study, claim.variants)
-    return [["dvc", "repro", "--force", "--single-item", *forced], ["python", "-m", "stages.repro", "report"]]
+    return [
+        ["dvc", "repro", "--force", "--single-item", *forced],
+        ["python", "-m", "stages.repro", "report"],
+    ]
 
 
 def variant_stages(study: str, variants: list[str]) -> list[str]:
@@ -38,9 +42,15 @@ def variant_stages(study: str, variants: list[str]) -> list[str]:
         matched = re.fullmatch(rf".*:(train|measure)-{re.escape(study)}(-[\w-]+)?@(.+)", address)
         if matched:
             found[(matched[1], matched[3])] = address
-    missing = [f"{kind}@{v}" for kind in ("train", "measure") for v in variants if (kind, v) not in found]
+    missing = [
+        f"{kind}@{v}" for kind in ("train", "measure") for v in variants if (kind, v) not in found
+    ]
     if missing:
-        raise ParamError(f"pipelines/{study}/dvc.yaml", ", ".join(missing), "a train and a measure stage per variant")
+        raise ParamError(
+            f"pipelines/{study}/dvc.yaml",
+            ", ".join(missing),
+            "a train and a measure stage per variant",
+        )
     return [found[(kind, variant)] for kind in ("train", "measure") for variant in variants]
 
 

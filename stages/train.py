@@ -6,6 +6,7 @@ The .json holds the compute (wall seconds, run-steps) and any timings the study 
 (`TrainResult.wall_clock`); timings never enter the results tables. A study that declares
 `train_reads` also gets the runs of the variants it names (read-only), e.g. a model to quantize.
 """
+
 import time
 
 from .common import paths
@@ -21,16 +22,28 @@ def main(argv: list[str]) -> None:
     probe = read_json(paths.probe(study.name)) if study.probe is not None else None
     upstream = []  # the runs of other variants this training reads, for studies that declare them
     if study.train_reads is not None:
-        upstream.append({name: read_arrays(paths.run_arrays(study.name, name))
-                         for name in study.train_reads(config, variant)})
+        upstream.append(
+            {
+                name: read_arrays(paths.run_arrays(study.name, name))
+                for name in study.train_reads(config, variant)
+            }
+        )
     start = time.perf_counter()
     result = study.train(config, variant, data, probe, execution(), *upstream)
     seconds = time.perf_counter() - start
     write_arrays(paths.run_arrays(study.name, variant), result.arrays)
-    write_json(paths.run_compute(study.name, variant),
-               {"train_seconds": round(seconds, 3), "run_steps": result.run_steps, "runs": result.runs,
-                **({"wall_clock": result.wall_clock} if result.wall_clock else {})})
-    print(f"train {study.name}/{variant}: {result.runs} runs, {result.run_steps} run-steps, {seconds:.1f} s")
+    write_json(
+        paths.run_compute(study.name, variant),
+        {
+            "train_seconds": round(seconds, 3),
+            "run_steps": result.run_steps,
+            "runs": result.runs,
+            **({"wall_clock": result.wall_clock} if result.wall_clock else {}),
+        },
+    )
+    print(
+        f"train {study.name}/{variant}: {result.runs} runs, {result.run_steps} run-steps, {seconds:.1f} s"
+    )
 
 
 if __name__ == "__main__":

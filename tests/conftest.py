@@ -1,5 +1,6 @@
 """Shared test set-up: import `stages` from the repository root, one thread everywhere (results are
 bit-identical only at a fixed thread count, and this is a 2-core machine)."""
+
 from __future__ import annotations
 
 import os

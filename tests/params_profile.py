@@ -1,4 +1,5 @@
 """Apply a profile (a YAML of overrides) to params.yaml: nested mappings merge, anything else replaces."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -18,7 +19,9 @@ def merge(base: dict, overrides: dict) -> dict:
 
 def apply_profile(params_file: Path, profile_file: Path) -> None:
     params = yaml.safe_load(params_file.read_text())
-    params_file.write_text(yaml.safe_dump(merge(params, yaml.safe_load(profile_file.read_text())), sort_keys=False))
+    params_file.write_text(
+        yaml.safe_dump(merge(params, yaml.safe_load(profile_file.read_text())), sort_keys=False)
+    )
 
 
 def edited(mapping: dict, path: str, value):

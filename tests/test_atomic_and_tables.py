@@ -1,5 +1,6 @@
 """stages/common/atomic.py and stages/common/tables.py: atomic writes, checked reads, byte-stable
 .npz and Parquet, and the tidy table's schema."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -8,8 +9,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from stages.common.atomic import (DataError, atomic_path, read_arrays, read_json, write_arrays, write_bytes,
-                                  write_json)
+from stages.common.atomic import (
+    DataError,
+    atomic_path,
+    read_arrays,
+    read_json,
+    write_arrays,
+    write_bytes,
+    write_json,
+)
 from stages.common.tables import read_table, write_table
 
 # ------------------------------------------------------------------------------------------ atomic
@@ -67,7 +75,9 @@ def test_corrupt_npz_is_a_data_error_naming_the_file(tmp_path, damage):
         path.write_text("version https://git-lfs.github.com/spec/v1\noid sha256:abc\nsize 12\n")
     else:  # corrupt the stored data of a member: the zip CRC check catches it
         position = payload.index(b"\x93NUMPY") + 200
-        path.write_bytes(payload[:position] + bytes([payload[position] ^ 0xFF]) + payload[position + 1:])
+        path.write_bytes(
+            payload[:position] + bytes([payload[position] ^ 0xFF]) + payload[position + 1 :]
+        )
     with pytest.raises(DataError) as caught:
         read_arrays(path)
     assert str(path) in str(caught.value)
@@ -93,7 +103,9 @@ def test_atomic_path_leaves_nothing_when_the_block_raises(tmp_path):
     destination = tmp_path / "out" / "table.parquet"
     with pytest.raises(RuntimeError, match="interrupted"):
         with atomic_path(destination) as temporary:
-            assert temporary.parent == destination.parent, "the temporary file must sit beside the destination"
+            assert temporary.parent == destination.parent, (
+                "the temporary file must sit beside the destination"
+            )
             assert temporary != destination
             temporary.write_bytes(b"half of a file")
             raise RuntimeError("interrupted")
@@ -117,7 +129,9 @@ def test_atomic_path_replaces_on_success(tmp_path):
     write_bytes(destination, b"old")
     with atomic_path(destination) as temporary:
         temporary.write_bytes(b"new")
-        assert destination.read_bytes() == b"old", "the destination changes only when the block ends"
+        assert destination.read_bytes() == b"old", (
+            "the destination changes only when the block ends"
+        )
     assert destination.read_bytes() == b"new"
     assert [p.name for p in tmp_path.iterdir()] == ["claims.json"]
 
@@ -150,19 +164,39 @@ SETTINGS = {"optimizer": "string", "decay_at": "float64", "large_step": "string"
 
 def tidy_frame() -> pd.DataFrame:
     rows = []
-    for variant, optimizer, decay_at in (("small", "sgd", np.nan), ("decay50", "sgd", 0.5), ("gd50", "gd", 0.5)):
+    for variant, optimizer, decay_at in (
+        ("small", "sgd", np.nan),
+        ("decay50", "sgd", 0.5),
+        ("gd50", "gd", 0.5),
+    ):
         for seed in range(3):
             for step in (0, 10, 100):
                 for metric in ("train_loss", "test_loss"):
-                    value = np.nan if (variant, seed, step) == ("gd50", 2, 100) else (seed + 1) * 0.1 / (step + 1)
-                    rows.append({"study": "toy", "variant": variant, "seed": seed, "step": step, "metric": metric,
-                                 "value": value, "optimizer": optimizer, "decay_at": decay_at,
-                                 "large_step": "probe" if optimizer == "gd" else "fixed"})
+                    value = (
+                        np.nan
+                        if (variant, seed, step) == ("gd50", 2, 100)
+                        else (seed + 1) * 0.1 / (step + 1)
+                    )
+                    rows.append(
+                        {
+                            "study": "toy",
+                            "variant": variant,
+                            "seed": seed,
+                            "step": step,
+                            "metric": metric,
+                            "value": value,
+                            "optimizer": optimizer,
+                            "decay_at": decay_at,
+                            "large_step": "probe" if optimizer == "gd" else "fixed",
+                        }
+                    )
     return pd.DataFrame(rows)
 
 
 def canonical(frame: pd.DataFrame) -> pd.DataFrame:
-    ordered = frame.sort_values(["study", "variant", "metric", "seed", "step"]).reset_index(drop=True)
+    ordered = frame.sort_values(["study", "variant", "metric", "seed", "step"]).reset_index(
+        drop=True
+    )
     return ordered[sorted(ordered.columns)]
 
 
@@ -171,8 +205,17 @@ def test_table_round_trip(tmp_path):
     path = tmp_path / "results" / "toy.parquet"
     write_table(path, frame, SETTINGS)
     loaded = read_table(path, SETTINGS)
-    assert list(loaded.columns) == ["study", "variant", "seed", "step", "metric", "value",
-                                    "decay_at", "large_step", "optimizer"]
+    assert list(loaded.columns) == [
+        "study",
+        "variant",
+        "seed",
+        "step",
+        "metric",
+        "value",
+        "decay_at",
+        "large_step",
+        "optimizer",
+    ]
     assert loaded["seed"].dtype == np.int64 and loaded["step"].dtype == np.int64
     assert loaded["value"].dtype == np.float64 and loaded["decay_at"].dtype == np.float64
     pd.testing.assert_frame_equal(canonical(loaded), canonical(frame), check_dtype=False)
@@ -228,11 +271,15 @@ def test_null_in_a_key_column_is_a_schema_violation(tmp_path):
 
 def test_reading_a_table_with_the_wrong_schema_names_the_file(tmp_path):
     path = tmp_path / "toy.parquet"
-    pq.write_table(pa.Table.from_pandas(tidy_frame().drop(columns="large_step"), preserve_index=False), path)
+    pq.write_table(
+        pa.Table.from_pandas(tidy_frame().drop(columns="large_step"), preserve_index=False), path
+    )
     with pytest.raises(DataError) as caught:
         read_table(path, SETTINGS)
     assert str(path) in str(caught.value) and "schema" in str(caught.value)
-    assert len(read_table(path)) == len(tidy_frame()), "without setting columns the table is read unchecked"
+    assert len(read_table(path)) == len(tidy_frame()), (
+        "without setting columns the table is read unchecked"
+    )
 
 
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "empty"])
@@ -240,8 +287,13 @@ def test_corrupt_parquet_is_a_data_error_naming_the_file(tmp_path, damage):
     path = tmp_path / "toy.parquet"
     write_table(path, tidy_frame(), SETTINGS)
     payload = path.read_bytes()
-    path.write_bytes({"garbage": b"PAR1 but not really" * 20, "truncated": payload[: len(payload) // 2],
-                      "empty": b""}[damage])
+    path.write_bytes(
+        {
+            "garbage": b"PAR1 but not really" * 20,
+            "truncated": payload[: len(payload) // 2],
+            "empty": b"",
+        }[damage]
+    )
     with pytest.raises(DataError) as caught:
         read_table(path, SETTINGS)
     assert str(path) in str(caught.value) and "corrupt" in str(caught.value)

@@ -1,4 +1,5 @@
 """The shared digits loader: split sizes, disjointness, determinism, and the batch partition."""
+
 import numpy as np
 import pytest
 
@@ -21,9 +22,18 @@ def test_standardised_centres_every_pixel_and_keeps_constant_pixels_at_zero():
 
 
 def test_split_is_disjoint_complete_and_seeded():
-    first, again, other = digits.split(0.25, seed=3), digits.split(0.25, seed=3), digits.split(0.25, seed=4)
-    assert len(first.test_labels) == round(0.25 * 1797) and len(first.train_labels) + len(first.test_labels) == 1797
-    rows = {row.tobytes() for row in first.train_inputs} & {row.tobytes() for row in first.test_inputs}
+    first, again, other = (
+        digits.split(0.25, seed=3),
+        digits.split(0.25, seed=3),
+        digits.split(0.25, seed=4),
+    )
+    assert (
+        len(first.test_labels) == round(0.25 * 1797)
+        and len(first.train_labels) + len(first.test_labels) == 1797
+    )
+    rows = {row.tobytes() for row in first.train_inputs} & {
+        row.tobytes() for row in first.test_inputs
+    }
     assert len(rows) <= 5  # a handful of duplicate images exist in the data set itself
     np.testing.assert_array_equal(first.test_inputs, again.test_inputs)
     assert not np.array_equal(first.test_labels, other.test_labels)

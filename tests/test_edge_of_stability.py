@@ -1,5 +1,6 @@
 """Study edge_of_stability: params validation, known answers of its numerics, each claim check on
 synthetic tables where it must pass and where it must fail, and a tiny run through the Study API."""
+
 import copy
 from pathlib import Path
 
@@ -30,11 +31,15 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 # The claims' tolerances, read from claims.yaml (fixed there before the default profile ran).
-TOLERANCES = {entry["check"]: entry["tolerance"]
-              for entry in yaml.safe_load((ROOT / "claims.yaml").read_text())["edge_of_stability"].values()}
+TOLERANCES = {
+    entry["check"]: entry["tolerance"]
+    for entry in yaml.safe_load((ROOT / "claims.yaml").read_text())["edge_of_stability"].values()
+}
 # params.yaml with the end-to-end test's tiny profile, plus a GD run at an absurd step size that must diverge.
-TINY = merge(yaml.safe_load((ROOT / "params.yaml").read_text()),
-             yaml.safe_load((ROOT / "tests/profiles/tiny.yaml").read_text()))["edge_of_stability"]
+TINY = merge(
+    yaml.safe_load((ROOT / "params.yaml").read_text()),
+    yaml.safe_load((ROOT / "tests/profiles/tiny.yaml").read_text()),
+)["edge_of_stability"]
 TINY["variants"]["gd_lr1e6"] = {"experiment": "cohen_gd", "method": "gd", "lr": 1.0e6, "steps": 40}
 
 
@@ -52,33 +57,37 @@ def test_claims_yaml_names_a_tolerance_for_every_check():
 
 # --- params --------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("path, value", [
-    ("variants.gd_lr0p1.lr", 0.0),
-    ("variants.gd_lr0p1.lr", -0.3),
-    ("variants.toy_cubic.steps", "800"),
-    ("variants.gd_lr0p1.lr", True),
-    ("variants.gd_lr0p1.learning_rate", 0.3),
-    ("variants.gd_lr0p1.method", "adam"),
-    ("variants.gd_lr0p1.experiment", "cifar"),
-    ("variants.selfstab_flow.substeps", 0),
-    ("variants.sgd_batch1.lrs", [0.5, 0.1]),
-    ("variants.sgd_batch1.batch", 21),
-    ("setup.cohen_gd.network.hidden", [64, 0]),
-    ("setup.cohen_gd.network.examples", 101),
-    ("setup.cohen_gd.network.activation", "relu"),
-    ("setup.cohen_gd.seeds", [0, 0]),
-    ("setup.toy_cubic.window", 101),
-    ("setup.self_stabilization.gd_variant", "gd_lr0p1"),
-    ("setup.self_stabilization.lanczos_tolerance", "tight"),
-    ("setup.data.digits_examples", 5000),
-    ("setup.first_seed", -1),
-    ("setup.cohen_gd.min_steps_after_crossing", -5),
-    ("variants.gd_lr0p3.steps", 5),  # fewer than checkpoint_every
-    ("setup.self_stabilization.network.binary_labels", [3, 3]),
-    ("setup.self_stabilization.network.binary_labels", [3, 10]),
-    ("setup.self_stabilization.network.binary_labels", [3]),
-    ("setup.self_stabilization.network.examples", 15),  # odd: half from each binary class
-])
+
+@pytest.mark.parametrize(
+    "path, value",
+    [
+        ("variants.gd_lr0p1.lr", 0.0),
+        ("variants.gd_lr0p1.lr", -0.3),
+        ("variants.toy_cubic.steps", "800"),
+        ("variants.gd_lr0p1.lr", True),
+        ("variants.gd_lr0p1.learning_rate", 0.3),
+        ("variants.gd_lr0p1.method", "adam"),
+        ("variants.gd_lr0p1.experiment", "cifar"),
+        ("variants.selfstab_flow.substeps", 0),
+        ("variants.sgd_batch1.lrs", [0.5, 0.1]),
+        ("variants.sgd_batch1.batch", 21),
+        ("setup.cohen_gd.network.hidden", [64, 0]),
+        ("setup.cohen_gd.network.examples", 101),
+        ("setup.cohen_gd.network.activation", "relu"),
+        ("setup.cohen_gd.seeds", [0, 0]),
+        ("setup.toy_cubic.window", 101),
+        ("setup.self_stabilization.gd_variant", "gd_lr0p1"),
+        ("setup.self_stabilization.lanczos_tolerance", "tight"),
+        ("setup.data.digits_examples", 5000),
+        ("setup.first_seed", -1),
+        ("setup.cohen_gd.min_steps_after_crossing", -5),
+        ("variants.gd_lr0p3.steps", 5),  # fewer than checkpoint_every
+        ("setup.self_stabilization.network.binary_labels", [3, 3]),
+        ("setup.self_stabilization.network.binary_labels", [3, 10]),
+        ("setup.self_stabilization.network.binary_labels", [3]),
+        ("setup.self_stabilization.network.examples", 15),  # odd: half from each binary class
+    ],
+)
 def test_bad_params_name_the_key(path, value):
     with pytest.raises(ParamError) as error:
         parse(edited(TINY, path, value))
@@ -96,9 +105,13 @@ def test_cohen_variant_without_steps_names_the_key():
 def test_first_seed_offsets_every_seed_the_study_draws():
     shifted = parse({**TINY, "setup": {**TINY["setup"], "first_seed": 100}})
     default = parse(TINY)
-    assert default.first_seed == 0 and default.cohen_gd.seeds == tuple(TINY["setup"]["cohen_gd"]["seeds"])
+    assert default.first_seed == 0 and default.cohen_gd.seeds == tuple(
+        TINY["setup"]["cohen_gd"]["seeds"]
+    )
     assert shifted.cohen_gd.seeds == tuple(100 + s for s in default.cohen_gd.seeds)
-    assert shifted.self_stabilization.seeds == tuple(100 + s for s in default.self_stabilization.seeds)
+    assert shifted.self_stabilization.seeds == tuple(
+        100 + s for s in default.self_stabilization.seeds
+    )
     assert shifted.toy_cubic.seeds == tuple(100 + s for s in default.toy_cubic.seeds)
     assert shifted.data.diagonal_seed == default.data.diagonal_seed + 100
     variant = shifted.variants["sgd_batch1"]
@@ -114,10 +127,16 @@ def test_binary_examples_take_half_from_each_class_with_targets_plus_minus_one()
     assert list(chosen[:, 0]) == [0, 3, 2, 4]  # the first two 3s, then the first two 5s
     assert targets.shape == (4, 1) and list(targets[:, 0]) == [-1, -1, 1, 1]
     ten, one_hot_targets = network_examples(Network(3, (8,), "tanh"), inputs, labels)
-    assert list(ten[:, 0]) == [0, 1, 2] and one_hot_targets.shape == (3, 10) and one_hot_targets[1, 1] == 1
+    assert (
+        list(ten[:, 0]) == [0, 1, 2]
+        and one_hot_targets.shape == (3, 10)
+        and one_hot_targets[1, 1] == 1
+    )
     assert Network(4, (8,), "swish", (3, 5)).widths == (64, 8, 1)
     with pytest.raises(ParamError, match="rarer class"):
-        network_examples(Network(8, (8,), "swish", (3, 5)), inputs, labels)  # only three 3s and three 5s
+        network_examples(
+            Network(8, (8,), "swish", (3, 5)), inputs, labels
+        )  # only three 3s and three 5s
 
 
 def test_generate_refuses_a_binary_network_larger_than_its_classes():
@@ -143,11 +162,14 @@ def test_unknown_top_level_key_is_rejected():
 
 # --- numerics ------------------------------------------------------------------------------------
 
+
 def test_mlp_initialisation_is_pytorch_default_and_seeded():
     mlp = MLP((64, 32, 10), "tanh")
     torch.manual_seed(3)
     first, second = torch.nn.Linear(64, 32), torch.nn.Linear(32, 10)
-    expected = torch.cat([p.detach().reshape(-1) for layer in (first, second) for p in (layer.weight, layer.bias)])
+    expected = torch.cat(
+        [p.detach().reshape(-1) for layer in (first, second) for p in (layer.weight, layer.bias)]
+    )
     assert Network(1, (32,), "tanh").parameter_count == len(expected) == 64 * 32 + 32 + 32 * 10 + 10
     assert torch.equal(mlp.initial(3, dtype=torch.float32), expected)
     assert not torch.equal(mlp.initial(3), mlp.initial(4))
@@ -157,7 +179,9 @@ def test_toy_sharpness_is_the_top_hessian_eigenvalue():
     toy = CubicToy(a=5.0, b=1.0, alpha=0.05, epsilon=0.01)
     point = torch.tensor([0.3, 14.0], dtype=torch.float64)
     full = dense_hessian(lambda p: toy.loss(p[0], p[1]), point)
-    assert toy.sharpness(0.3, 14.0) == pytest.approx(float(torch.linalg.eigvalsh(full)[-1]), rel=1e-12)
+    assert toy.sharpness(0.3, 14.0) == pytest.approx(
+        float(torch.linalg.eigvalsh(full)[-1]), rel=1e-12
+    )
 
 
 def test_toy_oscillation_matches_the_predicted_amplitude_on_a_short_run():
@@ -166,7 +190,9 @@ def test_toy_oscillation_matches_the_predicted_amplitude_on_a_short_run():
     xs, ys = toy_descent(toy, lr, np.array([0.0]), np.array([0.0]), 8000)
     normalised = toy.sharpness(xs[0], ys[0]) * lr / 2
     edge = np.flatnonzero(normalised >= 1)[0]
-    assert 2500 < edge < 3500  # y climbs at rate ηα from S = a to S = 2/η: (2/η − a)/(b·ηα) = 3000 steps
+    assert (
+        2500 < edge < 3500
+    )  # y climbs at rate ηα from S = a to S = 2/η: (2/η − a)/(b·ηα) = 3000 steps
     assert np.mean(xs[0, edge:] ** 2) == pytest.approx(toy.predicted_x_squared, rel=0.05)
     assert np.mean(normalised[edge:]) == pytest.approx(1.0, abs=0.03)
 
@@ -174,11 +200,15 @@ def test_toy_oscillation_matches_the_predicted_amplitude_on_a_short_run():
 def sharpening_quadratic(a=2.01, b=1.0, alpha=0.125, c=1.0, d=0.5):
     """L(x, y, z, w) = ½(a + b·y)x² − αy + ½cz² + ½dw². From x = 0, GD keeps x = 0 and moves y by ηα
     per step, so H = diag(a + b·y_t, 0, c, d) with y_t = tηα: S_t = a + b·ηα·t and λ2 = c exactly."""
-    return lambda t: 0.5 * (a + b * t[1]) * t[0] ** 2 - alpha * t[1] + 0.5 * c * t[2] ** 2 + 0.5 * d * t[3] ** 2
+    return lambda t: (
+        0.5 * (a + b * t[1]) * t[0] ** 2 - alpha * t[1] + 0.5 * c * t[2] ** 2 + 0.5 * d * t[3] ** 2
+    )
 
 
 @pytest.mark.parametrize("search_every", [1, 7, 50])
-def test_edge_search_finds_the_first_step_and_lambda2_over_lambda1_on_a_known_spectrum(search_every):
+def test_edge_search_finds_the_first_step_and_lambda2_over_lambda1_on_a_known_spectrum(
+    search_every,
+):
     """η = 0.5, 2/η = 4: S_t = 2.01 + t/16 first reaches 4 at t = 32 (S_31 = 3.9475), where
     λ2/λ1 = 1/4.01, whatever the search stride (it backtracks to the last check below 2/η)."""
     theta0 = torch.tensor([0.0, 0.0, 1.0, 1.0], dtype=torch.float64)
@@ -203,7 +233,10 @@ def test_horizon_after_crossing_counts_steps_from_the_first_checkpoint_at_the_ed
 
 def test_diagonal_closed_form_gradient_matches_autograd():
     data = diagonal.teacher_data(20, 30, 3, 0.2, seed=0)
-    inputs, targets = torch.as_tensor(data["diagonal_inputs"]), torch.as_tensor(data["diagonal_targets"])
+    inputs, targets = (
+        torch.as_tensor(data["diagonal_inputs"]),
+        torch.as_tensor(data["diagonal_targets"]),
+    )
     theta = torch.randn(2, 60, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     lrs = torch.tensor([0.01, 0.02], dtype=torch.float64)
     stepped = diagonal.descend(theta, lrs, inputs, targets, diagonal.full_batch_indices(2, 1, 20))
@@ -218,8 +251,10 @@ def test_projection_lands_on_the_edge_with_no_gradient_along_u():
     step along u contracts ∇L·u at each step; u itself turns, so not quadratically)."""
     mlp = MLP((4, 6, 2), "swish")
     generator = torch.Generator().manual_seed(0)
-    inputs, targets = (torch.randn(12, 4, generator=generator, dtype=torch.float64),
-                       torch.randn(12, 2, generator=generator, dtype=torch.float64))
+    inputs, targets = (
+        torch.randn(12, 4, generator=generator, dtype=torch.float64),
+        torch.randn(12, 2, generator=generator, dtype=torch.float64),
+    )
 
     def loss(theta):
         return 0.5 * (mlp.outputs(theta, inputs) - targets).pow(2).sum(dim=1).mean()
@@ -227,7 +262,13 @@ def test_projection_lands_on_the_edge_with_no_gradient_along_u():
     theta = mlp.initial(0) * 2
     sharpness = top_eigenpairs(HessianAt(loss, theta), k=2, tolerance=1e-10).sharpness
     lr = 2 / (0.97 * sharpness)  # S sits 3% above 2/η
-    center = project(loss, taylor_center(loss, theta, None, 1e-10), lr, projection_steps=3, lanczos_tolerance=1e-10)
+    center = project(
+        loss,
+        taylor_center(loss, theta, None, 1e-10),
+        lr,
+        projection_steps=3,
+        lanczos_tolerance=1e-10,
+    )
     u = torch.as_tensor(center.eigen.top_vector)
     before = taylor_center(loss, theta, None, 1e-10)
     along_u_before = abs(float(torch.as_tensor(before.eigen.top_vector) @ before.gradient))
@@ -237,12 +278,23 @@ def test_projection_lands_on_the_edge_with_no_gradient_along_u():
 
 # --- claim checks on synthetic tables ------------------------------------------------------------
 
+
 def rows(experiment, method, lr, seed, steps, metric, values):
     steps = np.atleast_1d(steps)
     values = np.broadcast_to(np.asarray(values, dtype=np.float64), steps.shape)
-    return pd.DataFrame({"study": "edge_of_stability", "variant": f"{experiment}_{method}_{lr:g}", "seed": seed,
-                         "step": steps.astype(np.int64), "metric": metric, "value": values, "experiment": experiment,
-                         "method": method, "lr": float(lr)})
+    return pd.DataFrame(
+        {
+            "study": "edge_of_stability",
+            "variant": f"{experiment}_{method}_{lr:g}",
+            "seed": seed,
+            "step": steps.astype(np.int64),
+            "metric": metric,
+            "value": values,
+            "experiment": experiment,
+            "method": method,
+            "lr": float(lr),
+        }
+    )
 
 
 def gd_table(edge_level=1.03, edge_peak_reached=True, control_rise=2.0, seeds_short_of_horizon=0):
@@ -257,55 +309,144 @@ def gd_table(edge_level=1.03, edge_peak_reached=True, control_rise=2.0, seeds_sh
         normalised = np.where(checkpoints <= 200, rising, hover if edge_peak_reached else top)
         steps = np.arange(401)
         loss = 1.0 / (1 + steps / 50) * (1 + 0.05 * (steps % 3 == 0) * (steps > 200))
-        frames += [rows("cohen_gd", "gd", 0.4, seed, checkpoints, "sharpness_times_lr_over_2", normalised),
-                   rows("cohen_gd", "gd", 0.4, seed, checkpoints, "sharpness", normalised * 2 / 0.4),
-                   rows("cohen_gd", "gd", 0.4, seed, steps, "loss_half_mse", loss),
-                   rows("cohen_gd", "gd", 0.4, seed, 400, "steps_after_crossing", 200),
-                   rows("cohen_gd", "gd", 0.4, seed, 400, "horizon_met", float(seed >= seeds_short_of_horizon))]
+        frames += [
+            rows("cohen_gd", "gd", 0.4, seed, checkpoints, "sharpness_times_lr_over_2", normalised),
+            rows("cohen_gd", "gd", 0.4, seed, checkpoints, "sharpness", normalised * 2 / 0.4),
+            rows("cohen_gd", "gd", 0.4, seed, steps, "loss_half_mse", loss),
+            rows("cohen_gd", "gd", 0.4, seed, 400, "steps_after_crossing", 200),
+            rows(
+                "cohen_gd",
+                "gd",
+                0.4,
+                seed,
+                400,
+                "horizon_met",
+                float(seed >= seeds_short_of_horizon),
+            ),
+        ]
         control = 2.4 * (1 + (control_rise - 1) * checkpoints / 400) + jitter
-        frames += [rows("cohen_gd", "gd", 0.1, seed, checkpoints, "sharpness", control),
-                   rows("cohen_gd", "gd", 0.1, seed, checkpoints, "sharpness_times_lr_over_2", control * 0.1 / 2),
-                   rows("cohen_gd", "gd", 0.1, seed, steps, "loss_half_mse", 1.0 / (1 + steps / 200)),
-                   rows("cohen_gd", "gd", 0.1, seed, 400, "steps_after_crossing", np.nan),
-                   rows("cohen_gd", "gd", 0.1, seed, 400, "horizon_met", 0.0)]
+        frames += [
+            rows("cohen_gd", "gd", 0.1, seed, checkpoints, "sharpness", control),
+            rows(
+                "cohen_gd",
+                "gd",
+                0.1,
+                seed,
+                checkpoints,
+                "sharpness_times_lr_over_2",
+                control * 0.1 / 2,
+            ),
+            rows("cohen_gd", "gd", 0.1, seed, steps, "loss_half_mse", 1.0 / (1 + steps / 200)),
+            rows("cohen_gd", "gd", 0.1, seed, 400, "steps_after_crossing", np.nan),
+            rows("cohen_gd", "gd", 0.1, seed, 400, "horizon_met", 0.0),
+        ]
     return pd.concat(frames, ignore_index=True)
 
 
 def test_progressive_sharpening_passes_and_fails():
     check = STUDY.checks["progressive_sharpening"]
     assert check(gd_table(), tolerance("progressive_sharpening")).verdict == REPRODUCED
-    assert check(gd_table(edge_peak_reached=False), tolerance("progressive_sharpening")).verdict == NOT_REPRODUCED
-    assert check(gd_table(control_rise=1.1), tolerance("progressive_sharpening")).verdict == NOT_REPRODUCED
+    assert (
+        check(gd_table(edge_peak_reached=False), tolerance("progressive_sharpening")).verdict
+        == NOT_REPRODUCED
+    )
+    assert (
+        check(gd_table(control_rise=1.1), tolerance("progressive_sharpening")).verdict
+        == NOT_REPRODUCED
+    )
 
 
 def test_edge_of_stability_passes_and_fails():
     check = STUDY.checks["edge_of_stability"]
     outcome = check(gd_table(), tolerance("edge_of_stability"))
     assert outcome.verdict == REPRODUCED, outcome.rows
-    assert 0.98 < outcome.headline[1] < 1.08  # median of the hover 1.03 ± 0.04 and the crossing point
+    assert (
+        0.98 < outcome.headline[1] < 1.08
+    )  # median of the hover 1.03 ± 0.04 and the crossing point
     assert check(gd_table(edge_level=1.4), tolerance("edge_of_stability")).verdict == NOT_REPRODUCED
     # seeds short of the horizon rule are left out: one of three still leaves a verdict, two do not
-    assert check(gd_table(seeds_short_of_horizon=1), tolerance("edge_of_stability")).verdict == REPRODUCED
+    assert (
+        check(gd_table(seeds_short_of_horizon=1), tolerance("edge_of_stability")).verdict
+        == REPRODUCED
+    )
     short = check(gd_table(seeds_short_of_horizon=2), tolerance("edge_of_stability"))
-    assert short.verdict == INCONCLUSIVE and short.numbers["lr0.4_median_after_crossing_seeds_lost"] == 2
+    assert (
+        short.verdict == INCONCLUSIVE
+        and short.numbers["lr0.4_median_after_crossing_seeds_lost"] == 2
+    )
 
 
 def self_stabilization_table(dagger_distance=0.08, dagger_peak=1.002, toy_ratio=1.01):
     frames, checkpoints = [], np.arange(0, 101, 10)
     for seed in range(3):
-        frames += [rows("toy_cubic", "gd", 0.1, seed, 40000, "x_squared_mean_after_edge", 0.1 * toy_ratio + 0.001 * seed),
-                   rows("toy_cubic", "gd", 0.1, seed, 40000, "predicted_x_squared", 0.1),
-                   rows("toy_cubic", "gd", 0.1, seed, 40000, "sharpness_times_lr_over_2_mean_after_edge", 0.986),
-                   rows("self_stabilization", "constrained", 0.5, seed, checkpoints, "distance_to_gd",
-                        dagger_distance * checkpoints / 100 + 0.001 * seed),
-                   rows("self_stabilization", "flow", 0.5, seed, checkpoints, "distance_to_gd", 0.4 * checkpoints / 100),
-                   rows("self_stabilization", "constrained", 0.5, seed, checkpoints, "sharpness_times_lr_over_2",
-                        np.minimum(dagger_peak, 0.99 + checkpoints / 1000)),
-                   rows("self_stabilization", "constrained", 0.5, seed, 100, "tracked_steps", 100),
-                   rows("self_stabilization", "gd", 0.5, seed, checkpoints, "sharpness_times_lr_over_2", 1.02),
-                   rows("self_stabilization", "flow", 0.5, seed, checkpoints, "sharpness_times_lr_over_2",
-                        1 + checkpoints / 250),
-                   rows("self_stabilization", "gd", 0.5, seed, 0, "lambda2_over_lambda1_at_edge", 0.6)]
+        frames += [
+            rows(
+                "toy_cubic",
+                "gd",
+                0.1,
+                seed,
+                40000,
+                "x_squared_mean_after_edge",
+                0.1 * toy_ratio + 0.001 * seed,
+            ),
+            rows("toy_cubic", "gd", 0.1, seed, 40000, "predicted_x_squared", 0.1),
+            rows(
+                "toy_cubic",
+                "gd",
+                0.1,
+                seed,
+                40000,
+                "sharpness_times_lr_over_2_mean_after_edge",
+                0.986,
+            ),
+            rows(
+                "self_stabilization",
+                "constrained",
+                0.5,
+                seed,
+                checkpoints,
+                "distance_to_gd",
+                dagger_distance * checkpoints / 100 + 0.001 * seed,
+            ),
+            rows(
+                "self_stabilization",
+                "flow",
+                0.5,
+                seed,
+                checkpoints,
+                "distance_to_gd",
+                0.4 * checkpoints / 100,
+            ),
+            rows(
+                "self_stabilization",
+                "constrained",
+                0.5,
+                seed,
+                checkpoints,
+                "sharpness_times_lr_over_2",
+                np.minimum(dagger_peak, 0.99 + checkpoints / 1000),
+            ),
+            rows("self_stabilization", "constrained", 0.5, seed, 100, "tracked_steps", 100),
+            rows(
+                "self_stabilization",
+                "gd",
+                0.5,
+                seed,
+                checkpoints,
+                "sharpness_times_lr_over_2",
+                1.02,
+            ),
+            rows(
+                "self_stabilization",
+                "flow",
+                0.5,
+                seed,
+                checkpoints,
+                "sharpness_times_lr_over_2",
+                1 + checkpoints / 250,
+            ),
+            rows("self_stabilization", "gd", 0.5, seed, 0, "lambda2_over_lambda1_at_edge", 0.6),
+        ]
     return pd.concat(frames, ignore_index=True)
 
 
@@ -315,10 +456,20 @@ def test_self_stabilization_passes_and_fails():
     assert outcome.verdict == REPRODUCED
     assert outcome.numbers["lambda2_over_lambda1_at_edge_median"] == 0.6
     assert outcome.numbers["flow_final_sharpness_times_lr_over_2_median"] == pytest.approx(1.4)
-    assert check(self_stabilization_table(dagger_distance=0.5),
-                 tolerance("self_stabilization")).verdict == NOT_REPRODUCED
-    assert check(self_stabilization_table(dagger_peak=1.2), tolerance("self_stabilization")).verdict == NOT_REPRODUCED
-    assert check(self_stabilization_table(toy_ratio=1.5), tolerance("self_stabilization")).verdict == NOT_REPRODUCED
+    assert (
+        check(
+            self_stabilization_table(dagger_distance=0.5), tolerance("self_stabilization")
+        ).verdict
+        == NOT_REPRODUCED
+    )
+    assert (
+        check(self_stabilization_table(dagger_peak=1.2), tolerance("self_stabilization")).verdict
+        == NOT_REPRODUCED
+    )
+    assert (
+        check(self_stabilization_table(toy_ratio=1.5), tolerance("self_stabilization")).verdict
+        == NOT_REPRODUCED
+    )
 
 
 def trace_table(largest_trace_times_lr_over_2=0.58, gd_sharpness=0.999, converged_share=1.0):
@@ -329,25 +480,38 @@ def trace_table(largest_trace_times_lr_over_2=0.58, gd_sharpness=0.999, converge
             run = index * 8 + seed
             value = target * (1 + 0.01 * (seed - 4))
             converged = float(seed < 8 * converged_share)
-            frames += [rows("diagonal_net", "sgd_batch1", lr, run, 20000, "converged", converged),
-                       rows("diagonal_net", "sgd_batch1", lr, run, 20000, "trace_times_lr_over_2", value),
-                       rows("diagonal_net", "sgd_batch1", lr, run, 20000, "trace_hessian", value * 2 / lr)]
-    frames += [rows("diagonal_net", "gd", 2.0, 0, 5000, "converged", 1.0),
-               rows("diagonal_net", "gd", 2.0, 0, 5000, "sharpness_times_lr_over_2", gd_sharpness),
-               rows("diagonal_net", "gd", 2.0, 0, 5000, "trace_times_lr_over_2", 3.3),
-               rows("diagonal_net", "gd", 2.0, 0, 5000, "lambda2", 0.7)]
+            frames += [
+                rows("diagonal_net", "sgd_batch1", lr, run, 20000, "converged", converged),
+                rows("diagonal_net", "sgd_batch1", lr, run, 20000, "trace_times_lr_over_2", value),
+                rows("diagonal_net", "sgd_batch1", lr, run, 20000, "trace_hessian", value * 2 / lr),
+            ]
+    frames += [
+        rows("diagonal_net", "gd", 2.0, 0, 5000, "converged", 1.0),
+        rows("diagonal_net", "gd", 2.0, 0, 5000, "sharpness_times_lr_over_2", gd_sharpness),
+        rows("diagonal_net", "gd", 2.0, 0, 5000, "trace_times_lr_over_2", 3.3),
+        rows("diagonal_net", "gd", 2.0, 0, 5000, "lambda2", 0.7),
+    ]
     return pd.concat(frames, ignore_index=True)
 
 
 def test_sgd_trace_bound_passes_fails_and_is_inconclusive_without_converged_runs():
     check = STUDY.checks["sgd_trace_bound"]
     assert check(trace_table(), tolerance("sgd_trace_bound")).verdict == REPRODUCED
-    assert check(trace_table(largest_trace_times_lr_over_2=1.3), tolerance("sgd_trace_bound")).verdict == NOT_REPRODUCED
-    assert check(trace_table(gd_sharpness=0.7), tolerance("sgd_trace_bound")).verdict == NOT_REPRODUCED
-    assert check(trace_table(converged_share=0.25), tolerance("sgd_trace_bound")).verdict == INCONCLUSIVE
+    assert (
+        check(trace_table(largest_trace_times_lr_over_2=1.3), tolerance("sgd_trace_bound")).verdict
+        == NOT_REPRODUCED
+    )
+    assert (
+        check(trace_table(gd_sharpness=0.7), tolerance("sgd_trace_bound")).verdict == NOT_REPRODUCED
+    )
+    assert (
+        check(trace_table(converged_share=0.25), tolerance("sgd_trace_bound")).verdict
+        == INCONCLUSIVE
+    )
 
 
 # --- a tiny run through the Study API ------------------------------------------------------------
+
 
 def run_tiny():
     config = parse(TINY)
@@ -376,11 +540,20 @@ def test_tiny_run_measures_every_claim_quantity(tiny):
     _, frames = tiny
     table = pd.concat([f.assign(variant=name) for name, f in frames.items()], ignore_index=True)
     for experiment, method, metric in [
-            ("cohen_gd", "gd", "sharpness"), ("cohen_gd", "gd", "lambda2"),
-            ("self_stabilization", "gd", "sharpness_times_lr_over_2"), ("self_stabilization", "constrained", "distance_to_gd"),
-            ("self_stabilization", "flow", "distance_to_gd"), ("toy_cubic", "gd", "x_squared_mean_after_edge"),
-            ("diagonal_net", "sgd_batch1", "trace_hessian"), ("diagonal_net", "gd", "sharpness")]:
-        selected = (table["experiment"] == experiment) & (table["method"] == method) & (table["metric"] == metric)
+        ("cohen_gd", "gd", "sharpness"),
+        ("cohen_gd", "gd", "lambda2"),
+        ("self_stabilization", "gd", "sharpness_times_lr_over_2"),
+        ("self_stabilization", "constrained", "distance_to_gd"),
+        ("self_stabilization", "flow", "distance_to_gd"),
+        ("toy_cubic", "gd", "x_squared_mean_after_edge"),
+        ("diagonal_net", "sgd_batch1", "trace_hessian"),
+        ("diagonal_net", "gd", "sharpness"),
+    ]:
+        selected = (
+            (table["experiment"] == experiment)
+            & (table["method"] == method)
+            & (table["metric"] == metric)
+        )
         assert table.loc[selected, "value"].notna().any(), (experiment, method, metric)
     control = table[(table["variant"] == "gd_lr0p1")]
     sharp = control[control["metric"] == "sharpness"]["value"]
@@ -397,10 +570,17 @@ def test_tiny_run_is_bit_identical_when_repeated(tiny):
 
 def test_checks_and_figures_run_on_the_tiny_table(tiny):
     config, frames = tiny
-    table = pd.concat([f.assign(study=STUDY.name, variant=name) for name, f in frames.items()], ignore_index=True)
+    table = pd.concat(
+        [f.assign(study=STUDY.name, variant=name) for name, f in frames.items()], ignore_index=True
+    )
     for name, check in STUDY.checks.items():
         assert check(table, tolerance(name)).verdict in (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE)
-    assert set(STUDY.figures(config, table)) == {"progressive_sharpening", "sharpness_over_edge", "self_stabilization",
-                                                 "toy_cubic", "sgd_trace"}
+    assert set(STUDY.figures(config, table)) == {
+        "progressive_sharpening",
+        "sharpness_over_edge",
+        "self_stabilization",
+        "toy_cubic",
+        "sgd_trace",
+    }
     assert "½" in STUDY.describe(config, ["gd_lr0p1"], None)
     assert "selfstab_gd" in STUDY.describe(config, ["selfstab_constrained"], None)

@@ -1,6 +1,7 @@
 """Study float_instability: params validation, the precondition (unperturbed copies bitwise identical),
 bit-identical reruns, known answers of the one-layer model, and each claim check on synthetic tables
 where it must pass and where it must fail."""
+
 import copy
 from pathlib import Path
 
@@ -21,8 +22,10 @@ from stages.studies.float_instability.data import checkerboard, generate
 torch.set_num_threads(1)
 ROOT = Path(__file__).resolve().parent.parent
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())["float_instability"]
-TOLERANCES = {entry["check"]: Section(entry["tolerance"], entry["check"])
-              for entry in yaml.safe_load((ROOT / "claims.yaml").read_text())["float_instability"].values()}
+TOLERANCES = {
+    entry["check"]: Section(entry["tolerance"], entry["check"])
+    for entry in yaml.safe_load((ROOT / "claims.yaml").read_text())["float_instability"].values()
+}
 
 
 def config_with(variants=None, **setup_overrides):
@@ -34,9 +37,11 @@ def config_with(variants=None, **setup_overrides):
     return STUDY.parse(Section(params, "float_instability"))
 
 
-TINY = config_with(cnn={"channels": [2, 4], "epochs": 2, "average_epochs": 1},
-                   variants={"board_alpha1": {"lr_fractions_of_bound": [0.3, 3.0]}},
-                   board={"image_side": 16, "kernel_side": 4, "steps": 40, "checkpoint_every": 10})
+TINY = config_with(
+    cnn={"channels": [2, 4], "epochs": 2, "average_epochs": 1},
+    variants={"board_alpha1": {"lr_fractions_of_bound": [0.3, 3.0]}},
+    board={"image_side": 16, "kernel_side": 4, "steps": 40, "checkpoint_every": 10},
+)
 
 
 @pytest.fixture(scope="module")
@@ -49,16 +54,23 @@ def test_default_params_parse():
     assert config.variants["board_alpha0p5"].lrs[-1] == pytest.approx(1.05 * 2 / 0.5)
 
 
-@pytest.mark.parametrize("path, value, key", [
-    (("variants", "cnn_relu", "perturbations"), [3, 4], "perturbations"),
-    (("variants", "cnn_relu", "perturbations"), [1, 3], "perturbations"),
-    (("variants", "board_alpha1", "weight_decay"), -1.0, "weight_decay"),
-    (("variants", "board_alpha1", "lr_fractions_of_bound"), [0.5, 0.3], "lr_fractions_of_bound"),
-    (("setup", "cnn", "average_epochs"), 99, "average_epochs"),
-    (("setup", "board", "kernel_side"), 65, "kernel_side"),
-    (("setup", "board", "perturbation"), 2, "perturbation"),
-    (("variants", "cnn_relu", "optimizer"), "adam", "optimizer"),
-])
+@pytest.mark.parametrize(
+    "path, value, key",
+    [
+        (("variants", "cnn_relu", "perturbations"), [3, 4], "perturbations"),
+        (("variants", "cnn_relu", "perturbations"), [1, 3], "perturbations"),
+        (("variants", "board_alpha1", "weight_decay"), -1.0, "weight_decay"),
+        (
+            ("variants", "board_alpha1", "lr_fractions_of_bound"),
+            [0.5, 0.3],
+            "lr_fractions_of_bound",
+        ),
+        (("setup", "cnn", "average_epochs"), 99, "average_epochs"),
+        (("setup", "board", "kernel_side"), 65, "kernel_side"),
+        (("setup", "board", "perturbation"), 2, "perturbation"),
+        (("variants", "cnn_relu", "optimizer"), "adam", "optimizer"),
+    ],
+)
 def test_bad_params_name_key_and_value(path, value, key):
     params = copy.deepcopy(PARAMS)
     node = params
@@ -68,7 +80,9 @@ def test_bad_params_name_key_and_value(path, value, key):
     with pytest.raises(ParamError) as error:
         STUDY.parse(Section(params, "float_instability"))
     found = error.value.value
-    assert key in error.value.key and (found == value or (isinstance(value, list) and found in value))
+    assert key in error.value.key and (
+        found == value or (isinstance(value, list) and found in value)
+    )
 
 
 def test_unperturbed_twin_is_bitwise_identical_and_perturbed_copy_is_not(data):
@@ -83,7 +97,10 @@ def test_training_reruns_are_bit_identical(data):
     second = STUDY.train(TINY, "board_alpha1", data, None, None)
     for name in first.arrays:
         assert bitwise_identical(first.arrays[name], second.arrays[name]), name
-    runs = train_copies(TINY.cnn, "silu", [1, 3], seed=1, data=data), train_copies(TINY.cnn, "silu", [1, 3], 1, data)
+    runs = (
+        train_copies(TINY.cnn, "silu", [1, 3], seed=1, data=data),
+        train_copies(TINY.cnn, "silu", [1, 3], 1, data),
+    )
     assert bitwise_identical(runs[0].weights, runs[1].weights)
 
 
@@ -114,8 +131,16 @@ def test_measure_records_divergence_as_data(data):
 def cnn_table(accuracy: np.ndarray, difference: float, twins: float = 1.0) -> pd.DataFrame:
     rows = []
     for s in range(accuracy.shape[0]):
-        rows.append(dict(init_seed=s, seed=10 * s + 9, metric="unperturbed_twin_identical", value=twins, perturbation=1))
-        for c, k in enumerate([1, 3, 5][:accuracy.shape[1]]):
+        rows.append(
+            dict(
+                init_seed=s,
+                seed=10 * s + 9,
+                metric="unperturbed_twin_identical",
+                value=twins,
+                perturbation=1,
+            )
+        )
+        for c, k in enumerate([1, 3, 5][: accuracy.shape[1]]):
             run = dict(init_seed=s, seed=10 * s + c, perturbation=k)
             rows.append(dict(run, metric="test_accuracy_last_epochs_mean", value=accuracy[s, c]))
             if k != 1:
@@ -129,24 +154,47 @@ def test_accuracy_spread_check():
     comparable = np.array([[0.95, 0.96, 0.94], [0.96, 0.95, 0.97], [0.94, 0.95, 0.96]])
     check = STUDY.checks["accuracy_spread"]
     assert check(cnn_table(comparable, 0.3), TOLERANCES["accuracy_spread"]).verdict == REPRODUCED
-    frozen = np.array([[0.95, 0.95, 0.95], [0.97, 0.97, 0.97], [0.93, 0.93, 0.93]])  # no spread across k
+    frozen = np.array(
+        [[0.95, 0.95, 0.95], [0.97, 0.97, 0.97], [0.93, 0.93, 0.93]]
+    )  # no spread across k
     assert check(cnn_table(frozen, 1e-6), TOLERANCES["accuracy_spread"]).verdict == NOT_REPRODUCED
-    assert check(cnn_table(comparable, 0.3, twins=0.0), TOLERANCES["accuracy_spread"]).verdict == INCONCLUSIVE
+    assert (
+        check(cnn_table(comparable, 0.3, twins=0.0), TOLERANCES["accuracy_spread"]).verdict
+        == INCONCLUSIVE
+    )
 
 
-def board_table(late_differences: dict[float, float], sharpness_times_lr_over_2: float = 1.0) -> pd.DataFrame:
+def board_table(
+    late_differences: dict[float, float], sharpness_times_lr_over_2: float = 1.0
+) -> pd.DataFrame:
     """α = 1: per η a difference trajectory ending at the given value (NaN: diverged)."""
     rows = []
     for lr, late in late_differences.items():
         lost = not np.isfinite(late)
         rows.append(dict(lr=lr, step=100, metric="diverged", value=float(lost)))
         for step in (0, 50, 100):
-            rows.append(dict(lr=lr, step=step, metric="relative_weight_difference", value=0.0 if step == 0 else late))
+            rows.append(
+                dict(
+                    lr=lr,
+                    step=step,
+                    metric="relative_weight_difference",
+                    value=0.0 if step == 0 else late,
+                )
+            )
             if not lost:
-                rows.append(dict(lr=lr, step=step, metric="sharpness_times_lr_over_2", value=sharpness_times_lr_over_2))
+                rows.append(
+                    dict(
+                        lr=lr,
+                        step=step,
+                        metric="sharpness_times_lr_over_2",
+                        value=sharpness_times_lr_over_2,
+                    )
+                )
     frame = pd.DataFrame(rows)
     frame["seed"] = frame["lr"].rank(method="dense").astype(int)
-    return frame.assign(experiment="board", activation="swish", perturbation=3, weight_decay=1.0, init_seed=0)
+    return frame.assign(
+        experiment="board", activation="swish", perturbation=3, weight_decay=1.0, init_seed=0
+    )
 
 
 def test_regime_map_check():
@@ -164,4 +212,6 @@ def test_edge_of_stability_check():
     grid = {0.5: 1e-15, 1.6: 0.8, 1.9: 1.2, 2.2: np.nan}
     assert check(board_table(grid, 1.0), tolerance).verdict == REPRODUCED
     assert check(board_table(grid, 0.4), tolerance).verdict == NOT_REPRODUCED
-    assert check(board_table({0.5: 1e-15}, 1.0), tolerance).verdict == INCONCLUSIVE  # nothing restrained
+    assert (
+        check(board_table({0.5: 1e-15}, 1.0), tolerance).verdict == INCONCLUSIVE
+    )  # nothing restrained

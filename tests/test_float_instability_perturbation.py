@@ -1,11 +1,16 @@
 """The shared perturbation mechanism and divergence measures (stages/common/perturbation.py,
 divergence.py): known answers, the k = 1 identity and the one-ulp size of the k-scaled step."""
+
 import numpy as np
 import pytest
 import torch
 
-from stages.common.divergence import (bitwise_identical, prediction_disagreement, relative_weight_difference,
-                                      spread_across)
+from stages.common.divergence import (
+    bitwise_identical,
+    prediction_disagreement,
+    relative_weight_difference,
+    spread_across,
+)
 from stages.common.perturbation import PerturbedNesterovSGD, check_perturbation, scaled_update_
 
 torch.set_num_threads(1)
@@ -13,7 +18,9 @@ torch.set_num_threads(1)
 
 def vectors(dtype=torch.float32):
     generator = torch.Generator().manual_seed(0)
-    return torch.randn(5000, generator=generator, dtype=dtype), torch.randn(5000, generator=generator, dtype=dtype)
+    return torch.randn(5000, generator=generator, dtype=dtype), torch.randn(
+        5000, generator=generator, dtype=dtype
+    )
 
 
 def test_k1_is_bitwise_the_plain_step():
@@ -32,7 +39,9 @@ def test_odd_k_moves_some_entries_by_about_one_ulp(k, dtype):
     scaled_update_(scaled, direction, 0.1, k)
     changed = plain != scaled
     assert 0 < changed.sum() < len(param)  # a fraction of the entries, not none and not all
-    rounding = torch.finfo(dtype).eps * (plain.abs() + 0.1 * direction.abs())  # an ulp of either term
+    rounding = torch.finfo(dtype).eps * (
+        plain.abs() + 0.1 * direction.abs()
+    )  # an ulp of either term
     assert ((plain - scaled).abs() <= 2 * rounding).all()
 
 
@@ -63,7 +72,9 @@ def test_relative_weight_difference_known_answers():
     w = np.array([1.0, -2.0, 0.0])
     assert relative_weight_difference(w, w) == 0.0
     assert relative_weight_difference(w[:2], -w[:2]) == 2.0
-    assert relative_weight_difference([1.0, 0.0], [3.0, 0.0]) == pytest.approx(0.5)  # (2·2/4 + 0) / 2
+    assert relative_weight_difference([1.0, 0.0], [3.0, 0.0]) == pytest.approx(
+        0.5
+    )  # (2·2/4 + 0) / 2
     with pytest.raises(ValueError):
         relative_weight_difference([1.0], [1.0, 2.0])
 

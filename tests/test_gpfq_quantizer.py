@@ -1,13 +1,21 @@
 """GPFQ and MSQ: known answers (one weight and one sample is rounding; weights on the alphabet are
 kept; a 2 × 2 case done by hand and the bound it must meet), the vectorised form against the literal
 one-neuron recursion, alphabets, bias correction, and convolutions as unfolded products."""
+
 import numpy as np
 import pytest
 import torch
 
 from stages.studies.gpfq import models, network_quantization
-from stages.studies.gpfq.quantizer import (Alphabet, alphabet_for, bias_correction, gpfq, gpfq_one_neuron, msq,
-                                           relative_error)
+from stages.studies.gpfq.quantizer import (
+    Alphabet,
+    alphabet_for,
+    bias_correction,
+    gpfq,
+    gpfq_one_neuron,
+    msq,
+    relative_error,
+)
 
 
 def tensor(values):
@@ -41,9 +49,11 @@ def test_two_by_two_case_by_hand_and_its_bound():
     assert quantized.tolist() == [[1.0, 0.0]]
     assert msq(weights, levels).tolist() == [[1.0, 1.0]]
     residual = inputs @ weights.T - inputs @ quantized.T
-    assert float((residual ** 2).sum()) == pytest.approx(0.4)
-    assert float((residual ** 2).sum()) <= (levels.step / 2) ** 2 * float((inputs ** 2).sum())
-    assert relative_error(inputs @ weights.T, inputs @ quantized.T) == pytest.approx(np.sqrt(0.4 / 1.8))
+    assert float((residual**2).sum()) == pytest.approx(0.4)
+    assert float((residual**2).sum()) <= (levels.step / 2) ** 2 * float((inputs**2).sum())
+    assert relative_error(inputs @ weights.T, inputs @ quantized.T) == pytest.approx(
+        np.sqrt(0.4 / 1.8)
+    )
 
 
 def test_vectorised_gpfq_equals_the_one_neuron_recursion_with_different_inputs():
@@ -55,7 +65,9 @@ def test_vectorised_gpfq_equals_the_one_neuron_recursion_with_different_inputs()
     levels = alphabet_for(weights, 3, 1.0)
     together = gpfq(weights, analog, seen, levels)
     for neuron in range(5):
-        torch.testing.assert_close(together[neuron], gpfq_one_neuron(weights[neuron], analog, seen, levels))
+        torch.testing.assert_close(
+            together[neuron], gpfq_one_neuron(weights[neuron], analog, seen, levels)
+        )
     assert torch.all(together[:, 3] == 0.0)
 
 
@@ -64,17 +76,22 @@ def test_gpfq_beats_msq_on_an_overparametrised_layer():
     weights, inputs = tensor(rng.uniform(-1, 1, (4, 512))), tensor(rng.standard_normal((16, 512)))
     levels = alphabet_for(weights, 2, 1.0)
     exact = inputs @ weights.T
-    assert relative_error(exact, inputs @ gpfq(weights, inputs, inputs, levels).T) < 0.3 * relative_error(
-        exact, inputs @ msq(weights, levels).T)
+    assert relative_error(
+        exact, inputs @ gpfq(weights, inputs, inputs, levels).T
+    ) < 0.3 * relative_error(exact, inputs @ msq(weights, levels).T)
 
 
 def test_alphabets_follow_the_public_code():
     weights = tensor([[0.5, -2.0, 1.0], [0.25, 0.1, -1.0]])
     bits3 = alphabet_for(weights, 3, 2.0)
     assert bits3.levels == 9 and bits3.largest_level == 4
-    assert bits3.step == pytest.approx(2.0 * (2.0 + 1.0) / 2 / 4)  # C · mean of row max|w| / 2^(b−1)
+    assert bits3.step == pytest.approx(
+        2.0 * (2.0 + 1.0) / 2 / 4
+    )  # C · mean of row max|w| / 2^(b−1)
     ternary = alphabet_for(weights, None, 3.0)
-    assert ternary.levels == 3 and ternary.step == pytest.approx(3.0 * float(weights.abs().median()))
+    assert ternary.levels == 3 and ternary.step == pytest.approx(
+        3.0 * float(weights.abs().median())
+    )
     assert alphabet_for(weights, 1, 1.0).levels == 3
     assert torch.equal(Alphabet(0.0, 1).nearest(weights), torch.zeros_like(weights))
 
@@ -103,8 +120,12 @@ def test_network_quantization_feeds_each_layer_the_quantized_inputs():
     layers = models.cnn(8, (2, 3), 10)
     parameters = models.initial_parameters(layers, seed=0)
     images = tensor(np.random.default_rng(5).uniform(0, 1, (6, 1, 8, 8)))
-    corrected = network_quantization.quantize(layers, parameters, images, "gpfq", 3, 1.0, correct_bias=True)
-    plain = network_quantization.quantize(layers, parameters, images, "gpfq", 3, 1.0, correct_bias=False)
+    corrected = network_quantization.quantize(
+        layers, parameters, images, "gpfq", 3, 1.0, correct_bias=True
+    )
+    plain = network_quantization.quantize(
+        layers, parameters, images, "gpfq", 3, 1.0, correct_bias=False
+    )
     # the first layer sees X̃ = X in both passes: same weights, and the correction can only lower its error
     torch.testing.assert_close(corrected.parameters[0][0], plain.parameters[0][0])
     assert plain.layer_errors == plain.layer_errors_uncorrected

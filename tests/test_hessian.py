@@ -1,11 +1,19 @@
 """Known answers for stages/common/hessian.py: a quadratic with a chosen spectrum, and a tiny
 network checked against the full Hessian of torch.autograd.functional.hessian."""
+
 import numpy as np
 import pytest
 import torch
 
-from stages.common.hessian import (HessianAt, dense_hessian, exact_trace, hessian_vector_product, hutchinson_trace,
-                                   sharpness_gradient, top_eigenpairs)
+from stages.common.hessian import (
+    HessianAt,
+    dense_hessian,
+    exact_trace,
+    hessian_vector_product,
+    hutchinson_trace,
+    sharpness_gradient,
+    top_eigenpairs,
+)
 
 torch.set_num_threads(1)
 
@@ -35,9 +43,13 @@ def tiny_network_loss(seed=0):
 
 
 def test_quadratic_top_two_eigenvalues_and_vectors():
-    spectrum = np.array([7.0, 6.5, 3.0, 1.0, 0.0, -2.0, -9.0, 0.5])  # |−9| > 7: 'LA' must not pick it
+    spectrum = np.array(
+        [7.0, 6.5, 3.0, 1.0, 0.0, -2.0, -9.0, 0.5]
+    )  # |−9| > 7: 'LA' must not pick it
     loss, _, basis = quadratic_with_spectrum(spectrum)
-    eigen = top_eigenpairs(HessianAt(loss, torch.zeros(8, dtype=torch.float64)), k=2, tolerance=1e-10)
+    eigen = top_eigenpairs(
+        HessianAt(loss, torch.zeros(8, dtype=torch.float64)), k=2, tolerance=1e-10
+    )
     np.testing.assert_allclose(eigen.values, [7.0, 6.5], rtol=1e-8)
     assert abs(abs(eigen.top_vector @ basis[:, 0]) - 1) < 1e-8
     assert eigen.second == pytest.approx(6.5)
@@ -48,7 +60,9 @@ def test_warm_start_from_the_answer_takes_fewer_products():
     loss, _, basis = quadratic_with_spectrum(spectrum, seed=1)
     theta = torch.zeros(60, dtype=torch.float64)
     cold = top_eigenpairs(HessianAt(loss, theta), k=2, tolerance=1e-8)
-    warm = top_eigenpairs(HessianAt(loss, theta), k=2, warm_start=basis[:, -1] + 1e-3 * basis[:, 0], tolerance=1e-8)
+    warm = top_eigenpairs(
+        HessianAt(loss, theta), k=2, warm_start=basis[:, -1] + 1e-3 * basis[:, 0], tolerance=1e-8
+    )
     np.testing.assert_allclose(warm.values, cold.values, rtol=1e-8)
     assert warm.products < cold.products
 
@@ -59,16 +73,20 @@ def test_quadratic_trace_exact_and_hutchinson_error():
     hessian = HessianAt(loss, torch.zeros(6, dtype=torch.float64))
     assert exact_trace(hessian) == pytest.approx(spectrum.sum(), abs=1e-10)
     estimate = hutchinson_trace(hessian, probes=400, seed=0)
-    off_diagonal = float((matrix ** 2).sum() - (torch.diagonal(matrix) ** 2).sum())
+    off_diagonal = float((matrix**2).sum() - (torch.diagonal(matrix) ** 2).sum())
     assert estimate.standard_error == pytest.approx(np.sqrt(2 * off_diagonal / 400), rel=0.25)
     assert abs(estimate.value - spectrum.sum()) < 4 * estimate.standard_error
 
 
 def test_hutchinson_is_exact_for_a_diagonal_hessian():
     diagonal = torch.tensor([3.0, -1.0, 0.25], dtype=torch.float64)
-    hessian = HessianAt(lambda theta: 0.5 * (diagonal * theta * theta).sum(), torch.ones(3, dtype=torch.float64))
+    hessian = HessianAt(
+        lambda theta: 0.5 * (diagonal * theta * theta).sum(), torch.ones(3, dtype=torch.float64)
+    )
     estimate = hutchinson_trace(hessian, probes=5, seed=3)
-    assert estimate.value == pytest.approx(2.25) and estimate.standard_error == pytest.approx(0.0, abs=1e-12)
+    assert estimate.value == pytest.approx(2.25) and estimate.standard_error == pytest.approx(
+        0.0, abs=1e-12
+    )
 
 
 def test_tiny_network_hvp_lanczos_and_trace_match_the_full_hessian():
@@ -94,7 +112,9 @@ def test_sharpness_gradient_matches_finite_differences():
     direction = torch.randn(26, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
     direction /= direction.norm()
     h = 1e-5
-    finite_difference = (sharpness(theta + h * direction) - sharpness(theta - h * direction)) / (2 * h)
+    finite_difference = (sharpness(theta + h * direction) - sharpness(theta - h * direction)) / (
+        2 * h
+    )
     assert float(gradient @ direction) == pytest.approx(finite_difference, rel=1e-5, abs=1e-8)
 
 

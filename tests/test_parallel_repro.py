@@ -7,6 +7,7 @@ and is named with its error lines; 1 and 2 workers leave identical dvc.lock hash
 a restart completes with the same hashes; a hand-started Dask scheduler and workers run it too.
 The end-to-end test of the real pipeline runs it as well (tests/test_pipeline_end_to_end.py).
 """
+
 from __future__ import annotations
 
 import json
@@ -35,21 +36,33 @@ def _write(name: str, text: str, *reads: str, sleep: float = 0.0) -> str:
 
 
 def _stage(name: str, *reads: str, sleep: float = 0.0, command: str | None = None) -> dict:
-    entry = {"cmd": command or _write(f"{name}.txt", name, *(f"{r}.txt" for r in reads), sleep=sleep),
-             "outs": [f"{name}.txt"]}
+    entry = {
+        "cmd": command or _write(f"{name}.txt", name, *(f"{r}.txt" for r in reads), sleep=sleep),
+        "outs": [f"{name}.txt"],
+    }
     if reads:
         entry["deps"] = [f"{r}.txt" for r in reads]
     return entry
 
 
-DIAMOND = {"a": _stage("a"), "b": _stage("b", "a"), "c": _stage("c", "a"), "d": _stage("d", "b", "c"),
-           "lone": _stage("lone")}
+DIAMOND = {
+    "a": _stage("a"),
+    "b": _stage("b", "a"),
+    "c": _stage("c", "a"),
+    "d": _stage("d", "b", "c"),
+    "lone": _stage("lone"),
+}
 
 
 def _environment() -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV",)}
-    env.update(PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}", PYTHONPATH=str(REPO), DVC_NO_ANALYTICS="1",
-               OMP_NUM_THREADS="1", PYTHONHASHSEED="0")
+    env.update(
+        PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
+        PYTHONPATH=str(REPO),
+        DVC_NO_ANALYTICS="1",
+        OMP_NUM_THREADS="1",
+        PYTHONHASHSEED="0",
+    )
     return env
 
 
@@ -62,25 +75,49 @@ def project(root: Path, stages: dict) -> Path:
 
 
 def repro(root: Path, *arguments: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([str(VENV_BIN / "python"), "-m", "stages.repro", *arguments], cwd=root,
-                          env=_environment(), capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [str(VENV_BIN / "python"), "-m", "stages.repro", *arguments],
+        cwd=root,
+        env=_environment(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def lock_hashes(root: Path) -> dict[str, str]:
     lock = yaml.safe_load((root / "dvc.lock").read_text())
-    return {f"{stage}:{out['path']}": out["md5"] for stage, entry in lock["stages"].items() for out in entry["outs"]}
+    return {
+        f"{stage}:{out['path']}": out["md5"]
+        for stage, entry in lock["stages"].items()
+        for out in entry["outs"]
+    }
 
 
 def plain_dvc_repro_is_a_no_op(root: Path) -> bool:
-    result = subprocess.run([str(VENV_BIN / "dvc"), "repro"], cwd=root, env=_environment(), capture_output=True,
-                            text=True, check=True)
+    result = subprocess.run(
+        [str(VENV_BIN / "dvc"), "repro"],
+        cwd=root,
+        env=_environment(),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return "Running stage" not in result.stdout
 
 
 # ----------------------------------------------------------------------------- the graph itself
 def test_critical_path_and_remaining_work_have_known_answers():
-    graph = StageGraph({"a": frozenset(), "b": frozenset({"a"}), "c": frozenset({"a"}),
-                        "d": frozenset({"b", "c"}), "lone": frozenset()}, ("a", "b", "c", "d", "lone"))
+    graph = StageGraph(
+        {
+            "a": frozenset(),
+            "b": frozenset({"a"}),
+            "c": frozenset({"a"}),
+            "d": frozenset({"b", "c"}),
+            "lone": frozenset(),
+        },
+        ("a", "b", "c", "d", "lone"),
+    )
     seconds = {"a": 1.0, "b": 5.0, "c": 2.0, "d": 1.0, "lone": 6.0}
     assert graph.critical_path(seconds) == (7.0, ["a", "b", "d"])
     assert remaining_work(graph, seconds) == {"a": 7.0, "b": 6.0, "c": 3.0, "d": 1.0, "lone": 6.0}
@@ -94,11 +131,18 @@ def test_a_cycle_is_reported():
 
 # ----------------------------------------------------------------------------- runs
 def test_one_and_two_workers_give_identical_hashes_and_leave_nothing_to_run(tmp_path):
-    serial, parallel = project(tmp_path / "serial", DIAMOND), project(tmp_path / "parallel", DIAMOND)
+    serial, parallel = (
+        project(tmp_path / "serial", DIAMOND),
+        project(tmp_path / "parallel", DIAMOND),
+    )
     first = repro(serial, "--jobs", "1")
     second = repro(parallel, "--jobs", "2")
     assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
-    assert "5 ran" in second.stdout and "speed-up" in second.stdout and "critical path" in second.stdout
+    assert (
+        "5 ran" in second.stdout
+        and "speed-up" in second.stdout
+        and "critical path" in second.stdout
+    )
     assert lock_hashes(serial) == lock_hashes(parallel) and len(lock_hashes(serial)) == 5
     assert (parallel / "d.txt").read_text() == "dbaca"
     assert plain_dvc_repro_is_a_no_op(parallel)
@@ -110,14 +154,19 @@ def test_stages_do_not_inherit_the_environment_dask_sets_for_its_workers(tmp_pat
     """Dask's nanny sets MALLOC_TRIM_THRESHOLD_ for its worker processes (3.9x slower training
     stages when inherited); the driver's own settings do reach the stages."""
     report = 'import os; open("env.txt", "w").write(os.environ.get("MALLOC_TRIM_THRESHOLD_", "unset") + " " + os.environ["OMP_NUM_THREADS"])'
-    root = project(tmp_path / "environment", {"env": {"cmd": f"python -c '{report}'", "outs": ["env.txt"]}})
+    root = project(
+        tmp_path / "environment", {"env": {"cmd": f"python -c '{report}'", "outs": ["env.txt"]}}
+    )
     result = repro(root, "--jobs", "1")
     assert result.returncode == 0, result.stderr
     assert (root / "env.txt").read_text() == "unset 1"
 
 
 def test_a_failed_stage_blocks_only_its_dependants(tmp_path):
-    stages = dict(DIAMOND, c=_stage("c", "a", command='python -c "import sys; print(\'c broke here\'); sys.exit(3)"'))
+    stages = dict(
+        DIAMOND,
+        c=_stage("c", "a", command="python -c \"import sys; print('c broke here'); sys.exit(3)\""),
+    )
     root = project(tmp_path / "failing", stages)
     result = repro(root, "--jobs", "2")
     assert result.returncode == 1
@@ -146,9 +195,15 @@ def test_an_interrupted_run_leaves_no_partial_output_and_restarts_to_the_same_ha
     slow = dict(DIAMOND, b=_stage("b", "a", sleep=60.0))
     root = project(tmp_path / "interrupted", slow)
     # its own session, signalled as a whole, like a terminal's Ctrl-C reaching the foreground job
-    driver = subprocess.Popen([str(VENV_BIN / "python"), "-m", "stages.repro", "--jobs", "2"], cwd=root,
-                              env=_environment(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                              start_new_session=True)
+    driver = subprocess.Popen(
+        [str(VENV_BIN / "python"), "-m", "stages.repro", "--jobs", "2"],
+        cwd=root,
+        env=_environment(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 60
     while "b" not in _running_stages(root) and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -161,7 +216,9 @@ def test_an_interrupted_run_leaves_no_partial_output_and_restarts_to_the_same_ha
     assert json.loads((root / ".dvc" / "tmp" / "rwlock").read_text()).get("write", {}) == {}
     assert not _stage_processes(root), "a stage process survived the interrupt"
 
-    (root / "dvc.yaml").write_text(yaml.safe_dump({"stages": DIAMOND}, sort_keys=False))  # b, fast now
+    (root / "dvc.yaml").write_text(
+        yaml.safe_dump({"stages": DIAMOND}, sort_keys=False)
+    )  # b, fast now
     restarted = repro(root, "--jobs", "2")
     assert restarted.returncode == 0, restarted.stdout + restarted.stderr
     reference = project(tmp_path / "reference", DIAMOND)
@@ -179,7 +236,9 @@ def _running_stages(root: Path) -> set[str]:
 
 
 def _stage_processes(root: Path) -> list[str]:
-    listed = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout.splitlines()
+    listed = subprocess.run(
+        ["ps", "-eo", "args"], capture_output=True, text=True
+    ).stdout.splitlines()
     return [line for line in listed if "time.sleep(60.0)" in line]
 
 
@@ -189,19 +248,51 @@ def test_a_hand_started_dask_scheduler_and_workers_run_the_stages(tmp_path):
     root = project(tmp_path / "cluster", DIAMOND)
     scheduler_file = tmp_path / "scheduler.json"
     dask = str(VENV_BIN / "dask")
-    elsewhere = {**_environment(), "PYTHONPATH": ""}  # scheduler and workers start outside the project
-    scheduler = subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-                                  "--scheduler-file", str(scheduler_file)], cwd=tmp_path, env=elsewhere,
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    elsewhere = {
+        **_environment(),
+        "PYTHONPATH": "",
+    }  # scheduler and workers start outside the project
+    scheduler = subprocess.Popen(
+        [
+            dask,
+            "scheduler",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--no-dashboard",
+            "--scheduler-file",
+            str(scheduler_file),
+        ],
+        cwd=tmp_path,
+        env=elsewhere,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     workers = None
     try:
         deadline = time.monotonic() + 60
         while not scheduler_file.exists() and time.monotonic() < deadline:
             time.sleep(0.2)
         address = json.loads(scheduler_file.read_text())["address"]
-        workers = subprocess.Popen([dask, "worker", address, "--nworkers", "2", "--nthreads", "1",
-                                    "--no-dashboard", "--memory-limit", "0"], cwd=tmp_path, env=elsewhere,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        workers = subprocess.Popen(
+            [
+                dask,
+                "worker",
+                address,
+                "--nworkers",
+                "2",
+                "--nthreads",
+                "1",
+                "--no-dashboard",
+                "--memory-limit",
+                "0",
+            ],
+            cwd=tmp_path,
+            env=elsewhere,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         result = repro(root, "--scheduler", address)
         assert result.returncode == 0, result.stdout + result.stderr
         assert f"on the Dask scheduler at {address}" in result.stdout

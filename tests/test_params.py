@@ -1,5 +1,6 @@
 """stages/common/params.py: Section accessors, YAML loading, and the validation of the real
 sparse_features section of params.yaml (every error names the full dotted key)."""
+
 from __future__ import annotations
 
 import copy
@@ -32,31 +33,45 @@ def test_param_error_carries_key_value_allowed():
     assert str(error) == "a.b = 1.5: allowed: a number in (0, 1)"
 
 
-@pytest.mark.parametrize("accessor, args", [
-    ("raw", ()), ("number", ()), ("integer", ()), ("fraction", ()), ("text", ()), ("boolean", ()),
-    ("choice", (("x", "y"),)), ("numbers", ()), ("section", ()), ("sections", ()),
-])
+@pytest.mark.parametrize(
+    "accessor, args",
+    [
+        ("raw", ()),
+        ("number", ()),
+        ("integer", ()),
+        ("fraction", ()),
+        ("text", ()),
+        ("boolean", ()),
+        ("choice", (("x", "y"),)),
+        ("numbers", ()),
+        ("section", ()),
+        ("sections", ()),
+    ],
+)
 def test_missing_key_is_named(accessor, args):
     error = error_of(getattr(Section({"other": 1}, "study.setup"), accessor), "steps", *args)
     assert error.key == "study.setup.steps"
     assert "study.setup.steps = '<missing>'" in str(error) and "required" in str(error)
 
 
-@pytest.mark.parametrize("accessor, value, allowed", [
-    ("integer", "3", "an integer"),
-    ("integer", 3.0, "an integer"),
-    ("integer", None, "an integer"),
-    ("number", "0.1", "a finite number"),
-    ("number", None, "a finite number"),
-    ("number", [1.0], "a finite number"),
-    ("text", 3, "a non-empty string"),
-    ("text", "", "a non-empty string"),
-    ("boolean", "yes", "true or false"),
-    ("boolean", 1, "true or false"),
-    ("numbers", 0.5, "a non-empty list of numbers"),
-    ("numbers", [], "a non-empty list of numbers"),
-    ("numbers", [0.1, "0.2"], "a non-empty list of numbers"),
-])
+@pytest.mark.parametrize(
+    "accessor, value, allowed",
+    [
+        ("integer", "3", "an integer"),
+        ("integer", 3.0, "an integer"),
+        ("integer", None, "an integer"),
+        ("number", "0.1", "a finite number"),
+        ("number", None, "a finite number"),
+        ("number", [1.0], "a finite number"),
+        ("text", 3, "a non-empty string"),
+        ("text", "", "a non-empty string"),
+        ("boolean", "yes", "true or false"),
+        ("boolean", 1, "true or false"),
+        ("numbers", 0.5, "a non-empty list of numbers"),
+        ("numbers", [], "a non-empty list of numbers"),
+        ("numbers", [0.1, "0.2"], "a non-empty list of numbers"),
+    ],
+)
 def test_wrong_type_is_rejected(accessor, value, allowed):
     error = error_of(getattr(Section({"x": value}, "s"), accessor), "x")
     assert error.key == "s.x" and error.value == value
@@ -108,17 +123,26 @@ def test_integer_minimum():
 
 
 def test_numbers_increasing():
-    section = Section({"up": [0.1, 0.2, 3], "unsorted": [0.3, 0.2, 0.4], "tie": [0.1, 0.1], "neg": [-1.0, 2.0]}, "s")
+    section = Section(
+        {"up": [0.1, 0.2, 3], "unsorted": [0.3, 0.2, 0.4], "tie": [0.1, 0.1], "neg": [-1.0, 2.0]},
+        "s",
+    )
     assert section.numbers("up", increasing=True) == [0.1, 0.2, 3.0]
     assert section.numbers("unsorted") == [0.3, 0.2, 0.4]
     error = error_of(section.numbers, "unsorted", increasing=True)
-    assert error.key == "s.unsorted" and "in increasing order" in str(error) and "[0.3, 0.2, 0.4]" in str(error)
+    assert (
+        error.key == "s.unsorted"
+        and "in increasing order" in str(error)
+        and "[0.3, 0.2, 0.4]" in str(error)
+    )
     assert "in increasing order" in str(error_of(section.numbers, "tie", increasing=True))
     assert "positive numbers" in str(error_of(section.numbers, "neg", positive=True))
 
 
 def test_choice_lists_the_allowed_values():
-    error = error_of(Section({"kind": "linear"}, "s.schedule").choice, "kind", ("constant", "step_decay"))
+    error = error_of(
+        Section({"kind": "linear"}, "s.schedule").choice, "kind", ("constant", "step_decay")
+    )
     assert str(error) == "s.schedule.kind = 'linear': allowed: one of constant, step_decay"
 
 
@@ -147,14 +171,17 @@ def test_load_yaml_missing_file_names_it(tmp_path):
     assert error.key == str(path) and str(path) in str(error) and "readable YAML file" in str(error)
 
 
-@pytest.mark.parametrize("text, allowed", [
-    ("a: [1, 2\nb: 3\n", "valid YAML"),
-    ("a: 1\n  b: 2\n", "valid YAML"),
-    ("key: value\n\tbad: tab\n", "valid YAML"),
-    ("- 1\n- 2\n", "a YAML mapping at the top level"),
-    ("just a string\n", "a YAML mapping at the top level"),
-    ("", "a YAML mapping at the top level"),
-])
+@pytest.mark.parametrize(
+    "text, allowed",
+    [
+        ("a: [1, 2\nb: 3\n", "valid YAML"),
+        ("a: 1\n  b: 2\n", "valid YAML"),
+        ("key: value\n\tbad: tab\n", "valid YAML"),
+        ("- 1\n- 2\n", "a YAML mapping at the top level"),
+        ("just a string\n", "a YAML mapping at the top level"),
+        ("", "a YAML mapping at the top level"),
+    ],
+)
 def test_load_yaml_malformed_names_the_file(tmp_path, text, allowed):
     path = tmp_path / "params.yaml"
     path.write_text(text)
@@ -183,8 +210,12 @@ def repo_params() -> dict:
 def variant_where(params: dict, **wanted) -> str:
     """The first variant of params.yaml matching experiment/optimizer/schedule kind (robust to renames)."""
     for name, entry in params["sparse_features"]["variants"].items():
-        facts = {"experiment": entry["experiment"], "optimizer": entry["optimizer"], "kind": entry["schedule"]["kind"],
-                 "probed": entry["schedule"]["lr"] == "probe"}
+        facts = {
+            "experiment": entry["experiment"],
+            "optimizer": entry["optimizer"],
+            "kind": entry["schedule"]["kind"],
+            "probed": entry["schedule"]["lr"] == "probe",
+        }
         if all(facts[key] == value for key, value in wanted.items()):
             return name
     pytest.skip(f"params.yaml has no variant with {wanted}")
@@ -219,7 +250,12 @@ def cases(params: dict) -> list[tuple]:
     relu = variant_where(params, experiment="relu_net")
     probed = variant_where(params, probed=True)
     return [
-        (("variants", decay, "schedule", "kind"), "exponential", "one of constant, step_decay, cosine", "'exponential'"),
+        (
+            ("variants", decay, "schedule", "kind"),
+            "exponential",
+            "one of constant, step_decay, cosine",
+            "'exponential'",
+        ),
         (("variants", constant, "schedule", "lr"), -0.2, "a number > 0", "-0.2"),
         (("variants", constant, "schedule", "lr"), 0, "a number > 0", "0.0"),
         (("variants", constant, "schedule", "lr"), "0.2", "a number > 0", "'0.2'"),
@@ -229,7 +265,12 @@ def cases(params: dict) -> list[tuple]:
         (("variants", decay, "schedule", "decay_at"), -0.1, "a number in (0, 1)", "-0.1"),
         (("variants", decay, "schedule", "decay_at"), DELETE, "required", "'<missing>'"),
         (("variants", decay, "schedule"), DELETE, "required", "'<missing>'"),
-        (("variants", decay, "experiment"), "cnn", "one of diag_net, diag_table1, relu_net", "'cnn'"),
+        (
+            ("variants", decay, "experiment"),
+            "cnn",
+            "one of diag_net, diag_table1, relu_net",
+            "'cnn'",
+        ),
         (("variants", relu, "optimizer"), "gd", "one of sgd", "'gd'"),
         (("variants", probed, "schedule", "probe_divisor"), 0.5, "a number >= 1", "0.5"),
         (("variants", probed, "schedule", "lr"), "Probe", "a number > 0", "'Probe'"),
@@ -239,7 +280,12 @@ def cases(params: dict) -> list[tuple]:
         (("setup", "diag_net", "support"), 40, "an integer <= dim", "40"),
         (("setup", "diag_net", "recipe"), "numpy", "one of public_code, generator", "'numpy'"),
         (("setup", "diag_net", "init_scale"), True, "a number > 0", "True"),
-        (("setup", "diag_net", "probe", "sgd_grid"), [0.5, 0.3], "in increasing order", "[0.5, 0.3]"),
+        (
+            ("setup", "diag_net", "probe", "sgd_grid"),
+            [0.5, 0.3],
+            "in increasing order",
+            "[0.5, 0.3]",
+        ),
         (("setup", "diag_net", "probe", "max_diverged_share"), 1.5, "a number in [0, 1]", "1.5"),
         (("setup", "relu_net", "init_scale"), "0.5", "a number > 0", "'0.5'"),
         (("setup", "relu_net", "student_width"), 2.5, "an integer >= 1", "2.5"),
@@ -250,7 +296,10 @@ def cases(params: dict) -> list[tuple]:
 
 def _case_ids():
     params = yaml.safe_load((REPO / "params.yaml").read_text())
-    return [".".join(path) + "=" + ("<deleted>" if value is DELETE else repr(value)) for path, value, *_ in cases(params)]
+    return [
+        ".".join(path) + "=" + ("<deleted>" if value is DELETE else repr(value))
+        for path, value, *_ in cases(params)
+    ]
 
 
 @pytest.mark.parametrize("index", range(len(_case_ids())), ids=_case_ids())
@@ -265,8 +314,11 @@ def test_bad_study_params_name_the_full_dotted_key(repo_params, index):
 
 def test_probe_divisor_needs_a_probed_step(repo_params):
     name = variant_where(repo_params, probed=True)
-    changed = mutated(repo_params, ("variants", name, "schedule"),
-                      {"kind": "constant", "lr": 0.2, "probe_divisor": 3})
+    changed = mutated(
+        repo_params,
+        ("variants", name, "schedule"),
+        {"kind": "constant", "lr": 0.2, "probe_divisor": 3},
+    )
     error = error_of(parse, changed)
     assert error.key == f"sparse_features.variants.{name}.schedule.probe_divisor"
     assert "only with lr: probe" in str(error)
@@ -282,8 +334,12 @@ def test_misspelt_study_key_names_the_key_and_the_known_ones():
 
 
 def test_stage_called_with_the_wrong_argument_count_prints_usage(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "stages.train", "sparse_features"], capture_output=True,
-                            text=True, cwd=REPO)
+    result = subprocess.run(
+        [sys.executable, "-m", "stages.train", "sparse_features"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
     assert result.returncode == 2
     assert result.stderr.startswith("usage: python -m stages.train <study> <variant>")
 
@@ -302,7 +358,9 @@ def test_cuda_requested_without_a_gpu_is_a_param_error(monkeypatch):
 
 def test_probed_decay_beyond_the_probe_horizon_is_refused():
     params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params["sparse_features"]["variants"]["t1_sgd_decay50"]["schedule"]["decay_at"] = 0.6  # horizon 0.5
+    params["sparse_features"]["variants"]["t1_sgd_decay50"]["schedule"]["decay_at"] = (
+        0.6  # horizon 0.5
+    )
     with pytest.raises(ParamError) as caught:
         STUDY.parse(Section(params["sparse_features"], "sparse_features"))
     assert "sparse_features.variants.t1_sgd_decay50.schedule.decay_at" in str(caught.value)

@@ -5,6 +5,7 @@ the same params, and bad params that stop a stage with exit status 2 before it w
 One full pipeline run for the whole module (module-scoped fixture); everything else reruns single
 stages directly. Never runs anything inside the working repository itself.
 """
+
 from __future__ import annotations
 
 import json
@@ -36,27 +37,42 @@ def copy_repository(destination: Path) -> Path:
 
 
 def environment() -> dict:
-    env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    env.update(PATH=f"{VENV / 'bin'}{os.pathsep}{env.get('PATH', '')}", OMP_NUM_THREADS="1",
-               OMP_WAIT_POLICY="PASSIVE", PYTHONHASHSEED="0", DVC_NO_ANALYTICS="1")
+    env = {
+        key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "VIRTUAL_ENV")
+    }
+    env.update(
+        PATH=f"{VENV / 'bin'}{os.pathsep}{env.get('PATH', '')}",
+        OMP_NUM_THREADS="1",
+        OMP_WAIT_POLICY="PASSIVE",
+        PYTHONHASHSEED="0",
+        DVC_NO_ANALYTICS="1",
+    )
     return env
 
 
 def run(command: list[str], cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(command, cwd=cwd, env=environment(), capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        command, cwd=cwd, env=environment(), capture_output=True, text=True, timeout=timeout
+    )
 
 
 def checked(command: list[str], cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
     result = run(command, cwd, timeout)
     if result.returncode != 0:
-        pytest.fail(f"{' '.join(command)} exited {result.returncode}\n--- stdout\n{result.stdout[-4000:]}"
-                    f"\n--- stderr\n{result.stderr[-4000:]}")
+        pytest.fail(
+            f"{' '.join(command)} exited {result.returncode}\n--- stdout\n{result.stdout[-4000:]}"
+            f"\n--- stderr\n{result.stderr[-4000:]}"
+        )
     return result
 
 
-def parallel_repro(root: Path, *arguments: str, timeout: float = 560) -> subprocess.CompletedProcess:
+def parallel_repro(
+    root: Path, *arguments: str, timeout: float = 560
+) -> subprocess.CompletedProcess:
     """`make repro`'s command: the stages on a local Dask cluster (stages/parallel)."""
-    return checked([str(VENV / "bin" / "python"), "-m", "stages.repro", *arguments], root, timeout=timeout)
+    return checked(
+        [str(VENV / "bin" / "python"), "-m", "stages.repro", *arguments], root, timeout=timeout
+    )
 
 
 def output_hashes(root: Path) -> dict[str, str]:
@@ -68,7 +84,9 @@ def output_hashes(root: Path) -> dict[str, str]:
             continue
         for stage, entry in yaml.safe_load(lock_file.read_text())["stages"].items():
             for out in entry.get("outs", []):
-                if not re.fullmatch(r"data/([^/]+/(runs|measures)/[^/]+|results/[^/]+_runs)\.json", out["path"]):
+                if not re.fullmatch(
+                    r"data/([^/]+/(runs|measures)/[^/]+|results/[^/]+_runs)\.json", out["path"]
+                ):
                     hashes[f"{stage}:{out['path']}"] = out.get("md5")
     return hashes
 
@@ -123,16 +141,50 @@ def test_every_claim_figure_exists(pipeline):
 
 
 EXPECTED_METRICS = {
-    "sparse_features": {"train_loss", "test_loss", "effective_nonzeros", "nonzeros_paper", "feature_sparsity"},
-    "edge_of_stability": {"loss_half_mse", "sharpness", "lambda2", "trace_hessian", "distance_to_gd",
-                          "steps_after_crossing", "horizon_met", "lambda2_over_lambda1_at_edge"},
-    "gpfq": {"train_loss", "gpfq_relative_square_error", "msq_relative_square_error", "gpfq_test_accuracy_percent",
-             "msq_test_accuracy_percent", "gpfq_bias_float_last_test_accuracy_percent", "gpfq_layer0_relative_error",
-             "gpfq_bias_layer0_relative_error_uncorrected"},
-    "phantom_gradient": {"test_accuracy", "train_loss", "backward_passes_per_step", "backward_passes_exact",
-                         "backward_passes_unrolled", "jacobian_spectral_radius_max", "cosine_unrolled_k1_damping0.5"},
-    "float_instability": {"test_accuracy_last_epochs_mean", "relative_weight_difference", "prediction_disagreement",
-                          "unperturbed_twin_identical", "loss", "sharpness_times_lr_over_2"},
+    "sparse_features": {
+        "train_loss",
+        "test_loss",
+        "effective_nonzeros",
+        "nonzeros_paper",
+        "feature_sparsity",
+    },
+    "edge_of_stability": {
+        "loss_half_mse",
+        "sharpness",
+        "lambda2",
+        "trace_hessian",
+        "distance_to_gd",
+        "steps_after_crossing",
+        "horizon_met",
+        "lambda2_over_lambda1_at_edge",
+    },
+    "gpfq": {
+        "train_loss",
+        "gpfq_relative_square_error",
+        "msq_relative_square_error",
+        "gpfq_test_accuracy_percent",
+        "msq_test_accuracy_percent",
+        "gpfq_bias_float_last_test_accuracy_percent",
+        "gpfq_layer0_relative_error",
+        "gpfq_bias_layer0_relative_error_uncorrected",
+    },
+    "phantom_gradient": {
+        "test_accuracy",
+        "train_loss",
+        "backward_passes_per_step",
+        "backward_passes_exact",
+        "backward_passes_unrolled",
+        "jacobian_spectral_radius_max",
+        "cosine_unrolled_k1_damping0.5",
+    },
+    "float_instability": {
+        "test_accuracy_last_epochs_mean",
+        "relative_weight_difference",
+        "prediction_disagreement",
+        "unperturbed_twin_identical",
+        "loss",
+        "sharpness_times_lr_over_2",
+    },
 }
 
 
@@ -144,7 +196,9 @@ def test_results_tables_pass_the_schema(pipeline):
         table = read_table(path, definition.setting_columns)
         assert len(table) > 0 and (table["study"] == study).all()
         # every variant the study declares (a study may keep variants that read other runs in a section of their own)
-        declared = definition.variant_names(definition.parse(Section(pipeline.params[study], study)))
+        declared = definition.variant_names(
+            definition.parse(Section(pipeline.params[study], study))
+        )
         assert set(table["variant"]) == set(declared)
         assert "diverged" in set(table["metric"])  # every study records divergence as data
         assert EXPECTED_METRICS[study] <= set(table["metric"])
@@ -168,7 +222,9 @@ def test_claims_json_has_a_verdict_per_claim(pipeline):
         assert metrics[study][claim_id]["verdict"] in VERDICTS, (study, claim_id)
         assert len(metrics[study][claim_id]) == 2, "the verdict and one headline number"
         assert detail[study][claim_id]["verdict"] == metrics[study][claim_id]["verdict"]
-    assert sum(len(entries) for entries in metrics.values()) == sum(1 for _ in pipeline.claim_entries())
+    assert sum(len(entries) for entries in metrics.values()) == sum(
+        1 for _ in pipeline.claim_entries()
+    )
 
 
 def test_report_has_one_section_per_claim(pipeline):
@@ -177,9 +233,9 @@ def test_report_has_one_section_per_claim(pipeline):
     for study, claim_id, entry in pipeline.claim_entries():
         headers = [m for m in re.finditer(rf"^### {re.escape(claim_id)}\b.*$", text, flags=re.M)]
         assert len(headers) == 1, f"{claim_id}: {len(headers)} sections"
-        rest = text[headers[0].end():]
+        rest = text[headers[0].end() :]
         following = re.search(r"^#{2,3} ", rest, flags=re.M)
-        section = rest[:following.start()] if following else rest
+        section = rest[: following.start()] if following else rest
         assert f"make claim CLAIM={study}.{claim_id}" in section
         assert metrics[study][claim_id]["verdict"] in headers[0].group(0)
         for figure in entry["figures"]:
@@ -195,9 +251,15 @@ def test_second_run_is_a_no_op(pipeline):
 def _pick(params: dict, experiment: str) -> str:
     """A decay variant of one experiment (probed where possible): the stages rerun for the byte check."""
     variants = params["sparse_features"]["variants"]
-    candidates = [n for n, e in variants.items() if e["experiment"] == experiment and "decay_at" in e["schedule"]]
+    candidates = [
+        n
+        for n, e in variants.items()
+        if e["experiment"] == experiment and "decay_at" in e["schedule"]
+    ]
     probed = [n for n in candidates if variants[n]["schedule"]["lr"] == "probe"]
-    return (probed or candidates or [n for n, e in variants.items() if e["experiment"] == experiment])[0]
+    return (
+        probed or candidates or [n for n, e in variants.items() if e["experiment"] == experiment]
+    )[0]
 
 
 def test_same_params_give_identical_bytes(pipeline):
@@ -206,10 +268,19 @@ def test_same_params_give_identical_bytes(pipeline):
     root, study = pipeline.root, "sparse_features"
     variants = [_pick(pipeline.params, "diag_net"), _pick(pipeline.params, "relu_net")]
     data = Path("data") / study
-    outputs = [data / "generated.npz", data / "probe.json", Path("data/results") / f"{study}.parquet",
-               Path("data/results") / f"{study}_loss_curves.csv", Path("reports/claims.json")]
-    outputs += [data / "runs" / f"{v}.npz" for v in variants] + [data / "measures" / f"{v}.parquet" for v in variants]
-    outputs += sorted(p.relative_to(root) for p in (root / "reports" / "figures" / study).glob("*.png"))
+    outputs = [
+        data / "generated.npz",
+        data / "probe.json",
+        Path("data/results") / f"{study}.parquet",
+        Path("data/results") / f"{study}_loss_curves.csv",
+        Path("reports/claims.json"),
+    ]
+    outputs += [data / "runs" / f"{v}.npz" for v in variants] + [
+        data / "measures" / f"{v}.parquet" for v in variants
+    ]
+    outputs += sorted(
+        p.relative_to(root) for p in (root / "reports" / "figures" / study).glob("*.png")
+    )
     before = {path: (root / path).read_bytes() for path in outputs}
     for path in outputs:
         (root / path).unlink()
@@ -242,7 +313,9 @@ def set_param(root: Path, path: tuple, value) -> None:
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
-def assert_stopped_before_output(result: subprocess.CompletedProcess, root: Path, *expected: str) -> None:
+def assert_stopped_before_output(
+    result: subprocess.CompletedProcess, root: Path, *expected: str
+) -> None:
     assert result.returncode == 2, (result.returncode, result.stderr)
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, f"expected a one-line message, got:\n{result.stderr}"
@@ -255,12 +328,22 @@ def assert_stopped_before_output(result: subprocess.CompletedProcess, root: Path
 
 def test_unknown_variant_stops_train(fresh_copy):
     result = run(["python", "-m", "stages.train", "sparse_features", "no_such_variant"], fresh_copy)
-    assert_stopped_before_output(result, fresh_copy, "sparse_features.variants", "no_such_variant", "one of ")
+    assert_stopped_before_output(
+        result, fresh_copy, "sparse_features.variants", "no_such_variant", "one of "
+    )
 
 
 def test_unknown_study_stops_generate(fresh_copy):
     result = run(["python", "-m", "stages.generate", "no_such_study"], fresh_copy)
-    assert_stopped_before_output(result, fresh_copy, "study", "no_such_study", "one of ", "sparse_features", "edge_of_stability")
+    assert_stopped_before_output(
+        result,
+        fresh_copy,
+        "study",
+        "no_such_study",
+        "one of ",
+        "sparse_features",
+        "edge_of_stability",
+    )
 
 
 def test_negative_step_size_stops_every_stage(fresh_copy):
@@ -268,18 +351,29 @@ def test_negative_step_size_stops_every_stage(fresh_copy):
     variant = next(iter(params["sparse_features"]["variants"]))
     set_param(fresh_copy, ("sparse_features", "variants", variant, "schedule", "lr"), -0.2)
     key = f"sparse_features.variants.{variant}.schedule.lr = -0.2"
-    for command in (["generate", "sparse_features"], ["probe", "sparse_features"],
-                    ["train", "sparse_features", variant], ["report"]):
+    for command in (
+        ["generate", "sparse_features"],
+        ["probe", "sparse_features"],
+        ["train", "sparse_features", variant],
+        ["report"],
+    ):
         result = run(["python", "-m", f"stages.{command[0]}", *command[1:]], fresh_copy)
         assert_stopped_before_output(result, fresh_copy, key, "a number > 0")
 
 
-@pytest.mark.parametrize("path, value, expected", [
-    (("variants", "*", "schedule", "kind"), "linear", "allowed: one of constant, step_decay, cosine"),
-    (("variants", "*decay", "schedule", "decay_at"), 1.5, "allowed: a number in (0, 1)"),
-    (("setup", "diag_net", "n_train"), None, "'<missing>'"),
-    (("setup", "relu_net", "steps"), "300", "allowed: an integer >= 1"),
-])
+@pytest.mark.parametrize(
+    "path, value, expected",
+    [
+        (
+            ("variants", "*", "schedule", "kind"),
+            "linear",
+            "allowed: one of constant, step_decay, cosine",
+        ),
+        (("variants", "*decay", "schedule", "decay_at"), 1.5, "allowed: a number in (0, 1)"),
+        (("setup", "diag_net", "n_train"), None, "'<missing>'"),
+        (("setup", "relu_net", "steps"), "300", "allowed: an integer >= 1"),
+    ],
+)
 def test_bad_params_stop_train_with_the_key(fresh_copy, path, value, expected):
     params = yaml.safe_load((fresh_copy / "params.yaml").read_text())
     variants = params["sparse_features"]["variants"]
@@ -290,4 +384,6 @@ def test_bad_params_stop_train_with_the_key(fresh_copy, path, value, expected):
     path = tuple(name if part.startswith("*") else part for part in path)
     set_param(fresh_copy, ("sparse_features", *path), value)
     result = run(["python", "-m", "stages.train", "sparse_features", name], fresh_copy)
-    assert_stopped_before_output(result, fresh_copy, "sparse_features." + ".".join(path) + " = ", expected)
+    assert_stopped_before_output(
+        result, fresh_copy, "sparse_features." + ".".join(path) + " = ", expected
+    )

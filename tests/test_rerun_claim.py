@@ -1,4 +1,5 @@
 """`make claim CLAIM=<study>.<id>` (printed in every report section) must name real stages."""
+
 import pytest
 from dvc.repo import Repo
 

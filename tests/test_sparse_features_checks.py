@@ -7,6 +7,7 @@ decay_at; the decay variants are SGD with decay_at set (probed large steps win o
 both exist); GD variants have optimizer `gd`. Values are per (variant, seed, step); only C1 reads
 more than the last step (the second half of the large-step phase, [decay_step/2, decay_step)).
 """
+
 from __future__ import annotations
 
 import math
@@ -25,8 +26,11 @@ NAN = float("nan")
 LAST = 1000
 STEPS = list(range(0, LAST + 1, 50))
 SEEDS = 6
-SPARSITY = {"diag_net": ("effective_nonzeros",), "diag_table1": ("nonzeros_paper", "effective_nonzeros"),
-            "relu_net": ("feature_sparsity",)}
+SPARSITY = {
+    "diag_net": ("effective_nonzeros",),
+    "diag_table1": ("nonzeros_paper", "effective_nonzeros"),
+    "relu_net": ("feature_sparsity",),
+}
 
 # name: (experiment, optimizer, decay_at, large_step), as measure.py writes the setting columns
 VARIANTS = {
@@ -47,19 +51,42 @@ VARIANTS = {
 TOLERANCES = {  # the keys claims.yaml uses for each check (checked below against the registry)
     "loss_stabilization": {"plateau_over_small_step_min": 10, "plateau_over_after_decay_min": 10},
     "implicit_sparsity": {"sparsity_ratio_max": 0.75, "fit_train_loss_max": 1.0e-3},
-    "longer_large_step": {"spearman_max": -0.8, "test_loss_factor_min": {"diag_net": 10, "diag_table1": 2, "relu_net": 2}},
+    "longer_large_step": {
+        "spearman_max": -0.8,
+        "test_loss_factor_min": {"diag_net": 10, "diag_table1": 2, "relu_net": 2},
+    },
     "sgd_noise_needed": {"test_loss_ratio_min": 10, "sparsity_ratio_min": 1.25},
 }
 
 # the variants each check reads: claims.yaml's list plus fixed-step distractors that must be ignored
 CHECK_VARIANTS = {
-    "loss_stabilization": ["diag_sgd_small", "diag_sgd_decay30", "diag_sgd_decay50", "diag_sgd_decay70",
-                           "diag_sgd_paper", "relu_sgd_small", "relu_sgd_decay30", "relu_sgd_decay50"],
-    "implicit_sparsity": ["diag_sgd_small", "diag_sgd_decay50", "diag_sgd_paper", "relu_sgd_small",
-                          "relu_sgd_decay50"],
-    "longer_large_step": [f"diag_sgd_decay{p}" for p in (10, 30, 50, 70, 90)] + ["diag_sgd_paper"]
-                         + [f"relu_sgd_decay{p}" for p in (10, 30, 50)],
-    "sgd_noise_needed": ["diag_sgd_decay50", "diag_gd_decay50", "diag_gd_flow", "diag_sgd_paper", "diag_gd_paper"],
+    "loss_stabilization": [
+        "diag_sgd_small",
+        "diag_sgd_decay30",
+        "diag_sgd_decay50",
+        "diag_sgd_decay70",
+        "diag_sgd_paper",
+        "relu_sgd_small",
+        "relu_sgd_decay30",
+        "relu_sgd_decay50",
+    ],
+    "implicit_sparsity": [
+        "diag_sgd_small",
+        "diag_sgd_decay50",
+        "diag_sgd_paper",
+        "relu_sgd_small",
+        "relu_sgd_decay50",
+    ],
+    "longer_large_step": [f"diag_sgd_decay{p}" for p in (10, 30, 50, 70, 90)]
+    + ["diag_sgd_paper"]
+    + [f"relu_sgd_decay{p}" for p in (10, 30, 50)],
+    "sgd_noise_needed": [
+        "diag_sgd_decay50",
+        "diag_gd_decay50",
+        "diag_gd_flow",
+        "diag_sgd_paper",
+        "diag_gd_paper",
+    ],
 }
 
 
@@ -79,7 +106,9 @@ def healthy(variant: str, metric: str, seed: int, step: int) -> float:
             return 5e-6 * j
         if math.isnan(decay_at):
             return 1e-4 * j  # the small step converges low
-        return (1e-1 if step < round(decay_at * LAST) else 1e-6) * j  # plateau, then falls after the decay
+        return (
+            1e-1 if step < round(decay_at * LAST) else 1e-6
+        ) * j  # plateau, then falls after the decay
     if metric == "test_loss":
         if optimizer == "gd":
             return (1e-1 if not math.isnan(decay_at) else 1.5e-2) * j
@@ -94,7 +123,9 @@ def healthy(variant: str, metric: str, seed: int, step: int) -> float:
     return (0.3 if math.isnan(decay_at) else 0.15 - 0.1 * decay_at) * j
 
 
-def build(variants, values=healthy, diverged: dict[str, int] | None = None, settings=None) -> pd.DataFrame:
+def build(
+    variants, values=healthy, diverged: dict[str, int] | None = None, settings=None
+) -> pd.DataFrame:
     """The tidy table measure+aggregate would write; `diverged` maps a variant to its number of
     diverged seeds (values NaN from step 100 on, metric `diverged` = 1)."""
     diverged = diverged or {}
@@ -102,21 +133,41 @@ def build(variants, values=healthy, diverged: dict[str, int] | None = None, sett
     rows = []
     for variant in variants:
         experiment, optimizer, decay_at, large_step = settings[variant]
-        base = {"study": "sparse_features", "variant": variant, "experiment": experiment, "optimizer": optimizer,
-                "decay_at": decay_at, "large_step": large_step}
+        base = {
+            "study": "sparse_features",
+            "variant": variant,
+            "experiment": experiment,
+            "optimizer": optimizer,
+            "decay_at": decay_at,
+            "large_step": large_step,
+        }
         for seed in range(SEEDS):
             lost = seed < diverged.get(variant, 0)
             for metric in ("train_loss", "test_loss", *SPARSITY[experiment]):
                 for step in STEPS:
                     value = NAN if lost and step >= 100 else values(variant, metric, seed, step)
-                    rows.append({**base, "seed": seed, "step": step, "metric": metric, "value": value})
-            rows.append({**base, "seed": seed, "step": LAST, "metric": "diverged", "value": float(lost)})
-            rows.append({**base, "seed": seed, "step": LAST, "metric": "diverged_step", "value": 100.0 if lost else -1.0})
+                    rows.append(
+                        {**base, "seed": seed, "step": step, "metric": metric, "value": value}
+                    )
+            rows.append(
+                {**base, "seed": seed, "step": LAST, "metric": "diverged", "value": float(lost)}
+            )
+            rows.append(
+                {
+                    **base,
+                    "seed": seed,
+                    "step": LAST,
+                    "metric": "diverged_step",
+                    "value": 100.0 if lost else -1.0,
+                }
+            )
     return pd.DataFrame(rows)
 
 
 def run_check(check: str, table: pd.DataFrame):
-    outcome = CHECKS[check](table, Section(TOLERANCES[check], f"claims.yaml:sparse_features.{check}.tolerance"))
+    outcome = CHECKS[check](
+        table, Section(TOLERANCES[check], f"claims.yaml:sparse_features.{check}.tolerance")
+    )
     assert outcome.verdict in (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE)
     assert outcome.rows and outcome.summary
     return outcome
@@ -151,13 +202,19 @@ def test_c1_reproduced():
 def no_plateau(variant, metric, seed, step):
     """The large step converges like the small one: the loss never sits far above it."""
     value = healthy(variant, metric, seed, step)
-    if metric == "train_loss" and VARIANTS[variant][1] == "sgd" and not math.isnan(VARIANTS[variant][2]):
+    if (
+        metric == "train_loss"
+        and VARIANTS[variant][1] == "sgd"
+        and not math.isnan(VARIANTS[variant][2])
+    ):
         return (2e-4 if step < round(VARIANTS[variant][2] * LAST) else 1e-4) * jitter(variant, seed)
     return value
 
 
 def test_c1_not_reproduced():
-    outcome = run_check("loss_stabilization", build(CHECK_VARIANTS["loss_stabilization"], no_plateau))
+    outcome = run_check(
+        "loss_stabilization", build(CHECK_VARIANTS["loss_stabilization"], no_plateau)
+    )
     assert outcome.verdict == NOT_REPRODUCED
     assert all(row["verdict"] in (NOT_REPRODUCED, "(reference)") for row in outcome.rows)
 
@@ -167,8 +224,12 @@ def test_c1_inconclusive_when_most_seeds_diverged():
     outcome = run_check("loss_stabilization", table)
     assert outcome.verdict == INCONCLUSIVE
     verdicts = {row["part"]: row["verdict"] for row in outcome.rows}
-    assert all(v == INCONCLUSIVE for part, v in verdicts.items() if part.startswith("diag_sgd_decay50"))
-    assert all(v == REPRODUCED for part, v in verdicts.items() if not part.startswith("diag_sgd_decay50"))
+    assert all(
+        v == INCONCLUSIVE for part, v in verdicts.items() if part.startswith("diag_sgd_decay50")
+    )
+    assert all(
+        v == REPRODUCED for part, v in verdicts.items() if not part.startswith("diag_sgd_decay50")
+    )
 
 
 def test_c1_baseline_diverged_is_inconclusive():
@@ -191,20 +252,30 @@ def plateau_in(first_half_high: bool):
             return 1e-6
         in_first_half = step < decay_step // 2
         return 1e-1 if in_first_half == first_half_high else 1e-6
+
     return values
 
 
 def test_c1_judges_the_second_half_of_the_large_step_phase():
     variants = CHECK_VARIANTS["loss_stabilization"]
     # high only early in the large-step phase, down to the small step's level before the decay: no plateau
-    assert run_check("loss_stabilization", build(variants, plateau_in(first_half_high=True))).verdict \
+    assert (
+        run_check("loss_stabilization", build(variants, plateau_in(first_half_high=True))).verdict
         == NOT_REPRODUCED
+    )
     # low early (transient) and high in the second half: a plateau
-    assert run_check("loss_stabilization", build(variants, plateau_in(first_half_high=False))).verdict == REPRODUCED
+    assert (
+        run_check("loss_stabilization", build(variants, plateau_in(first_half_high=False))).verdict
+        == REPRODUCED
+    )
 
 
 def test_c1_uses_fixed_large_steps_when_none_is_probed():
-    fixed = {name: (*VARIANTS[name][:3], "fixed") for name in VARIANTS if name.startswith("relu_sgd_decay")}
+    fixed = {
+        name: (*VARIANTS[name][:3], "fixed")
+        for name in VARIANTS
+        if name.startswith("relu_sgd_decay")
+    }
 
     def relu_fails(variant, metric, seed, step):
         return (no_plateau if variant.startswith("relu") else healthy)(variant, metric, seed, step)
@@ -237,13 +308,20 @@ def test_c2_reproduced():
 def barely_sparser(variant, metric, seed, step):
     """Probed decay variants end only 5% sparser than the small constant step (needs 25%)."""
     experiment, optimizer, decay_at, large_step = VARIANTS[variant]
-    if metric in SPARSITY[experiment] and optimizer == "sgd" and not math.isnan(decay_at) and large_step == "probe":
+    if (
+        metric in SPARSITY[experiment]
+        and optimizer == "sgd"
+        and not math.isnan(decay_at)
+        and large_step == "probe"
+    ):
         return 0.95 * healthy(experiment.split("_")[0] + "_sgd_small", metric, seed, step)
     return healthy(variant, metric, seed, step)
 
 
 def test_c2_not_reproduced():
-    outcome = run_check("implicit_sparsity", build(CHECK_VARIANTS["implicit_sparsity"], barely_sparser))
+    outcome = run_check(
+        "implicit_sparsity", build(CHECK_VARIANTS["implicit_sparsity"], barely_sparser)
+    )
     assert outcome.verdict == NOT_REPRODUCED
     assert outcome.headline[1] > 0.75
 
@@ -257,7 +335,11 @@ def test_c2_only_judges_runs_that_fit_the_training_data():
     def unfitted(variant, metric, seed, step):
         if variant == "diag_sgd_decay50" and metric == "train_loss" and seed < 4:
             return 1e-2  # above fit_train_loss_max = 1e-3: excluded like a lost seed
-        return barely_sparser(variant, metric, seed, step) if seed < 4 else healthy(variant, metric, seed, step)
+        return (
+            barely_sparser(variant, metric, seed, step)
+            if seed < 4
+            else healthy(variant, metric, seed, step)
+        )
 
     outcome = run_check("implicit_sparsity", build(CHECK_VARIANTS["implicit_sparsity"], unfitted))
     diag = next(row for row in outcome.rows if row["part"].startswith("diag_sgd_decay50"))
@@ -272,15 +354,22 @@ def test_c3_reproduced():
     assert outcome.verdict == REPRODUCED
     assert outcome.headline == ("least_negative_spearman", pytest.approx(-1.0))
     assert outcome.numbers["diag_net_test_loss_spearman"] == pytest.approx(-1.0)
-    assert outcome.numbers["diag_net_test_loss_factor_median"] == pytest.approx(10 ** 3.2, rel=0.2)
+    assert outcome.numbers["diag_net_test_loss_factor_median"] == pytest.approx(10**3.2, rel=0.2)
     # per experiment: two Spearman parts and one factor
     assert len([row for row in outcome.rows if row["verdict"] != "(reference)"]) == 6
-    assert any(row["part"] == "reference relu_net: test loss by decay point" for row in outcome.rows)
+    assert any(
+        row["part"] == "reference relu_net: test loss by decay point" for row in outcome.rows
+    )
 
 
-MIRROR = {"diag_sgd_decay10": "diag_sgd_decay90", "diag_sgd_decay30": "diag_sgd_decay70",
-          "diag_sgd_decay70": "diag_sgd_decay30", "diag_sgd_decay90": "diag_sgd_decay10",
-          "relu_sgd_decay10": "relu_sgd_decay50", "relu_sgd_decay50": "relu_sgd_decay10"}
+MIRROR = {
+    "diag_sgd_decay10": "diag_sgd_decay90",
+    "diag_sgd_decay30": "diag_sgd_decay70",
+    "diag_sgd_decay70": "diag_sgd_decay30",
+    "diag_sgd_decay90": "diag_sgd_decay10",
+    "relu_sgd_decay10": "relu_sgd_decay50",
+    "relu_sgd_decay50": "relu_sgd_decay10",
+}
 
 
 def reversed_trend(variant, metric, seed, step):
@@ -291,7 +380,9 @@ def reversed_trend(variant, metric, seed, step):
 
 
 def test_c3_not_reproduced():
-    outcome = run_check("longer_large_step", build(CHECK_VARIANTS["longer_large_step"], reversed_trend))
+    outcome = run_check(
+        "longer_large_step", build(CHECK_VARIANTS["longer_large_step"], reversed_trend)
+    )
     assert outcome.verdict == NOT_REPRODUCED
     assert outcome.headline[1] == pytest.approx(1.0)
     assert all(row["verdict"] in (NOT_REPRODUCED, "(reference)") for row in outcome.rows)
@@ -301,8 +392,11 @@ def test_c3_inconclusive_when_most_seeds_diverged():
     table = build(CHECK_VARIANTS["longer_large_step"], diverged={"diag_sgd_decay10": 4})
     outcome = run_check("longer_large_step", table)
     assert outcome.verdict == INCONCLUSIVE
-    assert all(row["verdict"] == (INCONCLUSIVE if row["part"].startswith("diag") else REPRODUCED)
-               for row in outcome.rows if row["verdict"] != "(reference)")
+    assert all(
+        row["verdict"] == (INCONCLUSIVE if row["part"].startswith("diag") else REPRODUCED)
+        for row in outcome.rows
+        if row["verdict"] != "(reference)"
+    )
 
 
 def test_c3_factor_alone_can_fail_the_claim():
@@ -313,7 +407,9 @@ def test_c3_factor_alone_can_fail_the_claim():
             return {0.1: 1.2e-3, 0.3: 1.1e-3, 0.5: 1.0e-3}[VARIANTS[variant][2]]
         return value
 
-    outcome = run_check("longer_large_step", build(CHECK_VARIANTS["longer_large_step"], flat_factor))
+    outcome = run_check(
+        "longer_large_step", build(CHECK_VARIANTS["longer_large_step"], flat_factor)
+    )
     assert outcome.verdict == NOT_REPRODUCED
     factor = next(row for row in outcome.rows if row["part"].startswith("relu_net: test loss"))
     assert factor["verdict"] == NOT_REPRODUCED
@@ -331,16 +427,26 @@ def test_c4_reproduced():
     # the notebook's fixed-step reference runs are reported beside the paper's numbers, seed 0
     references = [row for row in outcome.rows if row["verdict"] == "(reference)"]
     assert {row["part"].split(",")[0] for row in references} == {
-        "reference diag_gd_flow", "reference diag_sgd_paper", "reference diag_gd_paper"}
-    seed0 = table[(table.variant == "diag_gd_flow") & (table.metric == "test_loss") & (table.seed == 0)
-                  & (table.step == LAST)].value.item()
+        "reference diag_gd_flow",
+        "reference diag_sgd_paper",
+        "reference diag_gd_paper",
+    }
+    seed0 = table[
+        (table.variant == "diag_gd_flow")
+        & (table.metric == "test_loss")
+        & (table.seed == 0)
+        & (table.step == LAST)
+    ].value.item()
     assert outcome.numbers["diag_gd_flow_seed0_test_loss"] == seed0
 
 
 def gd_like_sgd(variant, metric, seed, step):
     if variant == "diag_gd_decay50" and metric in ("test_loss", "effective_nonzeros"):
-        return 1.5 * healthy("diag_sgd_decay50", metric, seed, step) if metric == "test_loss" else \
-            healthy("diag_sgd_decay50", metric, seed, step)
+        return (
+            1.5 * healthy("diag_sgd_decay50", metric, seed, step)
+            if metric == "test_loss"
+            else healthy("diag_sgd_decay50", metric, seed, step)
+        )
     return healthy(variant, metric, seed, step)
 
 
@@ -378,24 +484,38 @@ def table1(variant, metric, seed, step):
         return 1e-3 * j
     if metric == "effective_nonzeros":
         return 20.0
-    return {"t1_sgd_small": 200.0, "t1_sgd_decay50": 70.0, "t1_sgd_paper_const": 50.0,
-            "t1_sgd_paper_decay50": 200.0}[variant]
+    return {
+        "t1_sgd_small": 200.0,
+        "t1_sgd_decay50": 70.0,
+        "t1_sgd_paper_const": 50.0,
+        "t1_sgd_paper_decay50": 200.0,
+    }[variant]
 
 
 def test_c2_at_table1_judges_the_paper_l0_with_effective_nonzeros_beside():
-    outcome = run_check("implicit_sparsity", build(TABLE1, table1, diverged={"t1_sgd_paper_decay50": 5}))
+    outcome = run_check(
+        "implicit_sparsity", build(TABLE1, table1, diverged={"t1_sgd_paper_decay50": 5})
+    )
     assert outcome.verdict == REPRODUCED
-    assert outcome.headline[0] == "largest_sparsity_ratio" and outcome.headline[1] == pytest.approx(0.35)
+    assert outcome.headline[0] == "largest_sparsity_ratio" and outcome.headline[1] == pytest.approx(
+        0.35
+    )
     parts = {row["part"]: row for row in outcome.rows}
     judged = parts["t1_sgd_decay50 / t1_sgd_small: nonzeros_paper"]
     assert judged["verdict"] == REPRODUCED
     beside = parts["beside it: t1_sgd_decay50 / t1_sgd_small: effective_nonzeros"]
     assert beside["verdict"] == "(reference)" and beside["median [q25, q75]"].startswith("1 ")
-    reference = [row for part, row in parts.items() if part.startswith("reference t1_sgd_paper_decay50")]
+    reference = [
+        row for part, row in parts.items() if part.startswith("reference t1_sgd_paper_decay50")
+    ]
     assert len(reference) == 1 and "diverged 5 of 6" in reference[0]["median [q25, q75]"]
-    assert "l0 71" in reference[0]["needs"] and "seed 0 diverged" in reference[0]["median [q25, q75]"]
+    assert (
+        "l0 71" in reference[0]["needs"] and "seed 0 diverged" in reference[0]["median [q25, q75]"]
+    )
     assert outcome.numbers["t1_sgd_paper_decay50_diverged"] == 5
-    const = parts["reference t1_sgd_paper_const (SGD 0.25 constant, the paper's steps on every data set)"]
+    const = parts[
+        "reference t1_sgd_paper_const (SGD 0.25 constant, the paper's steps on every data set)"
+    ]
     assert "seed 0: test 0.001, l0 50" in const["median [q25, q75]"] and "l0 200" in const["needs"]
 
 

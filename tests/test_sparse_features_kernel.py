@@ -1,6 +1,7 @@
 """The compiled diagonal-net SGD kernel (diag_sgd_kernel) against hand-computed steps and the torch
 reference (diag_net.train); the paper's l0 and effective non-zeros on hand-built vectors; diverged
 runs through measure (data, never a crash); the first-seed parameter."""
+
 from __future__ import annotations
 
 import copy
@@ -23,7 +24,9 @@ STEPS = 150
 def kernel(x, y, order, rates, eval_steps, threshold=1e6):
     """One run per data set, each with its own order column and rate column."""
     every = np.arange(x.shape[0])
-    return diag_sgd_kernel.train(x, y, every, order, every, rates, every, 0.1, eval_steps, threshold)
+    return diag_sgd_kernel.train(
+        x, y, every, order, every, rates, every, 0.1, eval_steps, threshold
+    )
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +42,13 @@ def test_two_steps_by_hand():
     """d = 1, one example x = 2, y = 3, u0 = 0.1, v0 = 0, step 0.5:
     step 1: r = 0·2 − 3 = −3, u1 = 0.1 − 0.5·(−3·2)·0 = 0.1, v1 = 0 − 0.5·(−3·2)·0.1 = 0.3;
     step 2: r = 0.1·0.3·2 − 3 = −2.94, u2 = 0.1 + 0.5·5.88·0.3 = 0.982, v2 = 0.3 + 0.5·5.88·0.1 = 0.594."""
-    out = kernel(np.array([[[2.0]]]), np.array([[3.0]]), np.zeros((2, 1), dtype=np.int64), np.full((2, 1), 0.5),
-                 np.array([0, 1, 2]))
+    out = kernel(
+        np.array([[[2.0]]]),
+        np.array([[3.0]]),
+        np.zeros((2, 1), dtype=np.int64),
+        np.full((2, 1), 0.5),
+        np.array([0, 1, 2]),
+    )
     np.testing.assert_allclose(out["beta"][0, :, 0], [0.0, 0.1 * 0.3, 0.982 * 0.594], rtol=1e-15)
     assert not out["diverged"][0] and out["diverged_step"][0] == -1
 
@@ -78,18 +86,31 @@ def test_divergence_matches_the_reference_and_spares_the_other_runs(table1_like)
     np.testing.assert_array_equal(compiled["diverged"], [False, True, False])
     np.testing.assert_array_equal(compiled["diverged_step"], reference["diverged_step"])
     after = eval_steps >= compiled["diverged_step"][1]
-    assert np.isnan(compiled["beta"][1][after]).all() and np.isfinite(compiled["beta"][1][~after]).all()
-    np.testing.assert_allclose(compiled["beta"][[0, 2]], reference["beta"][[0, 2]], rtol=1e-9, atol=1e-13)
+    assert (
+        np.isnan(compiled["beta"][1][after]).all()
+        and np.isfinite(compiled["beta"][1][~after]).all()
+    )
+    np.testing.assert_allclose(
+        compiled["beta"][[0, 2]], reference["beta"][[0, 2]], rtol=1e-9, atol=1e-13
+    )
 
 
 def test_a_run_plan_of_indices_equals_per_run_copies(table1_like):
     """Runs that share data sets, orders and rate columns by index give the very bytes of runs on copies."""
     x, y, order = table1_like
     rates = np.stack([np.full(STEPS, 0.05), np.full(STEPS, 0.2)], axis=1)
-    data_of_run, order_of_run, rate_of_run = np.array([2, 0, 2]), np.array([0, 1, 1]), np.array([1, 1, 0])
+    data_of_run, order_of_run, rate_of_run = (
+        np.array([2, 0, 2]),
+        np.array([0, 1, 1]),
+        np.array([1, 1, 0]),
+    )
     eval_steps = evaluation_steps(STEPS, 8)
-    shared = diag_sgd_kernel.train(x, y, data_of_run, order, order_of_run, rates, rate_of_run, 0.1, eval_steps, 1e6)
-    copies = kernel(x[data_of_run], y[data_of_run], order[:, order_of_run], rates[:, rate_of_run], eval_steps)
+    shared = diag_sgd_kernel.train(
+        x, y, data_of_run, order, order_of_run, rates, rate_of_run, 0.1, eval_steps, 1e6
+    )
+    copies = kernel(
+        x[data_of_run], y[data_of_run], order[:, order_of_run], rates[:, rate_of_run], eval_steps
+    )
     np.testing.assert_array_equal(shared["beta"], copies["beta"])
 
 
@@ -97,12 +118,20 @@ def test_a_run_plan_of_indices_equals_per_run_copies(table1_like):
 
 
 def test_paper_l0_counts_strictly_above_1e_minus_50_in_float64():
-    beta = np.array([[1e-50, 1.0000001e-50, -2e-50, 5e-324, 0.0, -0.3],  # 5e-324: the smallest subnormal
-                     [1e-300, 1e-49, 0.0, 0.0, 0.0, 0.0],
-                     [np.inf, 1.0, 1.0, 1.0, 1.0, 1.0]])
+    beta = np.array(
+        [
+            [1e-50, 1.0000001e-50, -2e-50, 5e-324, 0.0, -0.3],  # 5e-324: the smallest subnormal
+            [1e-300, 1e-49, 0.0, 0.0, 0.0, 0.0],
+            [np.inf, 1.0, 1.0, 1.0, 1.0, 1.0],
+        ]
+    )
     np.testing.assert_array_equal(nonzeros_paper(beta), [3.0, 1.0, np.nan])
-    assert nonzeros_paper(np.full(200, 1e-40)) == 200  # the paper's constant-step count: every coordinate
-    assert nonzeros_paper(np.float32(1e-50) * np.ones(3, dtype=np.float32)) == 0  # float32 underflows to 0
+    assert (
+        nonzeros_paper(np.full(200, 1e-40)) == 200
+    )  # the paper's constant-step count: every coordinate
+    assert (
+        nonzeros_paper(np.float32(1e-50) * np.ones(3, dtype=np.float32)) == 0
+    )  # float32 underflows to 0
 
 
 def test_effective_nonzeros_of_hand_built_vectors():
@@ -135,14 +164,22 @@ def test_a_diverged_run_is_data_in_the_measured_table():
     eval_steps = evaluation_steps(20, 3)
     beta = np.ones((2, len(eval_steps), 200))
     beta[1, 2:] = np.nan  # seed 1 diverged at the third evaluation step
-    run = {"beta": beta, "eval_steps": eval_steps, "diverged": np.array([False, True]),
-           "diverged_step": np.array([-1, eval_steps[2]]), "lr_large": np.array([0.2, 0.25]), "seeds": np.array([0, 1])}
+    run = {
+        "beta": beta,
+        "eval_steps": eval_steps,
+        "diverged": np.array([False, True]),
+        "diverged_step": np.array([-1, eval_steps[2]]),
+        "lr_large": np.array([0.2, 0.25]),
+        "seeds": np.array([0, 1]),
+    }
     frame = measure.measure(config, "t1_sgd_decay50", arrays, run)
     final = frame[frame.step == eval_steps[-1]].set_index(["seed", "metric"])["value"]
     assert final[(1, "diverged")] == 1.0 and final[(0, "diverged")] == 0.0
     assert final[(1, "diverged_step")] == eval_steps[2]
     assert np.isnan(final[(1, "nonzeros_paper")]) and np.isnan(final[(1, "test_loss")])
-    assert final[(0, "nonzeros_paper")] == 200 and final[(0, "effective_nonzeros")] == pytest.approx(200)
+    assert final[(0, "nonzeros_paper")] == 200 and final[
+        (0, "effective_nonzeros")
+    ] == pytest.approx(200)
     expected = 0.5 * np.mean((table1["x_test"][0].sum(axis=1) - table1["y_test"][0]) ** 2)
     assert final[(0, "test_loss")] == pytest.approx(expected, rel=1e-12)
 

@@ -1,5 +1,6 @@
 """Numerics of the sparse_features study: gradients against autograd, the sparsity measures on
 hand-built matrices, the public-code data recipe, batched training and divergence handling."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -10,8 +11,12 @@ from stages.common.snapshots import evaluation_steps
 from stages.studies.sparse_features import data as datasets
 from stages.studies.sparse_features import diag_net, relu_net
 from stages.studies.sparse_features.runs import sampling_indices
-from stages.studies.sparse_features.sparsity import (effective_nonzeros, feature_sparsity_coefficient,
-                                                     nonzeros_paper, normalised_features)
+from stages.studies.sparse_features.sparsity import (
+    effective_nonzeros,
+    feature_sparsity_coefficient,
+    nonzeros_paper,
+    normalised_features,
+)
 
 torch.set_num_threads(1)
 
@@ -39,12 +44,16 @@ def test_diag_net_gradients_match_autograd(runs, batch):
 def test_relu_net_gradients_match_autograd(runs, batch):
     generator = torch.Generator().manual_seed(7 + runs * 10 + batch)
     width, dim = 9, 4
-    hidden = torch.randn(runs, width, dim, dtype=torch.float64, generator=generator).requires_grad_()
+    hidden = torch.randn(
+        runs, width, dim, dtype=torch.float64, generator=generator
+    ).requires_grad_()
     output = torch.randn(runs, width, dtype=torch.float64, generator=generator).requires_grad_()
     inputs = torch.randn(runs, batch, dim, dtype=torch.float64, generator=generator)
     targets = torch.randn(runs, batch, dtype=torch.float64, generator=generator)
     # f(x) = Σ_j a_j ReLU(<w_j, x>), L_r = mean_b (f(x_rb) − y_rb)² (no ½)
-    predictions = (torch.relu(torch.einsum("rmd,rbd->rbm", hidden, inputs)) * output[:, None, :]).sum(-1)
+    predictions = (
+        torch.relu(torch.einsum("rmd,rbd->rbm", hidden, inputs)) * output[:, None, :]
+    ).sum(-1)
     loss = ((predictions - targets) ** 2).mean(dim=1).sum()
     expected_hidden, expected_output = torch.autograd.grad(loss, (hidden, output))
     grad_hidden, grad_output = relu_net.gradients(hidden.detach(), output.detach(), inputs, targets)
@@ -54,13 +63,21 @@ def test_relu_net_gradients_match_autograd(runs, batch):
 
 
 def test_relu_net_gradient_of_dead_neurons_is_zero():
-    hidden = torch.tensor([[[1.0, 0.0], [-1.0, 0.0]]], dtype=torch.float64)  # neuron 1 dead on x = (1, 0)
+    hidden = torch.tensor(
+        [[[1.0, 0.0], [-1.0, 0.0]]], dtype=torch.float64
+    )  # neuron 1 dead on x = (1, 0)
     output = torch.tensor([[0.5, 2.0]], dtype=torch.float64)
-    grad_hidden, grad_output = relu_net.gradients(hidden, output, torch.tensor([[[1.0, 0.0]]], dtype=torch.float64),
-                                                  torch.tensor([[0.0]], dtype=torch.float64))
+    grad_hidden, grad_output = relu_net.gradients(
+        hidden,
+        output,
+        torch.tensor([[[1.0, 0.0]]], dtype=torch.float64),
+        torch.tensor([[0.0]], dtype=torch.float64),
+    )
     # residual r = 0.5, grad_a = 2 r ReLU(Wx) = (1, 0), grad_W = 2 r (a ⊙ 1[Wx > 0]) xᵀ
     torch.testing.assert_close(grad_output, torch.tensor([[1.0, 0.0]], dtype=torch.float64))
-    torch.testing.assert_close(grad_hidden, torch.tensor([[[0.5, 0.0], [0.0, 0.0]]], dtype=torch.float64))
+    torch.testing.assert_close(
+        grad_hidden, torch.tensor([[[0.5, 0.0], [0.0, 0.0]]], dtype=torch.float64)
+    )
 
 
 # -------------------------------------------------------------------------------------- sparsity
@@ -99,16 +116,20 @@ def test_single_active_neuron():
 
 def test_feature_sparsity_hand_computed_matrix():
     # columns: c0 and c1 = 2·c0 (duplicate: c0 is dropped, c1 kept), c2 independent, c3 dead
-    features = np.array([
-        [1.0, 2.0, 0.0, 0.0],
-        [0.0, 0.0, 1.0, 0.0],
-        [1.0, 2.0, 1.0, 0.0],
-        [0.0, 0.0, 1.0, 0.0],
-    ])
+    features = np.array(
+        [
+            [1.0, 2.0, 0.0, 0.0],
+            [0.0, 0.0, 1.0, 0.0],
+            [1.0, 2.0, 1.0, 0.0],
+            [0.0, 0.0, 1.0, 0.0],
+        ]
+    )
     # |corr(c0, c2)| = 1/sqrt(3) < 0.99; kept c1 (2 non-zeros) and c2 (3 non-zeros): 5 / 16
     assert feature_sparsity_coefficient(features) == pytest.approx(5 / 16)
     # a lower threshold merges c2 with c0/c1 as well, leaving one column
-    assert feature_sparsity_coefficient(features, correlation_threshold=0.5) == pytest.approx(3 / 16)
+    assert feature_sparsity_coefficient(features, correlation_threshold=0.5) == pytest.approx(
+        3 / 16
+    )
 
 
 def test_effective_nonzeros():
@@ -122,7 +143,9 @@ def test_effective_nonzeros():
     assert effective_nonzeros(np.array([1.0, -1.0, 1.0, -1.0])) == pytest.approx(4.0)
     assert np.isnan(effective_nonzeros(np.zeros(30)))
     assert np.isnan(effective_nonzeros(np.array([np.nan, 1.0])))
-    batched = effective_nonzeros(np.array([[[1.0, 1.0, 0.0], [0.0, 0.0, 0.0]], [[2.0, 0.0, 0.0], [1.0, 1.0, 1.0]]]))
+    batched = effective_nonzeros(
+        np.array([[[1.0, 1.0, 0.0], [0.0, 0.0, 0.0]], [[2.0, 0.0, 0.0], [1.0, 1.0, 1.0]]])
+    )
     np.testing.assert_allclose(batched, [[2.0, np.nan], [1.0, 3.0]])
     assert 1.0 < effective_nonzeros(np.array([1.0, 0.1, 0.0])) < 2.0
 
@@ -195,7 +218,9 @@ def test_teacher_student_shapes_and_norms():
     # the public code's inputs: np.random.seed(seed + 1), multivariate_normal, rows normalised
     np.random.seed(1)
     x = np.random.multivariate_normal(np.zeros(2), np.eye(2), 15)
-    np.testing.assert_allclose(drawn["x_train"], x / np.linalg.norm(x, axis=1, keepdims=True), rtol=1e-15)
+    np.testing.assert_allclose(
+        drawn["x_train"], x / np.linalg.norm(x, axis=1, keepdims=True), rtol=1e-15
+    )
 
 
 # --------------------------------------------------------------------------------------- training
@@ -231,8 +256,16 @@ def test_batched_training_equals_one_run_at_a_time(three_data_sets, optimizer):
     assert batched["beta"].shape == (3, len(eval_steps), 30)
     assert not batched["diverged"].any() and (batched["diverged_step"] == -1).all()
     for run in range(3):
-        alone = diag_net.train(x[run:run + 1], y[run:run + 1], rates, optimizer,
-                               None if indices is None else indices[:, run:run + 1], 0.1, eval_steps, 1e6)
+        alone = diag_net.train(
+            x[run : run + 1],
+            y[run : run + 1],
+            rates,
+            optimizer,
+            None if indices is None else indices[:, run : run + 1],
+            0.1,
+            eval_steps,
+            1e6,
+        )
         np.testing.assert_allclose(batched["beta"][run], alone["beta"][0], rtol=1e-12, atol=1e-14)
     # the runs really differ (different data and orders), and training moved beta away from u0 ⊙ v0 = 0
     assert not np.allclose(batched["beta"][0, -1], batched["beta"][1, -1])
@@ -253,8 +286,16 @@ def test_a_huge_step_diverges_alone(three_data_sets):
     assert np.isnan(out["beta"][1][after]).all(), "snapshots from the divergence on are NaN"
     assert np.isfinite(out["beta"][1][~after]).all(), "snapshots before it are kept"
     for run in (0, 2):
-        alone = diag_net.train(x[run:run + 1], y[run:run + 1], rates[:, run], "sgd", order[:, run:run + 1], 0.1,
-                               eval_steps, 1e6)
+        alone = diag_net.train(
+            x[run : run + 1],
+            y[run : run + 1],
+            rates[:, run],
+            "sgd",
+            order[:, run : run + 1],
+            0.1,
+            eval_steps,
+            1e6,
+        )
         np.testing.assert_allclose(out["beta"][run], alone["beta"][0], rtol=1e-12, atol=1e-14)
         assert np.isfinite(out["beta"][run]).all()
 

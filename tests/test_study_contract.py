@@ -1,5 +1,6 @@
 """The Study contract's generic parts: study discovery, and a variant whose training reads another
 variant's run (`train_reads`, e.g. a quantizer that reads a trained float network)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -24,13 +25,27 @@ def _two_stage_study(received: dict) -> Study:
         received[variant] = upstream
         if variant == "base":
             return TrainResult({"weights": data["inputs"] + 1.0}, run_steps=1, runs=1)
-        return TrainResult({"weights": 2.0 * upstream[0]["base"]["weights"]}, run_steps=1, runs=1,
-                           wall_clock={"quantize_seconds": 0.5})
+        return TrainResult(
+            {"weights": 2.0 * upstream[0]["base"]["weights"]},
+            run_steps=1,
+            runs=1,
+            wall_clock={"quantize_seconds": 0.5},
+        )
 
-    return Study(name="contract", citation="", parse=lambda section: None,
-                 variant_names=lambda config: ["base", "derived"], generate=lambda config: {},
-                 train=train, measure=None, setting_columns={}, figures=None, checks={}, describe=None,
-                 train_reads=lambda config, variant: ["base"] if variant == "derived" else [])
+    return Study(
+        name="contract",
+        citation="",
+        parse=lambda section: None,
+        variant_names=lambda config: ["base", "derived"],
+        generate=lambda config: {},
+        train=train,
+        measure=None,
+        setting_columns={},
+        figures=None,
+        checks={},
+        describe=None,
+        train_reads=lambda config, variant: ["base"] if variant == "derived" else [],
+    )
 
 
 @pytest.fixture()
@@ -49,7 +64,9 @@ def test_train_passes_the_runs_a_variant_reads(contract_study):
     train_stage.main(["contract", "derived"])
     assert contract_study["base"] == ({},)  # declared, reads nothing
     assert set(contract_study["derived"][0]) == {"base"}
-    np.testing.assert_array_equal(read_arrays(paths.run_arrays("contract", "derived"))["weights"], [2.0, 4.0, 6.0])
+    np.testing.assert_array_equal(
+        read_arrays(paths.run_arrays("contract", "derived"))["weights"], [2.0, 4.0, 6.0]
+    )
     compute = read_json(paths.run_compute("contract", "derived"))
     assert compute["wall_clock"] == {"quantize_seconds": 0.5} and compute["runs"] == 1
     assert "wall_clock" not in read_json(paths.run_compute("contract", "base"))

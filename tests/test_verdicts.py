@@ -1,4 +1,5 @@
 """stages/common/verdicts.py: seed spreads, threshold verdicts, Spearman rho, combining parts."""
+
 from __future__ import annotations
 
 import math
@@ -7,8 +8,19 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from stages.common.verdicts import (INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, ClaimOutcome, Spread, combine,
-                                    decide, paired_ratio, spearman, threshold_verdict, too_many_lost)
+from stages.common.verdicts import (
+    INCONCLUSIVE,
+    NOT_REPRODUCED,
+    REPRODUCED,
+    ClaimOutcome,
+    Spread,
+    combine,
+    decide,
+    paired_ratio,
+    spearman,
+    threshold_verdict,
+    too_many_lost,
+)
 
 NAN = float("nan")
 
@@ -41,7 +53,13 @@ def test_spread_total_override_and_numbers():
     spread = Spread.of([1.0, 2.0], total=5)
     assert spread.lost == 3
     numbers = spread.as_numbers("x")
-    assert numbers == {"x_median": 1.5, "x_q25": 1.25, "x_q75": 1.75, "x_seeds_kept": 2.0, "x_seeds_lost": 3.0}
+    assert numbers == {
+        "x_median": 1.5,
+        "x_q25": 1.25,
+        "x_q75": 1.75,
+        "x_seeds_kept": 2.0,
+        "x_seeds_lost": 3.0,
+    }
 
 
 def test_too_many_lost_is_strictly_more_than_half():
@@ -56,20 +74,23 @@ def test_too_many_lost_is_strictly_more_than_half():
 SAMPLE = [1.0, 2.0, 3.0, 4.0, 5.0]  # median 3, quartiles 2 and 4
 
 
-@pytest.mark.parametrize("values, threshold, at_most, expected", [
-    (SAMPLE, 1.5, False, REPRODUCED),       # q25 = 2 >= 1.5
-    (SAMPLE, 2.0, False, REPRODUCED),       # the pessimistic quartile exactly on the threshold
-    (SAMPLE, 2.5, False, INCONCLUSIVE),     # median holds, q25 does not: the IQR straddles
-    (SAMPLE, 3.5, False, INCONCLUSIVE),     # median fails, q75 holds: the IQR straddles
-    (SAMPLE, 4.0, False, INCONCLUSIVE),     # q75 exactly on the threshold
-    (SAMPLE, 4.5, False, NOT_REPRODUCED),   # even the optimistic quartile fails
-    (SAMPLE, 4.5, True, REPRODUCED),        # at_most: q75 = 4 <= 4.5
-    (SAMPLE, 3.5, True, INCONCLUSIVE),
-    (SAMPLE, 2.5, True, INCONCLUSIVE),
-    (SAMPLE, 1.5, True, NOT_REPRODUCED),    # at_most: even q25 = 2 > 1.5
-    ([0.3] * 7, 0.3, True, REPRODUCED),
-    ([0.3] * 7, 0.3, False, REPRODUCED),
-])
+@pytest.mark.parametrize(
+    "values, threshold, at_most, expected",
+    [
+        (SAMPLE, 1.5, False, REPRODUCED),  # q25 = 2 >= 1.5
+        (SAMPLE, 2.0, False, REPRODUCED),  # the pessimistic quartile exactly on the threshold
+        (SAMPLE, 2.5, False, INCONCLUSIVE),  # median holds, q25 does not: the IQR straddles
+        (SAMPLE, 3.5, False, INCONCLUSIVE),  # median fails, q75 holds: the IQR straddles
+        (SAMPLE, 4.0, False, INCONCLUSIVE),  # q75 exactly on the threshold
+        (SAMPLE, 4.5, False, NOT_REPRODUCED),  # even the optimistic quartile fails
+        (SAMPLE, 4.5, True, REPRODUCED),  # at_most: q75 = 4 <= 4.5
+        (SAMPLE, 3.5, True, INCONCLUSIVE),
+        (SAMPLE, 2.5, True, INCONCLUSIVE),
+        (SAMPLE, 1.5, True, NOT_REPRODUCED),  # at_most: even q25 = 2 > 1.5
+        ([0.3] * 7, 0.3, True, REPRODUCED),
+        ([0.3] * 7, 0.3, False, REPRODUCED),
+    ],
+)
 def test_threshold_verdict(values, threshold, at_most, expected):
     assert threshold_verdict(Spread.of(values), threshold, at_most=at_most) == expected
 
@@ -88,10 +109,15 @@ def test_lost_seeds_are_left_out_of_the_median():
     assert threshold_verdict(Spread.of([20.0, 30.0, 40.0, NAN]), 10.0) == REPRODUCED
 
 
-@pytest.mark.parametrize("median, pessimistic, optimistic, expected", [
-    (True, True, True, REPRODUCED), (True, False, True, INCONCLUSIVE), (False, False, True, INCONCLUSIVE),
-    (False, False, False, NOT_REPRODUCED),
-])
+@pytest.mark.parametrize(
+    "median, pessimistic, optimistic, expected",
+    [
+        (True, True, True, REPRODUCED),
+        (True, False, True, INCONCLUSIVE),
+        (False, False, True, INCONCLUSIVE),
+        (False, False, False, NOT_REPRODUCED),
+    ],
+)
 def test_decide(median, pessimistic, optimistic, expected):
     assert decide(median, pessimistic, optimistic) == expected
 
@@ -100,8 +126,12 @@ def test_decide(median, pessimistic, optimistic, expected):
 
 
 def test_spearman_known_answers():
-    assert spearman([0.1, 0.3, 0.5, 0.7, 0.9], [5.0, 4.0, 3.0, 2.0, 1.0]) == pytest.approx(-1.0, abs=1e-15)
-    assert spearman([0.1, 0.3, 0.5, 0.7, 0.9], [1e-6, 1e-5, 1e-4, 1e-3, 1e-2]) == pytest.approx(1.0, abs=1e-15)
+    assert spearman([0.1, 0.3, 0.5, 0.7, 0.9], [5.0, 4.0, 3.0, 2.0, 1.0]) == pytest.approx(
+        -1.0, abs=1e-15
+    )
+    assert spearman([0.1, 0.3, 0.5, 0.7, 0.9], [1e-6, 1e-5, 1e-4, 1e-3, 1e-2]) == pytest.approx(
+        1.0, abs=1e-15
+    )
     # monotone but not linear: ranks only
     assert spearman([1, 2, 3, 4], [1e-1, 1e-3, 1e-4, 1e-9]) == pytest.approx(-1.0, abs=1e-15)
 
@@ -123,14 +153,17 @@ def test_spearman_nan_and_constant_inputs():
 # ----------------------------------------------------------------------------------------- combine
 
 
-@pytest.mark.parametrize("parts, expected", [
-    ([REPRODUCED], REPRODUCED),
-    ([REPRODUCED, REPRODUCED, REPRODUCED], REPRODUCED),
-    ([REPRODUCED, INCONCLUSIVE], INCONCLUSIVE),
-    ([REPRODUCED, NOT_REPRODUCED], NOT_REPRODUCED),
-    ([INCONCLUSIVE, NOT_REPRODUCED], NOT_REPRODUCED),
-    ([INCONCLUSIVE, INCONCLUSIVE], INCONCLUSIVE),
-])
+@pytest.mark.parametrize(
+    "parts, expected",
+    [
+        ([REPRODUCED], REPRODUCED),
+        ([REPRODUCED, REPRODUCED, REPRODUCED], REPRODUCED),
+        ([REPRODUCED, INCONCLUSIVE], INCONCLUSIVE),
+        ([REPRODUCED, NOT_REPRODUCED], NOT_REPRODUCED),
+        ([INCONCLUSIVE, NOT_REPRODUCED], NOT_REPRODUCED),
+        ([INCONCLUSIVE, INCONCLUSIVE], INCONCLUSIVE),
+    ],
+)
 def test_combine(parts, expected):
     assert combine(parts) == expected
 

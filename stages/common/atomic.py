@@ -5,6 +5,7 @@ Every output goes to a temporary file in the destination folder and is renamed i
 of a new one. Reads of generated arrays turn a corrupt or truncated file into a `DataError` that
 names the file and the stage that rewrites it.
 """
+
 from __future__ import annotations
 
 import io
@@ -28,8 +29,9 @@ def atomic_path(destination: Path) -> Iterator[Path]:
     """Yield a temporary path beside `destination`; rename it into place only on success."""
     destination = Path(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=".tmp",
-                                         dir=destination.parent)
+    handle, temporary = tempfile.mkstemp(
+        prefix=f".{destination.name}.", suffix=".tmp", dir=destination.parent
+    )
     os.close(handle)
     try:
         yield Path(temporary)
@@ -86,5 +88,7 @@ def read_arrays(path: Path, required: tuple[str, ...] = ()) -> dict[str, np.ndar
         raise DataError(f"{path} is corrupt ({error}): delete it and run `dvc repro`") from None
     missing = [name for name in required if name not in arrays]
     if missing:
-        raise DataError(f"{path} lacks arrays {missing}; it holds {sorted(arrays)}: rerun the stage that writes it")
+        raise DataError(
+            f"{path} lacks arrays {missing}; it holds {sorted(arrays)}: rerun the stage that writes it"
+        )
     return arrays

@@ -5,6 +5,7 @@ standardised inputs use `standardised`; studies that train classifiers take a se
 split from `split` and shuffle minibatches with `epoch_batches`, so two studies never differ in
 how they read the same data.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -13,12 +14,16 @@ import numpy as np
 
 IMAGE_SIDE = 8
 CLASSES = 10
-STD_OFFSET = 0.1  # added to each pixel's std: constant border pixels stay 0 instead of dividing by 0
+STD_OFFSET = (
+    0.1  # added to each pixel's std: constant border pixels stay 0 instead of dividing by 0
+)
 
 
 def pixels() -> tuple[np.ndarray, np.ndarray]:
     """(inputs (1797, 64) float64 in [0, 1], labels (1797,) int64), in the package's order."""
-    from sklearn.datasets import load_digits  # ~1 s to import: only stages that load the data pay it
+    from sklearn.datasets import (
+        load_digits,
+    )  # ~1 s to import: only stages that load the data pay it
 
     bunch = load_digits()
     return bunch.data.astype(np.float64) / 16.0, bunch.target.astype(np.int64)
@@ -59,4 +64,4 @@ def epoch_batches(count: int, batch_size: int, generator: np.random.Generator) -
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     order = generator.permutation(count)
-    return [order[start:start + batch_size] for start in range(0, count, batch_size)]
+    return [order[start : start + batch_size] for start in range(0, count, batch_size)]

@@ -6,6 +6,7 @@
 - spreads: the population standard deviation (ddof = 0, as the paper's Table 1) of a score across
   one axis of a (seeds × perturbations) grid, averaged over the other axis.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -31,7 +32,11 @@ def prediction_disagreement(first_labels: np.ndarray, second_labels: np.ndarray)
 def bitwise_identical(first: np.ndarray, second: np.ndarray) -> bool:
     """Same shape, dtype and bytes (NaNs with equal payloads count as identical; -0.0 ≠ 0.0)."""
     first, second = np.ascontiguousarray(first), np.ascontiguousarray(second)
-    return first.shape == second.shape and first.dtype == second.dtype and first.tobytes() == second.tobytes()
+    return (
+        first.shape == second.shape
+        and first.dtype == second.dtype
+        and first.tobytes() == second.tobytes()
+    )
 
 
 def spread_across(scores: np.ndarray, axis: int) -> float:
@@ -40,5 +45,7 @@ def spread_across(scores: np.ndarray, axis: int) -> float:
     axis=0 the spread across seeds at a fixed perturbation."""
     scores = np.asarray(scores, dtype=np.float64)
     if scores.ndim != 2 or scores.shape[axis] < 2:
-        raise ValueError(f"need a 2-D grid with at least 2 entries along axis {axis}, got shape {scores.shape}")
+        raise ValueError(
+            f"need a 2-D grid with at least 2 entries along axis {axis}, got shape {scores.shape}"
+        )
     return float(np.std(scores, axis=axis, ddof=0).mean())

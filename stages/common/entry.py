@@ -3,6 +3,7 @@
 A ParamError or DataError stops the stage with one line naming the key or file, the value and
 what is allowed (exit status 2), instead of a traceback.
 """
+
 from __future__ import annotations
 
 import sys
@@ -39,7 +40,9 @@ def open_study(name: str) -> tuple[Study, object]:
 
 
 def execution() -> Execution:
-    section = execution_section().only("device", "scheduler")  # scheduler: read by stages.repro only
+    section = execution_section().only(
+        "device", "scheduler"
+    )  # scheduler: read by stages.repro only
     device = section.choice("device", ("cpu", "cuda")) if section.has("device") else "cpu"
     torch_device(device)  # fails now, before any compute, if cuda is asked for and absent
     return Execution(device=device)

@@ -3,6 +3,7 @@
 PNG metadata carries no timestamp or software version, the backend is Agg, and fonts and sizes are
 fixed, so the same table always gives the same bytes.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -25,11 +26,21 @@ def new_figure(columns: int = 1, width: float = 5.0, height: float = 3.6):
     return figure, list(axes[0])
 
 
-def seed_band_lines(ax, frame: pd.DataFrame, x: str, y: str, hue: str, log_y: bool = True,
-                    hue_order=None) -> None:
+def seed_band_lines(
+    ax, frame: pd.DataFrame, x: str, y: str, hue: str, log_y: bool = True, hue_order=None
+) -> None:
     """Median over seeds with an interquartile band per hue level."""
-    sns.lineplot(data=frame, x=x, y=y, hue=hue, hue_order=hue_order, estimator="median",
-                 errorbar=("pi", 50), ax=ax, linewidth=1.2)
+    sns.lineplot(
+        data=frame,
+        x=x,
+        y=y,
+        hue=hue,
+        hue_order=hue_order,
+        estimator="median",
+        errorbar=("pi", 50),
+        ax=ax,
+        linewidth=1.2,
+    )
     if log_y:
         ax.set_yscale("log")
 

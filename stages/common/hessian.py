@@ -14,6 +14,7 @@ any model can use it by flattening its parameters (see `torch.nn.utils.parameter
   eigenvector u, ∇_θ S(θ) = ∇_θ (uᵀ H(θ) u) = D³L(θ)[u, u] (Damian et al. 2023; u is held
   fixed because uᵀ H du = S uᵀ du = 0 for unit u).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -42,7 +43,9 @@ class HessianAt:
 
     def matvec(self, vector: torch.Tensor) -> torch.Tensor:
         self.products += 1
-        (product,) = torch.autograd.grad(self.gradient, self.theta, grad_outputs=vector, retain_graph=True)
+        (product,) = torch.autograd.grad(
+            self.gradient, self.theta, grad_outputs=vector, retain_graph=True
+        )
         return product.detach()
 
     def as_linear_operator(self) -> LinearOperator:
@@ -56,7 +59,9 @@ class HessianAt:
         return LinearOperator((self.size, self.size), matvec=product, dtype=np.float64)
 
 
-def hessian_vector_product(loss_of_flat: LossOfFlat, theta: torch.Tensor, vector: torch.Tensor) -> torch.Tensor:
+def hessian_vector_product(
+    loss_of_flat: LossOfFlat, theta: torch.Tensor, vector: torch.Tensor
+) -> torch.Tensor:
     """H(θ) v by double backward, for a single product (use `HessianAt` for many at one θ)."""
     return HessianAt(loss_of_flat, theta).matvec(vector)
 
@@ -82,8 +87,13 @@ class TopEigen:
         return self.vectors[:, 0]
 
 
-def top_eigenpairs(hessian: HessianAt, k: int = 2, warm_start: np.ndarray | None = None,
-                   tolerance: float = 1e-6, seed: int = 0) -> TopEigen:
+def top_eigenpairs(
+    hessian: HessianAt,
+    k: int = 2,
+    warm_start: np.ndarray | None = None,
+    tolerance: float = 1e-6,
+    seed: int = 0,
+) -> TopEigen:
     """λ1 ≥ … ≥ λk of H and their eigenvectors by Lanczos (ARPACK implicitly restarted, which='LA').
 
     `warm_start` (e.g. the previous checkpoint's top eigenvector) is the Lanczos start vector v0;
@@ -95,13 +105,20 @@ def top_eigenpairs(hessian: HessianAt, k: int = 2, warm_start: np.ndarray | None
     if warm_start is None:
         warm_start = np.random.default_rng(seed).standard_normal(hessian.size)
     before = hessian.products
-    values, vectors = eigsh(hessian.as_linear_operator(), k=k, which="LA", v0=np.asarray(warm_start, np.float64),
-                            tol=tolerance)
+    values, vectors = eigsh(
+        hessian.as_linear_operator(),
+        k=k,
+        which="LA",
+        v0=np.asarray(warm_start, np.float64),
+        tol=tolerance,
+    )
     order = np.argsort(values)[::-1]
     vectors = vectors[:, order]
     # Fix each vector's sign (largest-magnitude entry positive) so results do not flip between calls.
     signs = np.sign(vectors[np.abs(vectors).argmax(axis=0), np.arange(k)])
-    return TopEigen(values[order], vectors * np.where(signs == 0, 1.0, signs), hessian.products - before)
+    return TopEigen(
+        values[order], vectors * np.where(signs == 0, 1.0, signs), hessian.products - before
+    )
 
 
 def dense_hessian(loss_of_flat: LossOfFlat, theta: torch.Tensor) -> torch.Tensor:
@@ -137,13 +154,18 @@ def hutchinson_trace(hessian: HessianAt, probes: int, seed: int) -> TraceEstimat
     generator = torch.Generator().manual_seed(seed)
     samples = []
     for _ in range(probes):
-        z = torch.randint(0, 2, (hessian.size,), generator=generator).to(hessian.theta.dtype) * 2 - 1
+        z = (
+            torch.randint(0, 2, (hessian.size,), generator=generator).to(hessian.theta.dtype) * 2
+            - 1
+        )
         samples.append(float(z @ hessian.matvec(z)))
     values = np.asarray(samples)
     return TraceEstimate(float(values.mean()), float(values.std(ddof=1) / np.sqrt(probes)), probes)
 
 
-def sharpness_gradient(loss_of_flat: LossOfFlat, theta: torch.Tensor, top_vector: torch.Tensor) -> torch.Tensor:
+def sharpness_gradient(
+    loss_of_flat: LossOfFlat, theta: torch.Tensor, top_vector: torch.Tensor
+) -> torch.Tensor:
     """∇_θ S = D³L(θ)[u, u] = ∇_θ (uᵀ H(θ) u) with u the unit top eigenvector held fixed
     (Damian et al. 2023, the ∇S of self-stabilization; needs a loss three times differentiable)."""
     theta = theta.detach().clone().requires_grad_(True)

@@ -5,6 +5,7 @@ unsigned bytes) and the number of dimensions — then each dimension as a big-en
 values in C order. The four MNIST files may be gzip-compressed (`.gz`). A missing, truncated or
 malformed file is a DataError naming it.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -15,8 +16,12 @@ import numpy as np
 from .atomic import DataError
 
 UNSIGNED_BYTE = 0x08
-MNIST_FILES = {"train_images": "train-images-idx3-ubyte", "train_labels": "train-labels-idx1-ubyte",
-               "test_images": "t10k-images-idx3-ubyte", "test_labels": "t10k-labels-idx1-ubyte"}
+MNIST_FILES = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
 
 
 def read_idx(path: Path) -> np.ndarray:
@@ -34,7 +39,9 @@ def read_idx(path: Path) -> np.ndarray:
         raise DataError(f"{path}: truncated IDX header")
     shape = tuple(int(d) for d in np.frombuffer(payload, dtype=">i4", count=dimensions, offset=4))
     if len(payload) != header + int(np.prod(shape)):
-        raise DataError(f"{path}: {len(payload) - header} data bytes, the header declares shape {shape}")
+        raise DataError(
+            f"{path}: {len(payload) - header} data bytes, the header declares shape {shape}"
+        )
     return np.frombuffer(payload, dtype=np.uint8, offset=header).reshape(shape)
 
 
@@ -42,8 +49,10 @@ def find(directory: Path, stem: str) -> Path:
     for candidate in (directory / stem, directory / f"{stem}.gz"):
         if candidate.is_file():
             return candidate
-    raise DataError(f"{directory / stem} (or .gz) is missing: the MNIST folder needs the four IDX files "
-                    f"{', '.join(MNIST_FILES.values())}")
+    raise DataError(
+        f"{directory / stem} (or .gz) is missing: the MNIST folder needs the four IDX files "
+        f"{', '.join(MNIST_FILES.values())}"
+    )
 
 
 def mnist(directory: Path) -> dict[str, np.ndarray]:
@@ -53,7 +62,11 @@ def mnist(directory: Path) -> dict[str, np.ndarray]:
     for part in ("train", "test"):
         images, labels = arrays[f"{part}_images"], arrays[f"{part}_labels"]
         if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
-            raise DataError(f"{directory}: {part} images {images.shape} and labels {labels.shape} do not match")
-        result[f"{part}_inputs"] = images.reshape(len(images), -1).astype(np.float32) / np.float32(255)
+            raise DataError(
+                f"{directory}: {part} images {images.shape} and labels {labels.shape} do not match"
+            )
+        result[f"{part}_inputs"] = images.reshape(len(images), -1).astype(np.float32) / np.float32(
+            255
+        )
         result[f"{part}_labels"] = labels.astype(np.int64)
     return result

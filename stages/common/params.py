@@ -6,6 +6,7 @@ the value found and what is allowed, e.g.
 
     sparse_features.variants.diag_sgd_decay10.schedule.decay_at = 1.5: allowed: a number in (0, 1)
 """
+
 from __future__ import annotations
 
 import math
@@ -56,8 +57,11 @@ class Section:
         """Reject keys outside `allowed` (a misspelt key must not be silently ignored)."""
         unknown = [str(k) for k in self.mapping if k not in allowed]
         if unknown:
-            raise ParamError(self.key(unknown[0]), self.mapping[unknown[0]],
-                             f"a known key here ({', '.join(allowed)}); {unknown[0]!r} is not one")
+            raise ParamError(
+                self.key(unknown[0]),
+                self.mapping[unknown[0]],
+                f"a known key here ({', '.join(allowed)}); {unknown[0]!r} is not one",
+            )
         return self
 
     def key(self, name: str) -> str:
@@ -89,12 +93,23 @@ class Section:
             raise ParamError(self.key(name), value, _int_allowed(minimum))
         return value
 
-    def number(self, name: str, *, positive: bool = False, low: float | None = None,
-               high: float | None = None, open_interval: bool = False) -> float:
+    def number(
+        self,
+        name: str,
+        *,
+        positive: bool = False,
+        low: float | None = None,
+        high: float | None = None,
+        open_interval: bool = False,
+    ) -> float:
         """A finite float; `positive` means > 0; [low, high] bounds (open with `open_interval`)."""
         value = self.raw(name)
         allowed = _number_allowed(positive, low, high, open_interval)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+        ):
             raise ParamError(self.key(name), value, allowed)
         value = float(value)
         if positive and value <= 0:
@@ -127,15 +142,25 @@ class Section:
             raise ParamError(self.key(name), value, "true or false")
         return value
 
-    def numbers(self, name: str, *, positive: bool = False, increasing: bool = False) -> list[float]:
+    def numbers(
+        self, name: str, *, positive: bool = False, increasing: bool = False
+    ) -> list[float]:
         value = self.raw(name)
-        allowed = "a non-empty list of " + ("positive " if positive else "") + "numbers" + (
-            " in increasing order" if increasing else "")
+        allowed = (
+            "a non-empty list of "
+            + ("positive " if positive else "")
+            + "numbers"
+            + (" in increasing order" if increasing else "")
+        )
         if not isinstance(value, list) or not value:
             raise ParamError(self.key(name), value, allowed)
         for item in value:
-            if isinstance(item, bool) or not isinstance(item, (int, float)) or not math.isfinite(item) or (
-                    positive and item <= 0):
+            if (
+                isinstance(item, bool)
+                or not isinstance(item, (int, float))
+                or not math.isfinite(item)
+                or (positive and item <= 0)
+            ):
                 raise ParamError(self.key(name), value, allowed)
         if increasing and any(b <= a for a, b in zip(value, value[1:])):
             raise ParamError(self.key(name), value, allowed)
@@ -146,9 +171,15 @@ def _int_allowed(minimum: int | None) -> str:
     return "an integer" + ("" if minimum is None else f" >= {minimum}")
 
 
-def _number_allowed(positive: bool, low: float | None, high: float | None, open_interval: bool) -> str:
+def _number_allowed(
+    positive: bool, low: float | None, high: float | None, open_interval: bool
+) -> str:
     if low is not None and high is not None:
-        return f"a number in ({low:g}, {high:g})" if open_interval else f"a number in [{low:g}, {high:g}]"
+        return (
+            f"a number in ({low:g}, {high:g})"
+            if open_interval
+            else f"a number in [{low:g}, {high:g}]"
+        )
     if positive:
         return "a number > 0"
     if low is not None:
@@ -162,7 +193,9 @@ def study_section(study: str, params_file: Path = PARAMS_FILE) -> Section:
     """The validated-on-access section of params.yaml for one study."""
     params = load_yaml(params_file)
     if study not in params:
-        raise ParamError(study, "<missing>", f"a top-level section named {study!r} in {params_file}")
+        raise ParamError(
+            study, "<missing>", f"a top-level section named {study!r} in {params_file}"
+        )
     return Section(params[study], study)
 
 

@@ -1,22 +1,25 @@
 """Where every stage reads and writes; each path says what it holds.
 
-    data/<study>/generated.npz               generate: data sets (one per seed where the study draws them per seed)
-    data/<study>/probe.json                  probe: step sizes chosen before the runs (studies that probe)
-    data/<study>/runs/<variant>.npz|.json    train: trajectories / checkpoints, and their compute
-    data/<study>/measures/<variant>.parquet|.json   measure: tidy measurements, and their compute
-    data/results/<study>.parquet             aggregate: the study's tidy table
-    data/results/<study>_runs.json           aggregate: compute per variant and the probe's choice (kept out of the table)
-    data/results/<study>_loss_curves.csv     aggregate: median loss per step and variant (DVC plots)
-    reports/figures/<study>/<figure>.png     render
-    reports/claims.json, claims_detail.json, README.md   report
+data/<study>/generated.npz               generate: data sets (one per seed where the study draws them per seed)
+data/<study>/probe.json                  probe: step sizes chosen before the runs (studies that probe)
+data/<study>/runs/<variant>.npz|.json    train: trajectories / checkpoints, and their compute
+data/<study>/measures/<variant>.parquet|.json   measure: tidy measurements, and their compute
+data/results/<study>.parquet             aggregate: the study's tidy table
+data/results/<study>_runs.json           aggregate: compute per variant and the probe's choice (kept out of the table)
+data/results/<study>_loss_curves.csv     aggregate: median loss per step and variant (DVC plots)
+reports/figures/<study>/<figure>.png     render
+reports/claims.json, claims_detail.json, README.md   report
 """
+
 from pathlib import Path
 
 DATA = Path("data")
 RESULTS = DATA / "results"
 REPORTS = Path("reports")
 CLAIMS_REGISTRY = Path("claims.yaml")
-PIPELINES = Path("pipelines")  # pipelines/<study>/dvc.yaml: one study's stages, with its own dvc.lock
+PIPELINES = Path(
+    "pipelines"
+)  # pipelines/<study>/dvc.yaml: one study's stages, with its own dvc.lock
 CLAIMS_JSON = REPORTS / "claims.json"
 CLAIMS_DETAIL = REPORTS / "claims_detail.json"
 REPORT_MARKDOWN = REPORTS / "README.md"

@@ -10,6 +10,7 @@ entries of θ move by one unit in the last place. k = 1 is the unperturbed step 
 plain one); powers of two are exact in binary floating point and would perturb nothing, so they are
 refused. Copies of a model that differ only in k are trained in lockstep on identical batches.
 """
+
 from __future__ import annotations
 
 import torch
@@ -27,8 +28,13 @@ def scaled_update_(param: torch.Tensor, direction: torch.Tensor, lr: float, k: i
     param.sub_(direction.div(check_perturbation(k)).mul_(lr * k))
 
 
-def nesterov_direction_(param: torch.Tensor, grad: torch.Tensor, buffer: torch.Tensor, momentum: float,
-                        weight_decay: float) -> torch.Tensor:
+def nesterov_direction_(
+    param: torch.Tensor,
+    grad: torch.Tensor,
+    buffer: torch.Tensor,
+    momentum: float,
+    weight_decay: float,
+) -> torch.Tensor:
     """PyTorch's SGD direction with Nesterov momentum and L2 weight decay; updates `buffer` in place:
     g ← ∇ + λθ,  b ← μb + g,  d = g + μb."""
     gradient = grad.add(param, alpha=weight_decay)
@@ -48,7 +54,9 @@ class PerturbedNesterovSGD:
     @torch.no_grad()
     def step(self) -> None:
         for param, buffer in zip(self.params, self.buffers):
-            direction = nesterov_direction_(param, param.grad, buffer, self.momentum, self.weight_decay)
+            direction = nesterov_direction_(
+                param, param.grad, buffer, self.momentum, self.weight_decay
+            )
             scaled_update_(param, direction, self.lr, self.k)
 
     def zero_grad(self) -> None:

@@ -1,15 +1,16 @@
 """The claims registry (claims.yaml): one entry per claim of a paper, written before the runs.
 
-    <study>:
-      <claim id>:
-        title:      short name
-        paper:      where in the paper the claim stands
-        statement:  the claim in the paper's words (shortened)
-        check:      name of a check in the study's `checks`
-        variants:   the variants whose runs the check reads (and that rerunning the claim retrains)
-        figures:    figures of the study that show it
-        tolerance:  the numbers the check compares against, fixed before the run
+<study>:
+  <claim id>:
+    title:      short name
+    paper:      where in the paper the claim stands
+    statement:  the claim in the paper's words (shortened)
+    check:      name of a check in the study's `checks`
+    variants:   the variants whose runs the check reads (and that rerunning the claim retrains)
+    figures:    figures of the study that show it
+    tolerance:  the numbers the check compares against, fixed before the run
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -42,16 +43,29 @@ def load_claims(path: Path, studies: dict[str, Study], configs: dict[str, object
     claims = []
     for study_name, entries in registry.items():
         if study_name not in studies:
-            raise ParamError(f"{path}:{study_name}", study_name, "a study named in stages/common/study.py")
+            raise ParamError(
+                f"{path}:{study_name}", study_name, "a study named in stages/common/study.py"
+            )
         study, config = studies[study_name], configs[study_name]
         for claim_id, raw in Section(entries, f"{path}:{study_name}").mapping.items():
             entry = Section(raw, f"{path}:{study_name}.{claim_id}").only(
-                "title", "paper", "statement", "check", "variants", "figures", "tolerance")
+                "title", "paper", "statement", "check", "variants", "figures", "tolerance"
+            )
             check = entry.choice("check", sorted(study.checks))
             variants = _names(entry, "variants", study.variant_names(config))
-            claims.append(Claim(study_name, str(claim_id), entry.text("title"), entry.text("paper"),
-                                entry.text("statement").strip(), check, variants,
-                                _names(entry, "figures", None), entry.section("tolerance")))
+            claims.append(
+                Claim(
+                    study_name,
+                    str(claim_id),
+                    entry.text("title"),
+                    entry.text("paper"),
+                    entry.text("statement").strip(),
+                    check,
+                    variants,
+                    _names(entry, "figures", None),
+                    entry.section("tolerance"),
+                )
+            )
     return claims
 
 

@@ -4,6 +4,7 @@
 same files, so a reviewer can find the revision, and the report stays byte-stable (no commit id
 or date that changes when nothing else did).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -15,8 +16,12 @@ from pathlib import Path
 def git_tree_hash(folder: str) -> str:
     """Git's tree id for the tracked and untracked-but-not-ignored files under `folder`."""
     try:
-        listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z", "--", folder],
-                                capture_output=True, check=True, text=True).stdout
+        listed = subprocess.run(
+            ["git", "ls-files", "-co", "--exclude-standard", "-z", "--", folder],
+            capture_output=True,
+            check=True,
+            text=True,
+        ).stdout
     except (OSError, subprocess.CalledProcessError):
         return "unknown (not a git checkout)"
     files = [Path(p) for p in listed.split("\0") if p and Path(p).is_file()]
@@ -41,8 +46,15 @@ def _tree_payload(tree: dict) -> bytes:
     entries = []
     for name, node in tree.items():
         if isinstance(node, dict):
-            entries.append((name + "/", b"40000 " + name.encode() + b"\0" + _object_id("tree", _tree_payload(node))))
+            entries.append(
+                (
+                    name + "/",
+                    b"40000 " + name.encode() + b"\0" + _object_id("tree", _tree_payload(node)),
+                )
+            )
         else:
             mode = b"100755" if os.access(node, os.X_OK) else b"100644"
-            entries.append((name, mode + b" " + name.encode() + b"\0" + _object_id("blob", node.read_bytes())))
+            entries.append(
+                (name, mode + b" " + name.encode() + b"\0" + _object_id("blob", node.read_bytes()))
+            )
     return b"".join(entry for _, entry in sorted(entries))

@@ -3,6 +3,7 @@
 Results are bit-identical across reruns only at a fixed thread count, and on a 2-core machine one
 thread per process with one process per core is also the fastest layout (see ARCHITECTURE.md).
 """
+
 from __future__ import annotations
 
 import os

@@ -11,6 +11,7 @@ Kinds (the `kind` key of a `schedule` mapping in params.yaml):
 `Schedule.resolve`), divided by `probe_divisor` when given (e.g. a small step of a third of the
 probed large step, the paper's `gamma /= 3`).
 """
+
 from __future__ import annotations
 
 import math
@@ -29,7 +30,9 @@ class Schedule:
     kind: str
     lr: float | None  # None until a probed value is supplied
     lr_after: float | None = None  # step_decay: the step after decay; cosine: the final step
-    decay_factor: float | None = None  # step_decay: lr_after = lr / decay_factor (when lr_after is None)
+    decay_factor: float | None = (
+        None  # step_decay: lr_after = lr / decay_factor (when lr_after is None)
+    )
     decay_at: float | None = None  # step_decay: fraction of training spent at the large step
     warmup: float = 0.0  # step_decay: fraction of training spent warming up from lr_after to lr
     probe_divisor: float = 1.0  # lr = probed value / probe_divisor
@@ -65,8 +68,11 @@ class Schedule:
         return rates
 
     def describe(self) -> str:
-        lr = f"{self.lr:g}" if self.lr is not None else (
-            "probe" if self.probe_divisor == 1 else f"probe/{self.probe_divisor:g}")
+        lr = (
+            f"{self.lr:g}"
+            if self.lr is not None
+            else ("probe" if self.probe_divisor == 1 else f"probe/{self.probe_divisor:g}")
+        )
         if self.kind == "constant":
             return f"constant {lr}"
         after = f"{self.lr_after:g}" if self.lr_after is not None else f"lr/{self.decay_factor:g}"
@@ -92,15 +98,27 @@ def parse_schedule(section: Section) -> Schedule:
     if kind == "constant":
         return Schedule(kind, lr, probe_divisor=divisor)
     if section.has("lr_after") == section.has("decay_factor"):
-        raise ParamError(section.key("lr_after"), section.mapping.get("lr_after", "<missing>"),
-                         "exactly one of lr_after (a number > 0) and decay_factor (a number >= 1)")
+        raise ParamError(
+            section.key("lr_after"),
+            section.mapping.get("lr_after", "<missing>"),
+            "exactly one of lr_after (a number > 0) and decay_factor (a number >= 1)",
+        )
     lr_after = section.number("lr_after", positive=True) if section.has("lr_after") else None
     decay_factor = section.number("decay_factor", low=1.0) if section.has("decay_factor") else None
     if kind == "cosine":
-        return Schedule(kind, lr, lr_after=lr_after, decay_factor=decay_factor, probe_divisor=divisor)
+        return Schedule(
+            kind, lr, lr_after=lr_after, decay_factor=decay_factor, probe_divisor=divisor
+        )
     decay_at = section.fraction("decay_at")
     warmup = section.number("warmup", low=0.0, high=1.0) if section.has("warmup") else 0.0
     if warmup >= decay_at:
         raise ParamError(section.key("warmup"), warmup, f"a fraction below decay_at = {decay_at:g}")
-    return Schedule(kind, lr, lr_after=lr_after, decay_factor=decay_factor, decay_at=decay_at, warmup=warmup,
-                    probe_divisor=divisor)
+    return Schedule(
+        kind,
+        lr,
+        lr_after=lr_after,
+        decay_factor=decay_factor,
+        decay_at=decay_at,
+        warmup=warmup,
+        probe_divisor=divisor,
+    )

@@ -3,6 +3,7 @@
 Values of seeds whose run diverged (metric `diverged` = 1) are NaN, so `Spread.of` counts them as
 lost instead of mixing them into medians.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -37,13 +38,17 @@ def final(table: pd.DataFrame, variant: str, metric: str) -> pd.Series:
     return last.where(~diverged(table, variant).reindex(last.index, fill_value=False))
 
 
-def window_median(table: pd.DataFrame, variant: str, metric: str, start: int, stop: int) -> pd.Series:
+def window_median(
+    table: pd.DataFrame, variant: str, metric: str, start: int, stop: int
+) -> pd.Series:
     """Per seed: median of the values recorded at steps in [start, stop); NaN for diverged runs."""
     rows = _rows(table, variant, metric)
     inside = rows[(rows["step"] >= start) & (rows["step"] < stop)]
     if inside.empty:
-        raise DataError(f"variant {variant!r} has no {metric!r} recorded between steps {start} and {stop}: "
-                        "raise the study's eval_points")
+        raise DataError(
+            f"variant {variant!r} has no {metric!r} recorded between steps {start} and {stop}: "
+            "raise the study's eval_points"
+        )
     medians = inside.groupby("seed")["value"].median().sort_index()
     return medians.where(~diverged(table, variant).reindex(medians.index, fill_value=False))
 

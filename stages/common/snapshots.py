@@ -5,6 +5,7 @@ A run has diverged once any recorded value is non-finite or exceeds a threshold 
 it is then frozen (its step size is set to 0 through `alive`), its later snapshots are NaN, and the
 step where it was found diverged is kept. A diverged run is data, never an exception.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -36,13 +37,19 @@ class SnapshotRecorder:
         lost = self.diverged_step >= 0
         for name, array in values.items():
             if name not in self.snapshots:
-                self.snapshots[name] = np.full((runs, len(self.eval_steps)) + array.shape[1:], np.nan)
+                self.snapshots[name] = np.full(
+                    (runs, len(self.eval_steps)) + array.shape[1:], np.nan
+                )
             mask = lost.reshape((runs,) + (1,) * (array.ndim - 1))
             self.snapshots[name][:, self._next] = np.where(mask, np.nan, array)
         self._next += 1
 
     def result(self) -> dict[str, np.ndarray]:
-        return {**self.snapshots, "diverged": self.diverged_step >= 0, "diverged_step": self.diverged_step}
+        return {
+            **self.snapshots,
+            "diverged": self.diverged_step >= 0,
+            "diverged_step": self.diverged_step,
+        }
 
 
 def evaluation_steps(total_steps: int, points: int) -> np.ndarray:

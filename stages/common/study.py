@@ -20,6 +20,7 @@ study never touches a file path.
 `parse` must raise `ParamError` (key, value, what is allowed) before any compute.
 A *variant* is the unit one train instance covers (a schedule, a quantizer, a gradient estimator).
 """
+
 from __future__ import annotations
 
 import importlib
@@ -76,7 +77,9 @@ class Study:
     checks: dict[str, Callable[[pd.DataFrame, Section], ClaimOutcome]]
     describe: Callable[[Any, list[str], Mapping | None], str]
     probe: Callable[[Any, dict[str, np.ndarray]], dict] | None = None
-    loss_curve_metric: str | None = None  # metric exported as a DVC plot (median over seeds per step)
+    loss_curve_metric: str | None = (
+        None  # metric exported as a DVC plot (median over seeds per step)
+    )
     # Other variants whose runs a variant's measurement reads (declare them as deps in dvc.yaml too);
     # when set, measure receives {variant: run arrays} as a fifth argument.
     measure_reads: Callable[[Any, str], list[str]] | None = None
@@ -106,8 +109,13 @@ def discover_studies() -> tuple[str, ...]:
     """Every package under stages/studies/ whose __init__.py defines STUDY, in name order: a study
     plugs in by adding its package (and its params, claims and dvc.yaml entries), not by editing a list."""
     root = Path(__file__).resolve().parents[1] / "studies"
-    return tuple(sorted(path.parent.name for path in root.glob("*/__init__.py")
-                        if "STUDY = Study(" in path.read_text()))
+    return tuple(
+        sorted(
+            path.parent.name
+            for path in root.glob("*/__init__.py")
+            if "STUDY = Study(" in path.read_text()
+        )
+    )
 
 
 STUDY_PACKAGES = discover_studies()

@@ -4,6 +4,7 @@ One row per (study, variant, seed, step, metric): `value` holds the number, sett
 declared by the study (e.g. `optimizer`, `decay_at`) say what was varied. Rows are sorted and the
 schema and compression are fixed, so equal measurements always give equal bytes.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -27,8 +28,12 @@ SETTING_TYPES = {"string": pa.string(), "float64": pa.float64(), "int64": pa.int
 
 
 def arrow_schema(setting_columns: dict[str, str]) -> pa.Schema:
-    fields = [pa.field(name, kind, nullable=name in ("value",)) for name, kind in CORE_COLUMNS.items()]
-    fields += [pa.field(name, SETTING_TYPES[kind]) for name, kind in sorted(setting_columns.items())]
+    fields = [
+        pa.field(name, kind, nullable=name in ("value",)) for name, kind in CORE_COLUMNS.items()
+    ]
+    fields += [
+        pa.field(name, SETTING_TYPES[kind]) for name, kind in sorted(setting_columns.items())
+    ]
     return pa.schema(fields)
 
 
@@ -37,21 +42,27 @@ def validate(frame: pd.DataFrame, setting_columns: dict[str, str], source: str) 
     and one row per key."""
     expected = list(CORE_COLUMNS) + sorted(setting_columns)
     if sorted(frame.columns) != sorted(expected):
-        raise DataError(f"{source}: columns {sorted(frame.columns)} differ from the schema {sorted(expected)}")
+        raise DataError(
+            f"{source}: columns {sorted(frame.columns)} differ from the schema {sorted(expected)}"
+        )
     keys = ["study", "variant", "seed", "step", "metric"]
     if frame[keys].isna().any().any():
         raise DataError(f"{source}: null in a key column")
     duplicated = frame.duplicated(keys)
     if duplicated.any():
-        raise DataError(f"{source}: {int(duplicated.sum())} duplicate (variant, seed, step, metric) rows, "
-                        f"first: {frame.loc[duplicated, keys].iloc[0].to_dict()}")
+        raise DataError(
+            f"{source}: {int(duplicated.sum())} duplicate (variant, seed, step, metric) rows, "
+            f"first: {frame.loc[duplicated, keys].iloc[0].to_dict()}"
+        )
 
 
 def to_arrow(frame: pd.DataFrame, setting_columns: dict[str, str], source: str) -> pa.Table:
     validate(frame, setting_columns, source)
     ordered = frame.sort_values(SORT_KEYS, kind="mergesort").reset_index(drop=True)
     schema = arrow_schema(setting_columns)
-    return pa.Table.from_pandas(ordered[schema.names], schema=schema, preserve_index=False).replace_schema_metadata(None)
+    return pa.Table.from_pandas(
+        ordered[schema.names], schema=schema, preserve_index=False
+    ).replace_schema_metadata(None)
 
 
 def write_table(destination: Path, frame: pd.DataFrame, setting_columns: dict[str, str]) -> None:

@@ -8,6 +8,7 @@ verdict and `inconclusive`:
 - inconclusive: anything in between (the interquartile range straddles the tolerance), or a
   group lost more than half of its seeds to divergence.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -44,12 +45,19 @@ class Spread:
         return self.total - self.kept
 
     def text(self, digits: int = 3) -> str:
-        return (f"{self.median:.{digits}g} [{self.q25:.{digits}g}, {self.q75:.{digits}g}] "
-                f"(n={self.kept}{f', {self.lost} lost' if self.lost else ''})")
+        return (
+            f"{self.median:.{digits}g} [{self.q25:.{digits}g}, {self.q75:.{digits}g}] "
+            f"(n={self.kept}{f', {self.lost} lost' if self.lost else ''})"
+        )
 
     def as_numbers(self, prefix: str) -> dict[str, float]:
-        return {f"{prefix}_median": self.median, f"{prefix}_q25": self.q25, f"{prefix}_q75": self.q75,
-                f"{prefix}_seeds_kept": float(self.kept), f"{prefix}_seeds_lost": float(self.lost)}
+        return {
+            f"{prefix}_median": self.median,
+            f"{prefix}_q25": self.q25,
+            f"{prefix}_q75": self.q75,
+            f"{prefix}_seeds_kept": float(self.kept),
+            f"{prefix}_seeds_lost": float(self.lost),
+        }
 
 
 def too_many_lost(*spreads: Spread) -> bool:
@@ -84,8 +92,11 @@ def band_verdict(spread: Spread, low: float, high: float) -> str:
     inside to reproduce, and the interquartile range must at least meet the band not to fail."""
     if too_many_lost(spread):
         return INCONCLUSIVE
-    return decide(low <= spread.median <= high, low <= spread.q25 and spread.q75 <= high,
-                  spread.q25 <= high and spread.q75 >= low)
+    return decide(
+        low <= spread.median <= high,
+        low <= spread.q25 and spread.q75 <= high,
+        spread.q25 <= high and spread.q75 >= low,
+    )
 
 
 def paired_ratio(numerator, denominator) -> np.ndarray:
@@ -99,7 +110,10 @@ def paired_ratio(numerator, denominator) -> np.ndarray:
 
 def spearman(x, y) -> float:
     """Spearman rank correlation (average ranks for ties); NaN when either side is constant or has NaN."""
-    if np.isnan(np.asarray(x, dtype=np.float64)).any() or np.isnan(np.asarray(y, dtype=np.float64)).any():
+    if (
+        np.isnan(np.asarray(x, dtype=np.float64)).any()
+        or np.isnan(np.asarray(y, dtype=np.float64)).any()
+    ):
         return float("nan")
     x_ranks = _average_ranks(np.asarray(x, dtype=np.float64))
     y_ranks = _average_ranks(np.asarray(y, dtype=np.float64))

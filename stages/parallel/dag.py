@@ -5,6 +5,7 @@ DVC's own (`Repo.index.graph`, `Stage.changed()`, the same calls `dvc repro` and
 A stage must run when DVC says it changed, or when any stage upstream of it must run (its inputs are
 about to change); every other stage is up to date and is left alone.
 """
+
 from __future__ import annotations
 
 import logging
@@ -39,7 +40,9 @@ class StageGraph:
         workers could reach for these stage times (stages absent from `seconds` count 0)."""
         longest: dict[str, tuple[float, list[str]]] = {}
         for stage in self.topological():
-            before = max((longest[u] for u in self.upstream[stage]), default=(0.0, []), key=lambda t: t[0])
+            before = max(
+                (longest[u] for u in self.upstream[stage]), default=(0.0, []), key=lambda t: t[0]
+            )
             longest[stage] = (before[0] + seconds.get(stage, 0.0), before[1] + [stage])
         return max(longest.values(), default=(0.0, []), key=lambda t: t[0])
 
@@ -62,17 +65,25 @@ def load(root: Path, targets: list[str] | None = None, force: bool = False) -> S
     when given; with `force` every selected stage must run whatever its state (as `dvc repro --force`)."""
     from dvc.repo import Repo
 
-    logging.getLogger("dvc").setLevel(logging.WARNING)  # Stage.changed() logs every changed dep at INFO
+    logging.getLogger("dvc").setLevel(
+        logging.WARNING
+    )  # Stage.changed() logs every changed dep at INFO
     with Repo(str(root)) as repo:
         graph = repo.index.graph  # edges point from a stage to the stages whose outputs it reads
         stages = {stage.addressing: stage for stage in graph.nodes}
-        upstream = {name: frozenset(dep.addressing for dep in graph.successors(stage))
-                    for name, stage in stages.items()}
+        upstream = {
+            name: frozenset(dep.addressing for dep in graph.successors(stage))
+            for name, stage in stages.items()
+        }
         selected = set(stages)
         if targets:
             unknown = [t for t in targets if t not in stages]
             if unknown:
-                raise ParamError("stage", unknown[0], "a stage of this project (`dvc stage list --all` names them all)")
+                raise ParamError(
+                    "stage",
+                    unknown[0],
+                    "a stage of this project (`dvc stage list --all` names them all)",
+                )
             selected = set(targets) | {u for t in targets for u in _ancestors(upstream, t)}
         upstream = {name: ups & selected for name, ups in upstream.items() if name in selected}
         ordered = StageGraph(upstream, ()).topological()

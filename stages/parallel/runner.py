@@ -6,6 +6,7 @@ remaining work goes first (stage times remembered from earlier runs), so the cri
 left waiting behind short stages. A failed stage blocks only the stages downstream of it; the others
 run to the end. Ctrl-C (or SIGTERM) stops every running stage on every worker before returning.
 """
+
 from __future__ import annotations
 
 import functools
@@ -74,8 +75,15 @@ def remaining_work(graph: StageGraph, seconds: dict[str, float]) -> dict[str, fl
     return work
 
 
-def execute(client, graph: StageGraph, root: Path, environment: dict[str, str], force: bool,
-            history: StageHistory, say: Callable[[str], None]) -> Summary:
+def execute(
+    client,
+    graph: StageGraph,
+    root: Path,
+    environment: dict[str, str],
+    force: bool,
+    history: StageHistory,
+    say: Callable[[str], None],
+) -> Summary:
     """Submit each stage of `graph.to_run` once its to-run upstream stages have all succeeded."""
     from distributed import wait
 
@@ -89,8 +97,18 @@ def execute(client, graph: StageGraph, root: Path, environment: dict[str, str], 
     def submit_ready() -> None:
         for stage in [s for s, upstream in waiting_on.items() if not upstream]:
             del waiting_on[stage]
-            running[client.submit(shipped(run_stage), str(root), stage, environment, force, key=f"dvc-stage-{stage}",
-                                  priority=int(priority[stage] * 1000), pure=False)] = stage
+            running[
+                client.submit(
+                    shipped(run_stage),
+                    str(root),
+                    stage,
+                    environment,
+                    force,
+                    key=f"dvc-stage-{stage}",
+                    priority=int(priority[stage] * 1000),
+                    pure=False,
+                )
+            ] = stage
             started[stage] = time.monotonic()
 
     with _interrupts_as_keyboard_interrupt():
@@ -98,10 +116,14 @@ def execute(client, graph: StageGraph, root: Path, environment: dict[str, str], 
             submit_ready()
             while running:
                 try:
-                    finished = wait(list(running), timeout=HEARTBEAT_SECONDS, return_when="FIRST_COMPLETED").done
+                    finished = wait(
+                        list(running), timeout=HEARTBEAT_SECONDS, return_when="FIRST_COMPLETED"
+                    ).done
                 except TimeoutError:
                     on_workers = client.run(shipped(running_stages))
-                    progress.heartbeat(summary, {s: t for stages in on_workers.values() for s, t in stages.items()})
+                    progress.heartbeat(
+                        summary, {s: t for stages in on_workers.values() for s, t in stages.items()}
+                    )
                     continue
                 for future in finished:
                     stage = running.pop(future)
@@ -120,7 +142,9 @@ def execute(client, graph: StageGraph, root: Path, environment: dict[str, str], 
                 submit_ready()
         except KeyboardInterrupt:
             summary.interrupted = True
-            say(f"interrupted: cancelling {len(running)} submitted stage(s), stopping those running ...")
+            say(
+                f"interrupted: cancelling {len(running)} submitted stage(s), stopping those running ..."
+            )
             for future in running:
                 future.cancel()
             client.run(shipped(stop_running))
@@ -135,7 +159,9 @@ def shipped(function: Callable) -> Callable:
     cloudpickle, which ships it by value (stages.parallel.task is registered for that) and neither
     the scheduler nor a remote worker has to import this project. It keeps `function`'s signature
     (`Client.run` passes `dask_worker` only to functions that name it)."""
-    return functools.wraps(function)(lambda *arguments, **keywords: function(*arguments, **keywords))
+    return functools.wraps(function)(
+        lambda *arguments, **keywords: function(*arguments, **keywords)
+    )
 
 
 def _outcome(future, stage: str, seconds: float) -> StageOutcome:
@@ -164,13 +190,19 @@ class _Progress:
     def finished(self, outcome: StageOutcome, summary: Summary, submitted: int) -> None:
         done, running = len(summary.outcomes), min(submitted, self.slots)
         left = self.total - done - submitted - len(summary.blocked)
-        self.say(f"{self._clock()} {outcome.status:>7} {short(outcome.stage)} ({outcome.seconds:.1f}s)"
-                 f"  | done {done}/{self.total}, running {running}, queued {submitted - running}, "
-                 f"waiting on upstream {left}")
+        self.say(
+            f"{self._clock()} {outcome.status:>7} {short(outcome.stage)} ({outcome.seconds:.1f}s)"
+            f"  | done {done}/{self.total}, running {running}, queued {submitted - running}, "
+            f"waiting on upstream {left}"
+        )
 
     def heartbeat(self, summary: Summary, running_for: dict[str, float]) -> None:
-        names = ", ".join(f"{short(stage)} {seconds:.0f}s" for stage, seconds in sorted(running_for.items()))
-        self.say(f"{self._clock()} running: {names or '(starting)'}  | done {len(summary.outcomes)}/{self.total}")
+        names = ", ".join(
+            f"{short(stage)} {seconds:.0f}s" for stage, seconds in sorted(running_for.items())
+        )
+        self.say(
+            f"{self._clock()} running: {names or '(starting)'}  | done {len(summary.outcomes)}/{self.total}"
+        )
 
 
 class _interrupts_as_keyboard_interrupt:

@@ -10,6 +10,7 @@ driver then calls `stop_running` on every worker, which sends SIGINT to each run
 process group (DVC stops the stage's command, saves nothing and releases its lock; the stages write
 their outputs atomically), and SIGKILL to any still alive after a grace period.
 """
+
 from __future__ import annotations
 
 import os
@@ -21,28 +22,48 @@ from dataclasses import dataclass
 RAN, SKIPPED, FAILED = "ran", "skipped", "failed"
 TAIL_LINES = 25  # lines of a failed stage's output the driver prints
 _REGISTRY = "dvc_stage_processes"  # attribute of the Dask worker: its running commands, by pid
-_STARTED = "dvc_stage_started"  # attribute of the Dask worker: when each of its running stages started
+_STARTED = (
+    "dvc_stage_started"  # attribute of the Dask worker: when each of its running stages started
+)
 
 
 @dataclass(frozen=True)
 class StageOutcome:
     stage: str
-    status: str  # RAN, SKIPPED (DVC found it up to date or restored it from the run-cache) or FAILED
+    status: (
+        str  # RAN, SKIPPED (DVC found it up to date or restored it from the run-cache) or FAILED
+    )
     seconds: float
     tail: str  # the last lines of DVC's output (for a failure report)
     host: str
 
 
-def run_stage(root: str, stage: str, environment: dict[str, str], force: bool = False) -> StageOutcome:
+def run_stage(
+    root: str, stage: str, environment: dict[str, str], force: bool = False
+) -> StageOutcome:
     """Reproduce one stage in the project at `root` (a path every worker sees) and report how it went."""
     from distributed import get_worker
 
     worker = get_worker()
     running, started = _registry(worker), vars(worker).setdefault(_STARTED, {})
-    command = ["dvc", "--wait-for-lock", "repro", "--single-item", *(["--force"] if force else []), stage]
+    command = [
+        "dvc",
+        "--wait-for-lock",
+        "repro",
+        "--single-item",
+        *(["--force"] if force else []),
+        stage,
+    ]
     start = time.perf_counter()
-    process = subprocess.Popen(command, cwd=root, env=stage_environment(environment), stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    process = subprocess.Popen(
+        command,
+        cwd=root,
+        env=stage_environment(environment),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     running[process.pid], started[stage] = process, time.time()
     try:
         output, _ = process.communicate()
@@ -110,7 +131,9 @@ def _do_nothing(signum, frame) -> None:
 
 
 def _registry(worker) -> dict[int, subprocess.Popen]:
-    return vars(worker).setdefault(_REGISTRY, {})  # one dict per worker process, shared by its tasks
+    return vars(worker).setdefault(
+        _REGISTRY, {}
+    )  # one dict per worker process, shared by its tasks
 
 
 def _signal_group(process: subprocess.Popen, signum: int) -> None:

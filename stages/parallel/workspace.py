@@ -4,6 +4,7 @@ The copy holds the git-tracked and untracked-but-not-ignored files, without gene
 (dvc.lock files, data/, reports/), a link to the project's .venv, and a git repository of its own
 (DVC needs one); its DVC cache starts empty, so every stage runs.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -14,8 +15,12 @@ GENERATED = ("dvc.lock", "data/", "reports/")  # prefixes; plus pipelines/<study
 
 
 def copy_project(source: Path, destination: Path) -> Path:
-    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=source, check=True,
-                            capture_output=True).stdout.decode()
+    listed = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard", "-z"],
+        cwd=source,
+        check=True,
+        capture_output=True,
+    ).stdout.decode()
     for name in filter(None, listed.split("\0")):
         origin = source / name
         if name.startswith(GENERATED) or name.endswith("/dvc.lock") or not origin.is_file():

@@ -7,15 +7,18 @@ search for the edge), constrained (θ†), toy (the cubic model), diagonal (batc
 measurement, claims, figures, describe. Torch and seaborn load lazily (stages that only parse or
 check never import them).
 """
+
 from ...common.study import Study, lazy
 from . import claims, config, describe
 
 STUDY = Study(
     name="edge_of_stability",
-    citation=("Cohen, Kaur, Li, Kolter, Talwalkar, Gradient Descent on Neural Networks Typically Occurs at the Edge "
-              "of Stability, ICLR 2021 (code: locuslab/edge-of-stability); Damian, Nichani, Lee, Self-Stabilization: "
-              "The Implicit Bias of Gradient Descent at the Edge of Stability, ICLR 2023 (code: adamian98/EOS); "
-              "Wu & Su, The Implicit Regularization of Dynamical Stability in SGD, ICML 2023"),
+    citation=(
+        "Cohen, Kaur, Li, Kolter, Talwalkar, Gradient Descent on Neural Networks Typically Occurs at the Edge "
+        "of Stability, ICLR 2021 (code: locuslab/edge-of-stability); Damian, Nichani, Lee, Self-Stabilization: "
+        "The Implicit Bias of Gradient Descent at the Edge of Stability, ICLR 2023 (code: adamian98/EOS); "
+        "Wu & Su, The Implicit Regularization of Dynamical Stability in SGD, ICML 2023"
+    ),
     parse=config.parse,
     variant_names=lambda cfg: list(cfg.variants),
     generate=lazy(f"{__name__}.data", "generate"),

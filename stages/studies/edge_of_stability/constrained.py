@@ -12,6 +12,7 @@ is a Newton step along u that sets the gradient's component along u to zero. Tra
 λ2(θ†) exceeds `stop_lambda2_times_lr_over_2`·2/η (they use 1.9/η): then a second direction is
 near the edge and θ† as defined no longer describes GD.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -35,37 +36,65 @@ class TaylorCenter:
     sharpness_gradient: torch.Tensor
 
 
-def taylor_center(loss_of_flat: LossOfFlat, theta: torch.Tensor, warm_start: np.ndarray,
-                  lanczos_tolerance: float) -> TaylorCenter:
+def taylor_center(
+    loss_of_flat: LossOfFlat, theta: torch.Tensor, warm_start: np.ndarray, lanczos_tolerance: float
+) -> TaylorCenter:
     hessian = HessianAt(loss_of_flat, theta)
     eigen = top_eigenpairs(hessian, k=2, warm_start=warm_start, tolerance=lanczos_tolerance)
     u = torch.as_tensor(eigen.top_vector, dtype=theta.dtype)
-    return TaylorCenter(theta.detach(), float(hessian.loss.detach()), hessian.gradient.detach(), eigen,
-                        sharpness_gradient(loss_of_flat, theta, u))
+    return TaylorCenter(
+        theta.detach(),
+        float(hessian.loss.detach()),
+        hessian.gradient.detach(),
+        eigen,
+        sharpness_gradient(loss_of_flat, theta, u),
+    )
 
 
-def project(loss_of_flat: LossOfFlat, center: TaylorCenter, lr: float, projection_steps: int,
-            lanczos_tolerance: float) -> TaylorCenter:
+def project(
+    loss_of_flat: LossOfFlat,
+    center: TaylorCenter,
+    lr: float,
+    projection_steps: int,
+    lanczos_tolerance: float,
+) -> TaylorCenter:
     """`projection_steps` linearised projections onto M (module docstring)."""
     for _ in range(projection_steps):
         u = torch.as_tensor(center.eigen.top_vector, dtype=center.theta.dtype)
         sharpness = center.eigen.sharpness
         grad_s_perp = center.sharpness_gradient - u * (u @ center.sharpness_gradient)
         excess = max(0.0, sharpness - 2.0 / lr)
-        step = -excess * grad_s_perp / (grad_s_perp @ grad_s_perp) - u * ((u @ center.gradient) / sharpness)
-        center = taylor_center(loss_of_flat, center.theta + step, center.eigen.top_vector, lanczos_tolerance)
+        step = -excess * grad_s_perp / (grad_s_perp @ grad_s_perp) - u * (
+            (u @ center.gradient) / sharpness
+        )
+        center = taylor_center(
+            loss_of_flat, center.theta + step, center.eigen.top_vector, lanczos_tolerance
+        )
     return center
 
 
-def constrained_descent(loss_of_flat: LossOfFlat, theta: torch.Tensor, top_vector: np.ndarray, lr: float,
-                        steps: int, checkpoint_every: int, projection_steps: int,
-                        stop_lambda2_times_lr_over_2: float, lanczos_tolerance: float) -> Trajectory:
+def constrained_descent(
+    loss_of_flat: LossOfFlat,
+    theta: torch.Tensor,
+    top_vector: np.ndarray,
+    lr: float,
+    steps: int,
+    checkpoint_every: int,
+    projection_steps: int,
+    stop_lambda2_times_lr_over_2: float,
+    lanczos_tolerance: float,
+) -> Trajectory:
     """θ† from θ†_0 = proj_M(θ) (their `track_dynamics`). Losses and checkpoints from the stop
     (or a non-finite loss) on are NaN, so the first NaN loss marks where tracking ended."""
     losses = np.full(steps + 1, np.nan)
     checkpoints = np.full((len(checkpoint_steps(steps, checkpoint_every)), theta.numel()), np.nan)
-    center = project(loss_of_flat, taylor_center(loss_of_flat, theta, top_vector, lanczos_tolerance), lr,
-                     projection_steps, lanczos_tolerance)
+    center = project(
+        loss_of_flat,
+        taylor_center(loss_of_flat, theta, top_vector, lanczos_tolerance),
+        lr,
+        projection_steps,
+        lanczos_tolerance,
+    )
     for step in range(steps + 1):
         if not np.isfinite(center.loss):
             return Trajectory(losses, checkpoints, diverged=True)
@@ -76,7 +105,11 @@ def constrained_descent(loss_of_flat: LossOfFlat, theta: torch.Tensor, top_vecto
             checkpoints[step // checkpoint_every] = center.theta.numpy()
         if step == steps:
             break
-        stepped = taylor_center(loss_of_flat, center.theta - lr * center.gradient, center.eigen.top_vector,
-                                lanczos_tolerance)
+        stepped = taylor_center(
+            loss_of_flat,
+            center.theta - lr * center.gradient,
+            center.eigen.top_vector,
+            lanczos_tolerance,
+        )
         center = project(loss_of_flat, stepped, lr, projection_steps, lanczos_tolerance)
     return Trajectory(losses, checkpoints, diverged=False)

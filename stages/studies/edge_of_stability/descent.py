@@ -6,6 +6,7 @@ of the flow sits at the same time t = kη as GD's step k (Damian et al. 2023 com
 the flow at equal times; their code uses ⌈ηS⌉ Euler sub-steps per GD step).
 A non-finite loss stops a run: it is recorded as diverged, with NaN for every later step.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -39,8 +40,14 @@ class Trajectory:
     diverged: bool
 
 
-def descend(loss_of_flat: LossOfFlat, theta: torch.Tensor, lr: float, steps: int, checkpoint_every: int,
-            substeps: int = 1) -> Trajectory:
+def descend(
+    loss_of_flat: LossOfFlat,
+    theta: torch.Tensor,
+    lr: float,
+    steps: int,
+    checkpoint_every: int,
+    substeps: int = 1,
+) -> Trajectory:
     """GD with step η (substeps = 1), or gradient flow by `substeps` Euler steps of η/substeps per
     unit η of time. Losses and checkpoints are taken at the times kη."""
     losses = np.full(steps + 1, np.nan)
@@ -79,23 +86,35 @@ class EdgeStart:
         return self.eigenvalues[1] / self.eigenvalues[0]
 
 
-def run_to_edge(loss_of_flat: LossOfFlat, theta: torch.Tensor, lr: float, max_steps: int, search_every: int,
-                lanczos_tolerance: float) -> EdgeStart:
+def run_to_edge(
+    loss_of_flat: LossOfFlat,
+    theta: torch.Tensor,
+    lr: float,
+    max_steps: int,
+    search_every: int,
+    lanczos_tolerance: float,
+) -> EdgeStart:
     """GD until S(θ_t) ≥ 2/η (Damian et al.'s `find_instability`): S is checked every `search_every`
     steps; after the first check at or above 2/η the search returns to the last check below it and
     checks every step, so the returned step is the first one at the edge."""
     step, top_vector, stride = 0, None, search_every
     last_below = (0, theta)
     while step <= max_steps:
-        eigen = top_eigenpairs(HessianAt(loss_of_flat, theta), k=2, warm_start=top_vector,
-                               tolerance=lanczos_tolerance)
+        eigen = top_eigenpairs(
+            HessianAt(loss_of_flat, theta), k=2, warm_start=top_vector, tolerance=lanczos_tolerance
+        )
         top_vector = eigen.top_vector
         if not np.isfinite(eigen.sharpness):
             break
         if eigen.sharpness * lr / 2 >= 1:
             if stride == 1:
-                return EdgeStart(theta, step, top_vector, reached=True,
-                                 eigenvalues=(eigen.sharpness, eigen.second))
+                return EdgeStart(
+                    theta,
+                    step,
+                    top_vector,
+                    reached=True,
+                    eigenvalues=(eigen.sharpness, eigen.second),
+                )
             (step, theta), stride = last_below, 1
             continue
         last_below = (step, theta)

@@ -1,23 +1,30 @@
 """The "setup we ran" paragraph of each claim's report section, from the validated config."""
+
 from __future__ import annotations
 
 from .config import Config, Network
 
-LOSS = ("Loss: Cohen et al.'s ½·Σ_outputs (f(x) − target)², averaged over examples (targets one-hot over ten "
-        "classes, or ±1 with one output for two classes). The ½ matters: Damian et al. use Σ (f − target)² "
-        "without it, which doubles H and so halves the η at which the same net meets 2/η.")
+LOSS = (
+    "Loss: Cohen et al.'s ½·Σ_outputs (f(x) − target)², averaged over examples (targets one-hot over ten "
+    "classes, or ±1 with one output for two classes). The ½ matters: Damian et al. use Σ (f − target)² "
+    "without it, which doubles H and so halves the η at which the same net meets 2/η."
+)
 
 
 def network_text(network: Network) -> str:
     widths = "-".join(str(w) for w in network.widths)
     if network.binary_labels:
         a, b = network.binary_labels
-        examples = (f"the first {network.examples // 2} digits {a} (target −1) and {network.examples // 2} digits {b} "
-                    f"(target +1) of the generated scikit-learn digits")
+        examples = (
+            f"the first {network.examples // 2} digits {a} (target −1) and {network.examples // 2} digits {b} "
+            f"(target +1) of the generated scikit-learn digits"
+        )
     else:
         examples = f"the first {network.examples} scikit-learn digits"
-    return (f"{network.activation} MLP {widths} ({network.parameter_count} parameters, PyTorch default init, "
-            f"float64) on {examples} (pixels/16, centred, ÷ (std + 0.1))")
+    return (
+        f"{network.activation} MLP {widths} ({network.parameter_count} parameters, PyTorch default init, "
+        f"float64) on {examples} (pixels/16, centred, ÷ (std + 0.1))"
+    )
 
 
 DIFFERENCES = {
@@ -27,7 +34,8 @@ DIFFERENCES = {
         "phases of the period-2 oscillation are sampled. Horizon rule (issue 7): each η runs at least {horizon} steps "
         "after S·η/2 first reaches 1 (its own `steps`), and E2 judges only seeds that meet the rule; before, every η "
         "ran 800 steps and η = 0.3, crossing near step 350, had ~450 steps at the edge, most of them in the overshoot "
-        "that follows the crossing. Cohen et al. run to convergence, thousands of steps past the crossing."),
+        "that follows the crossing. Cohen et al. run to convergence, thousands of steps past the crossing."
+    ),
     "self_stabilization": (
         "Differences from the paper: Damian et al. run MLPs/CNNs on 5k CIFAR-10 images (ten classes, or cat vs dog "
         "with binary MSE) for up to 2000 steps from the edge; we run their binary-MSE set-up on two digit classes "
@@ -39,7 +47,8 @@ DIFFERENCES = {
         "horizon, over which GD and gradient flow had not yet separated. Loss ½(f − y)² (theirs has no ½: our η = "
         "{lr:g} is their {half:g}); θ† with {projections} linearised projection(s) per step (theirs: 3), which kept "
         "S(θ†)·η/2 within 1e-4 of 1 in the prototype. Distances: ‖θ_GD − θ†‖ and ‖θ_GD − θ_GF‖ at equal times (their "
-        "code records ‖θ − θ†‖ for GD and for the flow; the two agree to within ‖θ_GD − θ†‖)."),
+        "code records ‖θ − θ†‖ for GD and for the flow; the two agree to within ‖θ_GD − θ†‖)."
+    ),
 }
 
 
@@ -51,42 +60,60 @@ def variant_text(config: Config, name: str) -> str:
     v = config.variants[name]
     if v.experiment == "cohen_gd":
         setup = config.cohen_gd
-        return (f"`{name}`: full-batch GD, η = {v.lr:g} (2/η = {2 / v.lr:g}), {v.steps} steps, "
-                f"{seeds_text(setup.seeds)}; {network_text(setup.network)}; S and λ2 every "
-                f"{setup.checkpoint_every} steps by warm-started Lanczos (which='LA').")
+        return (
+            f"`{name}`: full-batch GD, η = {v.lr:g} (2/η = {2 / v.lr:g}), {v.steps} steps, "
+            f"{seeds_text(setup.seeds)}; {network_text(setup.network)}; S and λ2 every "
+            f"{setup.checkpoint_every} steps by warm-started Lanczos (which='LA')."
+        )
     if v.experiment == "self_stabilization":
         setup = config.self_stabilization
-        own = {"gd": "GD",
-               "constrained": (f"θ† (GD step, then {v.projection_steps} linearised projection(s) onto S ≤ 2/η with "
-                               f"a Newton step along u; tracking stops when λ2·η/2 > "
-                               f"{v.stop_lambda2_times_lr_over_2:g})"),
-               "flow": f"gradient flow ({v.substeps} Euler sub-steps of η/{v.substeps} per step)"}[v.method]
+        own = {
+            "gd": "GD",
+            "constrained": (
+                f"θ† (GD step, then {v.projection_steps} linearised projection(s) onto S ≤ 2/η with "
+                f"a Newton step along u; tracking stops when λ2·η/2 > "
+                f"{v.stop_lambda2_times_lr_over_2:g})"
+            ),
+            "flow": f"gradient flow ({v.substeps} Euler sub-steps of η/{v.substeps} per step)",
+        }[v.method]
         compared = f"; distances to `{setup.gd_variant}` at equal steps" if v.method != "gd" else ""
-        return (f"`{name}`: GD at η = {setup.lr:g} from init until S·η/2 ≥ 1 (checked every "
-                f"{setup.edge_search_every} steps, then every step), {seeds_text(setup.seeds)}; "
-                f"{network_text(setup.network)}; then {setup.track_steps} steps of {own}{compared}.")
+        return (
+            f"`{name}`: GD at η = {setup.lr:g} from init until S·η/2 ≥ 1 (checked every "
+            f"{setup.edge_search_every} steps, then every step), {seeds_text(setup.seeds)}; "
+            f"{network_text(setup.network)}; then {setup.track_steps} steps of {own}{compared}."
+        )
     if v.experiment == "toy_cubic":
         toy = config.toy_cubic
-        return (f"`{name}`: GD on L = ½(a + b·y)x² + εx − αy with a = {toy.a:g}, b = {toy.b:g}, α = {toy.alpha:g}, "
-                f"ε = {toy.epsilon:g}, η = {v.lr:g}, {v.steps} steps from y = 0, x ~ U(±{toy.initial_x_scale:g}), "
-                f"{seeds_text(toy.seeds)}; predicted δ² = 2α/b = {2 * toy.alpha / toy.b:g}.")
+        return (
+            f"`{name}`: GD on L = ½(a + b·y)x² + εx − αy with a = {toy.a:g}, b = {toy.b:g}, α = {toy.alpha:g}, "
+            f"ε = {toy.epsilon:g}, η = {v.lr:g}, {v.steps} steps from y = 0, x ~ U(±{toy.initial_x_scale:g}), "
+            f"{seeds_text(toy.seeds)}; predicted δ² = 2α/b = {2 * toy.alpha / toy.b:g}."
+        )
     data, net = config.data, config.diagonal_net
-    model = (f"diagonal net f(x) = ⟨u⊙u − v⊙v, x⟩ from u = v = {net.init_scale:g}, loss 1/(2n)·Σ(f − y)², "
-             f"n = {data.diagonal_examples}, d = {data.diagonal_dimension}, x ~ N(0, I), teacher with "
-             f"{data.diagonal_support} entries {data.diagonal_teacher_value:g}; converged when loss < "
-             f"{net.converged_loss_below:g}; tr(H) exact (Σ_i e_iᵀHe_i), λmax by Lanczos")
+    model = (
+        f"diagonal net f(x) = ⟨u⊙u − v⊙v, x⟩ from u = v = {net.init_scale:g}, loss 1/(2n)·Σ(f − y)², "
+        f"n = {data.diagonal_examples}, d = {data.diagonal_dimension}, x ~ N(0, I), teacher with "
+        f"{data.diagonal_support} entries {data.diagonal_teacher_value:g}; converged when loss < "
+        f"{net.converged_loss_below:g}; tr(H) exact (Σ_i e_iᵀHe_i), λmax by Lanczos"
+    )
     if v.method == "sgd":
-        return (f"`{name}`: SGD batch {v.batch} at η = {', '.join(f'{lr:g}' for lr in v.lrs)}, {v.seeds_per_lr} "
-                f"runs each (each its own seed for the batch order), {v.steps} steps; {model}.")
+        return (
+            f"`{name}`: SGD batch {v.batch} at η = {', '.join(f'{lr:g}' for lr in v.lrs)}, {v.seeds_per_lr} "
+            f"runs each (each its own seed for the batch order), {v.steps} steps; {model}."
+        )
     return f"`{name}`: full-batch GD at η = {v.lr:g}, {v.steps} steps; {model}."
 
 
 def differences(config: Config, experiment: str) -> str:
     constrained = [v for v in config.variants.values() if v.method == "constrained"]
     return DIFFERENCES[experiment].format(
-        every=config.cohen_gd.checkpoint_every, horizon=config.cohen_gd.min_steps_after_crossing,
-        track=config.self_stabilization.track_steps, lr=config.self_stabilization.lr,
-        half=config.self_stabilization.lr / 2, projections=constrained[0].projection_steps if constrained else 0)
+        every=config.cohen_gd.checkpoint_every,
+        horizon=config.cohen_gd.min_steps_after_crossing,
+        track=config.self_stabilization.track_steps,
+        lr=config.self_stabilization.lr,
+        half=config.self_stabilization.lr / 2,
+        projections=constrained[0].projection_steps if constrained else 0,
+    )
 
 
 def describe(config: Config, variants: list[str], probe) -> str:
@@ -94,7 +121,12 @@ def describe(config: Config, variants: list[str], probe) -> str:
     experiments = {config.variants[n].experiment for n in variants}
     if experiments & {"cohen_gd", "self_stabilization"}:
         lines.append(f"- {LOSS}")
-    lines += [f"- {differences(config, experiment)}" for experiment in sorted(experiments & set(DIFFERENCES))]
-    lines.append(f"- Seeds are offsets from `setup.first_seed` = {config.first_seed}; rerun on fresh seeds with "
-                 f"`dvc exp run -S edge_of_stability.setup.first_seed=100`.")
+    lines += [
+        f"- {differences(config, experiment)}"
+        for experiment in sorted(experiments & set(DIFFERENCES))
+    ]
+    lines.append(
+        f"- Seeds are offsets from `setup.first_seed` = {config.first_seed}; rerun on fresh seeds with "
+        f"`dvc exp run -S edge_of_stability.setup.first_seed=100`."
+    )
     return "\n".join(lines)

@@ -8,6 +8,7 @@ Runs carry a leading run dimension (runs × 2d parameters, one step size per run
 closed-form gradient ∇_u = 2u⊙g, ∇_v = −2v⊙g with g = mean_batch (f(x) − y) x, which is what
 autograd would give, at a fraction of its overhead for these tiny steps.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -16,8 +17,9 @@ import torch
 from .models import diagonal_net_outputs
 
 
-def teacher_data(examples: int, dimension: int, support: int, teacher_value: float,
-                 seed: int) -> dict[str, np.ndarray]:
+def teacher_data(
+    examples: int, dimension: int, support: int, teacher_value: float, seed: int
+) -> dict[str, np.ndarray]:
     """x_i ~ N(0, I_d); w* has `support` leading entries equal to teacher_value, the rest 0."""
     inputs = np.random.default_rng(seed).standard_normal((examples, dimension))
     teacher = np.zeros(dimension)
@@ -37,8 +39,14 @@ def initial(runs: int, dimension: int, init_scale: float) -> torch.Tensor:
 
 def sample_indices(seeds: list[int], steps: int, batch: int, examples: int) -> torch.Tensor:
     """(runs, steps, batch) example indices, drawn with replacement from each run's own seed."""
-    return torch.stack([torch.randint(0, examples, (steps, batch), generator=torch.Generator().manual_seed(seed))
-                        for seed in seeds])
+    return torch.stack(
+        [
+            torch.randint(
+                0, examples, (steps, batch), generator=torch.Generator().manual_seed(seed)
+            )
+            for seed in seeds
+        ]
+    )
 
 
 def full_batch_indices(runs: int, steps: int, examples: int) -> torch.Tensor:
@@ -46,13 +54,21 @@ def full_batch_indices(runs: int, steps: int, examples: int) -> torch.Tensor:
     return torch.arange(examples).expand(runs, steps, examples)
 
 
-def descend(theta: torch.Tensor, lrs: torch.Tensor, inputs: torch.Tensor, targets: torch.Tensor,
-            indices: torch.Tensor) -> torch.Tensor:
+def descend(
+    theta: torch.Tensor,
+    lrs: torch.Tensor,
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+    indices: torch.Tensor,
+) -> torch.Tensor:
     """One step per entry of `indices` (runs, steps, batch) on those mini-batches, run r with step
     size lrs[r]. Returns θ after the last step; a diverged run holds inf or NaN."""
     rates = lrs[:, None]
     for step in range(indices.shape[1]):
-        batch_inputs, batch_targets = inputs[indices[:, step]], targets[indices[:, step]]  # (runs, b, d), (runs, b)
+        batch_inputs, batch_targets = (
+            inputs[indices[:, step]],
+            targets[indices[:, step]],
+        )  # (runs, b, d), (runs, b)
         u, v = theta.chunk(2, dim=-1)
         residual = (batch_inputs @ (u * u - v * v)[..., None])[..., 0] - batch_targets
         direction = (residual[..., None] * batch_inputs).mean(dim=-2)  # g = mean_batch (f − y) x

@@ -9,6 +9,7 @@
 - sgd_trace (Wu & Su): tr(H) of converged batch-1 SGD runs against η with the 2/η bound, and GD's
   tr(H) and λmax near its edge.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -18,7 +19,11 @@ from ...common.figures import new_figure, seed_band_lines
 
 
 def metric_rows(table: pd.DataFrame, experiment: str, method: str, metric: str) -> pd.DataFrame:
-    rows = table[(table["experiment"] == experiment) & (table["method"] == method) & (table["metric"] == metric)].copy()
+    rows = table[
+        (table["experiment"] == experiment)
+        & (table["method"] == method)
+        & (table["metric"] == metric)
+    ].copy()
     rows["η"] = rows["lr"].map(lambda lr: f"{lr:g}")
     return rows
 
@@ -29,9 +34,14 @@ def lr_order(rows: pd.DataFrame) -> list[str]:
 
 def progressive_sharpening(table: pd.DataFrame):
     figure, (loss_ax, sharp_ax) = new_figure(columns=2)
-    losses, sharpness = metric_rows(table, "cohen_gd", "gd", "loss_half_mse"), metric_rows(table, "cohen_gd", "gd", "sharpness")
+    losses, sharpness = (
+        metric_rows(table, "cohen_gd", "gd", "loss_half_mse"),
+        metric_rows(table, "cohen_gd", "gd", "sharpness"),
+    )
     seed_band_lines(loss_ax, losses, "step", "value", "η", log_y=True, hue_order=lr_order(losses))
-    seed_band_lines(sharp_ax, sharpness, "step", "value", "η", log_y=True, hue_order=lr_order(sharpness))
+    seed_band_lines(
+        sharp_ax, sharpness, "step", "value", "η", log_y=True, hue_order=lr_order(sharpness)
+    )
     colors = [line.get_color() for line in sharp_ax.get_lines()]  # one line per η, in hue order
     for label, color in zip(lr_order(sharpness), colors):
         sharp_ax.axhline(2 / float(label), color=color, linestyle="--", linewidth=0.9)
@@ -51,17 +61,33 @@ def sharpness_over_edge(table: pd.DataFrame):
 
 def self_stabilization(table: pd.DataFrame):
     figure, (distance_ax, sharp_ax) = new_figure(columns=2)
-    distances = pd.concat([metric_rows(table, "self_stabilization", m, "distance_to_gd") for m in ("constrained", "flow")])
-    distances["distance of GD to"] = distances["method"].map({"constrained": "θ† (constrained)",
-                                                              "flow": "gradient flow"})
+    distances = pd.concat(
+        [
+            metric_rows(table, "self_stabilization", m, "distance_to_gd")
+            for m in ("constrained", "flow")
+        ]
+    )
+    distances["distance of GD to"] = distances["method"].map(
+        {"constrained": "θ† (constrained)", "flow": "gradient flow"}
+    )
     seed_band_lines(distance_ax, distances, "step", "value", "distance of GD to", log_y=False)
-    distance_ax.set(title="‖θ_GD − θ‖ since the edge", xlabel="steps since S reached 2/η", ylabel="distance")
-    sharpness = pd.concat([metric_rows(table, "self_stabilization", m, "sharpness_times_lr_over_2")
-                           for m in ("gd", "constrained", "flow")])
-    sharpness["trajectory"] = sharpness["method"].map({"gd": "GD", "constrained": "θ†", "flow": "gradient flow"})
+    distance_ax.set(
+        title="‖θ_GD − θ‖ since the edge", xlabel="steps since S reached 2/η", ylabel="distance"
+    )
+    sharpness = pd.concat(
+        [
+            metric_rows(table, "self_stabilization", m, "sharpness_times_lr_over_2")
+            for m in ("gd", "constrained", "flow")
+        ]
+    )
+    sharpness["trajectory"] = sharpness["method"].map(
+        {"gd": "GD", "constrained": "θ†", "flow": "gradient flow"}
+    )
     seed_band_lines(sharp_ax, sharpness, "step", "value", "trajectory", log_y=False)
     sharp_ax.axhline(1.0, color="black", linestyle="--", linewidth=0.9)
-    sharp_ax.set(title="S·η/2 along each trajectory", xlabel="steps since S reached 2/η", ylabel="S·η/2")
+    sharp_ax.set(
+        title="S·η/2 along each trajectory", xlabel="steps since S reached 2/η", ylabel="S·η/2"
+    )
     return figure
 
 
@@ -71,7 +97,13 @@ def toy_cubic(table: pd.DataFrame):
     seed_band_lines(x_ax, x_squared, "step", "value", "η", log_y=True)
     predicted = metric_rows(table, "toy_cubic", "gd", "predicted_x_squared")["value"]
     if len(predicted):
-        x_ax.axhline(float(predicted.iloc[0]), color="black", linestyle="--", linewidth=0.9, label="δ² = 2α/b")
+        x_ax.axhline(
+            float(predicted.iloc[0]),
+            color="black",
+            linestyle="--",
+            linewidth=0.9,
+            label="δ² = 2α/b",
+        )
         x_ax.legend(loc="lower right")
     x_ax.set(title="toy L = ½(a+by)x² + εx − αy: window mean of x²", ylabel="x²")
     sharpness = metric_rows(table, "toy_cubic", "gd", "sharpness_times_lr_over_2_window_mean")
@@ -84,20 +116,32 @@ def toy_cubic(table: pd.DataFrame):
 def sgd_trace(table: pd.DataFrame):
     figure, (ax,) = new_figure(width=5.5)
     diagonal = table[table["experiment"] == "diagonal_net"]
-    converged = diagonal[(diagonal["metric"] == "converged") & (diagonal["value"] == 1.0)][["method", "lr", "seed"]]
-    traces = diagonal[diagonal["metric"].isin(["trace_hessian", "sharpness"])].merge(converged, on=["method", "lr", "seed"])
+    converged = diagonal[(diagonal["metric"] == "converged") & (diagonal["value"] == 1.0)][
+        ["method", "lr", "seed"]
+    ]
+    traces = diagonal[diagonal["metric"].isin(["trace_hessian", "sharpness"])].merge(
+        converged, on=["method", "lr", "seed"]
+    )
     sgd = traces[(traces["method"] == "sgd_batch1") & (traces["metric"] == "trace_hessian")]
     ax.scatter(sgd["lr"], sgd["value"], s=12, alpha=0.5, label="SGD batch 1: tr(H), each run")
     medians = sgd.groupby("lr")["value"].median()
     ax.plot(medians.index, medians.values, marker="o", label="SGD batch 1: median tr(H)")
-    for metric, marker, label in (("trace_hessian", "s", "GD: tr(H)"), ("sharpness", "^", "GD: λmax(H)")):
+    for metric, marker, label in (
+        ("trace_hessian", "s", "GD: tr(H)"),
+        ("sharpness", "^", "GD: λmax(H)"),
+    ):
         gd = traces[(traces["method"] == "gd") & (traces["metric"] == metric)]
         ax.scatter(gd["lr"], gd["value"], marker=marker, s=40, label=label)
     diagonal_lrs = traces["lr"]
     lrs = np.geomspace(diagonal_lrs.min() / 1.5, diagonal_lrs.max() * 1.5, 100)
     ax.plot(lrs, 2 / lrs, color="black", linestyle="--", linewidth=0.9, label="2/η")
-    ax.set(xscale="log", yscale="log", xlabel="η", ylabel="curvature at the final θ",
-           title="diagonal net: converged SGD has tr(H) ≤ 2/η")
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlabel="η",
+        ylabel="curvature at the final θ",
+        title="diagonal net: converged SGD has tr(H) ≤ 2/η",
+    )
     ax.legend(fontsize=7)
     return figure
 
@@ -105,7 +149,10 @@ def sgd_trace(table: pd.DataFrame):
 FIGURES = {  # name: (draw, the (experiment, method) pairs whose rows it needs)
     "progressive_sharpening": (progressive_sharpening, {("cohen_gd", "gd")}),
     "sharpness_over_edge": (sharpness_over_edge, {("cohen_gd", "gd")}),
-    "self_stabilization": (self_stabilization, {("self_stabilization", m) for m in ("gd", "constrained", "flow")}),
+    "self_stabilization": (
+        self_stabilization,
+        {("self_stabilization", m) for m in ("gd", "constrained", "flow")},
+    ),
     "toy_cubic": (toy_cubic, {("toy_cubic", "gd")}),
     "sgd_trace": (sgd_trace, {("diagonal_net", "sgd_batch1"), ("diagonal_net", "gd")}),
 }

@@ -6,6 +6,7 @@
 - `diagonal_net_outputs`: the diagonal linear network f(x) = ⟨u⊙u − v⊙v, x⟩ of Wu & Su's
   (2023) SGD-stability experiments (θ = [u, v]).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -36,14 +37,16 @@ class MLP:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             layers = [torch.nn.Linear(inp, out) for out, inp in self.layer_shapes]
-        return torch.cat([p.detach().reshape(-1) for layer in layers for p in (layer.weight, layer.bias)]).to(dtype)
+        return torch.cat(
+            [p.detach().reshape(-1) for layer in layers for p in (layer.weight, layer.bias)]
+        ).to(dtype)
 
     def outputs(self, theta: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
         activate = ACTIVATION_FUNCTIONS[self.activation]
         hidden, offset = inputs, 0
         for index, (out, inp) in enumerate(self.layer_shapes):
-            weight = theta[offset:offset + out * inp].view(out, inp)
-            bias = theta[offset + out * inp:offset + out * inp + out]
+            weight = theta[offset : offset + out * inp].view(out, inp)
+            bias = theta[offset + out * inp : offset + out * inp + out]
             offset += out * inp + out
             hidden = torch.nn.functional.linear(hidden, weight, bias)
             if index < len(self.layer_shapes) - 1:

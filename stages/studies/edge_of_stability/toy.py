@@ -7,6 +7,7 @@ S ≈ a + b·y grows: −∂L/∂y = α − ½ b x² pushes y (and S) up while x
 pulls it back down once the oscillation in x grows past δ² = 2α/b. The paper's prediction: at the
 edge, GD oscillates with mean x² ≈ δ² = 2α/b and mean S ≈ 2/η.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -27,18 +28,20 @@ class CubicToy:
         return 2 * self.alpha / self.b
 
     def loss(self, x, y):
-        return 0.5 * (self.a + self.b * y) * x ** 2 + self.epsilon * x - self.alpha * y
+        return 0.5 * (self.a + self.b * y) * x**2 + self.epsilon * x - self.alpha * y
 
     def gradient(self, x, y):
-        return (self.a + self.b * y) * x + self.epsilon, 0.5 * self.b * x ** 2 - self.alpha
+        return (self.a + self.b * y) * x + self.epsilon, 0.5 * self.b * x**2 - self.alpha
 
     def sharpness(self, x, y):
         """Top eigenvalue of the Hessian [[a + b·y, b·x], [b·x, 0]]."""
         curvature = self.a + self.b * y
-        return (curvature + np.sqrt(curvature ** 2 + 4 * (self.b * x) ** 2)) / 2
+        return (curvature + np.sqrt(curvature**2 + 4 * (self.b * x) ** 2)) / 2
 
 
-def toy_descent(model: CubicToy, lr: float, x0: np.ndarray, y0: np.ndarray, steps: int) -> tuple[np.ndarray, np.ndarray]:
+def toy_descent(
+    model: CubicToy, lr: float, x0: np.ndarray, y0: np.ndarray, steps: int
+) -> tuple[np.ndarray, np.ndarray]:
     """GD on the toy for a batch of starting points: (x, y) of shape (runs, steps + 1), float64.
     A diverged run keeps non-finite values (NumPy's overflow warnings are silenced)."""
     xs = np.empty((len(x0), steps + 1))

@@ -4,6 +4,7 @@ One function per experiment; the arrays each returns are what measurement.py rea
 Sharpness along a trajectory is not computed here but in measure, from the checkpoints, except
 where the dynamics themselves need it (the search for the edge and the projections of θ†).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -35,24 +36,46 @@ def train_cohen_gd(config: Config, variant: Variant, data) -> TrainResult:
     """Full-batch GD from PyTorch's default initialisation, one run per seed (Cohen et al. §3)."""
     setup = config.cohen_gd
     loss_of_flat = digits_loss(setup.network, data)
-    runs = [descend(loss_of_flat, mlp_of(setup.network).initial(seed), variant.lr, variant.steps,
-                    setup.checkpoint_every) for seed in setup.seeds]
-    arrays = {"seeds": np.asarray(setup.seeds, np.int64),
-              "losses": np.stack([r.losses for r in runs]),
-              "checkpoints": np.stack([r.checkpoints for r in runs]),
-              "diverged": np.asarray([r.diverged for r in runs])}
+    runs = [
+        descend(
+            loss_of_flat,
+            mlp_of(setup.network).initial(seed),
+            variant.lr,
+            variant.steps,
+            setup.checkpoint_every,
+        )
+        for seed in setup.seeds
+    ]
+    arrays = {
+        "seeds": np.asarray(setup.seeds, np.int64),
+        "losses": np.stack([r.losses for r in runs]),
+        "checkpoints": np.stack([r.checkpoints for r in runs]),
+        "diverged": np.asarray([r.diverged for r in runs]),
+    }
     return TrainResult(arrays, run_steps=variant.steps * len(setup.seeds), runs=len(setup.seeds))
 
 
-def track_from_edge(loss_of_flat: LossOfFlat, config: Config, variant: Variant, start: EdgeStart) -> Trajectory:
+def track_from_edge(
+    loss_of_flat: LossOfFlat, config: Config, variant: Variant, start: EdgeStart
+) -> Trajectory:
     """The variant's own dynamics from the edge: GD, θ† (constrained.py) or gradient flow."""
     setup = config.self_stabilization
     if variant.method == "constrained":
-        return constrained_descent(loss_of_flat, start.theta, start.top_vector, setup.lr, setup.track_steps,
-                                   setup.checkpoint_every, variant.projection_steps,
-                                   variant.stop_lambda2_times_lr_over_2, setup.lanczos_tolerance)
+        return constrained_descent(
+            loss_of_flat,
+            start.theta,
+            start.top_vector,
+            setup.lr,
+            setup.track_steps,
+            setup.checkpoint_every,
+            variant.projection_steps,
+            variant.stop_lambda2_times_lr_over_2,
+            setup.lanczos_tolerance,
+        )
     substeps = variant.substeps if variant.method == "flow" else 1
-    return descend(loss_of_flat, start.theta, setup.lr, setup.track_steps, setup.checkpoint_every, substeps)
+    return descend(
+        loss_of_flat, start.theta, setup.lr, setup.track_steps, setup.checkpoint_every, substeps
+    )
 
 
 def train_self_stabilization(config: Config, variant: Variant, data) -> TrainResult:
@@ -62,22 +85,35 @@ def train_self_stabilization(config: Config, variant: Variant, data) -> TrainRes
     setup = config.self_stabilization
     loss_of_flat = digits_loss(setup.network, data)
     steps, every = setup.track_steps, setup.checkpoint_every
-    unreached = Trajectory(np.full(steps + 1, np.nan),
-                           np.full((len(checkpoint_steps(steps, every)), setup.network.parameter_count), np.nan), False)
+    unreached = Trajectory(
+        np.full(steps + 1, np.nan),
+        np.full((len(checkpoint_steps(steps, every)), setup.network.parameter_count), np.nan),
+        False,
+    )
     runs, starts, run_steps = [], [], 0
     for seed in setup.seeds:
-        start = run_to_edge(loss_of_flat, mlp_of(setup.network).initial(seed), setup.lr, setup.max_steps_to_edge,
-                            setup.edge_search_every, setup.lanczos_tolerance)
-        runs.append(track_from_edge(loss_of_flat, config, variant, start) if start.reached else unreached)
+        start = run_to_edge(
+            loss_of_flat,
+            mlp_of(setup.network).initial(seed),
+            setup.lr,
+            setup.max_steps_to_edge,
+            setup.edge_search_every,
+            setup.lanczos_tolerance,
+        )
+        runs.append(
+            track_from_edge(loss_of_flat, config, variant, start) if start.reached else unreached
+        )
         starts.append(start)
         run_steps += start.step + (steps * max(1, variant.substeps) if start.reached else 0)
-    arrays = {"seeds": np.asarray(setup.seeds, np.int64),
-              "edge_step": np.asarray([s.step for s in starts], np.int64),
-              "edge_reached": np.asarray([s.reached for s in starts]),
-              "edge_eigenvalues": np.asarray([s.eigenvalues for s in starts]),
-              "losses": np.stack([r.losses for r in runs]),
-              "checkpoints": np.stack([r.checkpoints for r in runs]),
-              "diverged": np.asarray([r.diverged for r in runs])}
+    arrays = {
+        "seeds": np.asarray(setup.seeds, np.int64),
+        "edge_step": np.asarray([s.step for s in starts], np.int64),
+        "edge_reached": np.asarray([s.reached for s in starts]),
+        "edge_eigenvalues": np.asarray([s.eigenvalues for s in starts]),
+        "losses": np.stack([r.losses for r in runs]),
+        "checkpoints": np.stack([r.checkpoints for r in runs]),
+        "diverged": np.asarray([r.diverged for r in runs]),
+    }
     return TrainResult(arrays, run_steps=run_steps, runs=len(setup.seeds))
 
 
@@ -89,7 +125,12 @@ def toy_model(config: Config) -> CubicToy:
 def train_toy(config: Config, variant: Variant, data) -> TrainResult:
     """GD on the cubic toy from y0 = 0 (S ≈ a, below 2/η) and x0 ~ U(−s, s) drawn from each seed."""
     setup = config.toy_cubic
-    x0 = np.asarray([np.random.default_rng(seed).uniform(-1.0, 1.0) * setup.initial_x_scale for seed in setup.seeds])
+    x0 = np.asarray(
+        [
+            np.random.default_rng(seed).uniform(-1.0, 1.0) * setup.initial_x_scale
+            for seed in setup.seeds
+        ]
+    )
     xs, ys = toy_descent(toy_model(config), variant.lr, x0, np.zeros_like(x0), variant.steps)
     arrays = {"seeds": np.asarray(setup.seeds, np.int64), "x": xs, "y": ys}
     return TrainResult(arrays, run_steps=variant.steps * len(setup.seeds), runs=len(setup.seeds))
@@ -110,17 +151,32 @@ def train_diagonal(config: Config, variant: Variant, data) -> TrainResult:
     else:
         lrs, seeds = [variant.lr], [0]
         indices = diagonal.full_batch_indices(1, variant.steps, len(targets))
-    theta = diagonal.descend(diagonal.initial(len(lrs), inputs.shape[1], config.diagonal_net.init_scale),
-                             torch.tensor(lrs, dtype=torch.float64), inputs, targets, indices)
-    arrays = {"seeds": np.asarray(seeds, np.int64), "lrs": np.asarray(lrs), "final_theta": theta.numpy()}
+    theta = diagonal.descend(
+        diagonal.initial(len(lrs), inputs.shape[1], config.diagonal_net.init_scale),
+        torch.tensor(lrs, dtype=torch.float64),
+        inputs,
+        targets,
+        indices,
+    )
+    arrays = {
+        "seeds": np.asarray(seeds, np.int64),
+        "lrs": np.asarray(lrs),
+        "final_theta": theta.numpy(),
+    }
     return TrainResult(arrays, run_steps=variant.steps * len(lrs), runs=len(lrs))
 
 
-TRAINERS = {"cohen_gd": train_cohen_gd, "self_stabilization": train_self_stabilization, "toy_cubic": train_toy,
-            "diagonal_net": train_diagonal}
+TRAINERS = {
+    "cohen_gd": train_cohen_gd,
+    "self_stabilization": train_self_stabilization,
+    "toy_cubic": train_toy,
+    "diagonal_net": train_diagonal,
+}
 
 
-def train(config: Config, variant_name: str, data: dict[str, np.ndarray], probe, execution: Execution) -> TrainResult:
+def train(
+    config: Config, variant_name: str, data: dict[str, np.ndarray], probe, execution: Execution
+) -> TrainResult:
     """The Study contract's train: the variant's experiment picks the trainer (one process)."""
     variant = config.variants[variant_name]
     return TRAINERS[variant.experiment](config, variant, data)

@@ -6,13 +6,16 @@ each: config (params), data (digits split, checkerboard), cnn (the lockstep CNN 
 and the divergence measures are shared: stages/common/perturbation.py and divergence.py. Torch and
 seaborn load lazily.
 """
+
 from ...common.study import Study, lazy
 from . import claims, config, describe
 
 STUDY = Study(
     name="float_instability",
-    citation=("Sun, Lao, Sundaramoorthi, Yezzi, Surprising Instabilities in Training Deep Networks and a "
-              "Theoretical Analysis, NeurIPS 2022 (code: sunyx523/surprising-instabilities)"),
+    citation=(
+        "Sun, Lao, Sundaramoorthi, Yezzi, Surprising Instabilities in Training Deep Networks and a "
+        "Theoretical Analysis, NeurIPS 2022 (code: sunyx523/surprising-instabilities)"
+    ),
     parse=config.parse,
     variant_names=lambda cfg: list(cfg.variants),
     generate=lazy(f"{__name__}.data", "generate"),

@@ -9,6 +9,7 @@ plus weight decay:
 trained by full-batch gradient descent w ← w − η∇L(w). The weight-decay term alone is stable only for
 η < 2/α: the paper's stability bound on the step.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -19,24 +20,43 @@ from ...common.perturbation import scaled_update_
 
 class CheckerboardModel:
     def __init__(self, image: np.ndarray, kernel_side: int, weight_decay: float):
-        self.image_side, self.kernel_side, self.weight_decay = image.shape[0], kernel_side, weight_decay
+        self.image_side, self.kernel_side, self.weight_decay = (
+            image.shape[0],
+            kernel_side,
+            weight_decay,
+        )
         self.image_spectrum = torch.fft.rfft2(torch.as_tensor(image, dtype=torch.float64))
 
     def loss(self, flat_kernel: torch.Tensor) -> torch.Tensor:
         """L(w) for w flattened to m² entries (the form stages.common.hessian works on)."""
         side = self.image_side
         kernel = flat_kernel.reshape(self.kernel_side, self.kernel_side)
-        padded = torch.nn.functional.pad(kernel, (0, side - self.kernel_side, 0, side - self.kernel_side))
+        padded = torch.nn.functional.pad(
+            kernel, (0, side - self.kernel_side, 0, side - self.kernel_side)
+        )
         response = torch.fft.irfft2(self.image_spectrum * torch.fft.rfft2(padded), s=(side, side))
         logit = torch.nn.functional.silu(response).mean()
-        return torch.nn.functional.softplus(-logit) + 0.5 * self.weight_decay * flat_kernel.square().sum()
+        return (
+            torch.nn.functional.softplus(-logit)
+            + 0.5 * self.weight_decay * flat_kernel.square().sum()
+        )
 
     def initial(self, seed: int) -> torch.Tensor:
         generator = torch.Generator().manual_seed(seed)
-        return torch.randn(self.kernel_side ** 2, generator=generator, dtype=torch.float64) / self.kernel_side
+        return (
+            torch.randn(self.kernel_side**2, generator=generator, dtype=torch.float64)
+            / self.kernel_side
+        )
 
-    def descend(self, start: torch.Tensor, lr: float, k: int, steps: int, checkpoint_every: int,
-                divergence_norm: float) -> np.ndarray:
+    def descend(
+        self,
+        start: torch.Tensor,
+        lr: float,
+        k: int,
+        steps: int,
+        checkpoint_every: int,
+        divergence_norm: float,
+    ) -> np.ndarray:
         """Gradient descent with the k-scaled step; the kernel at steps 0, every, 2·every, … (NaN once
         ‖w‖ exceeds `divergence_norm` or stops being finite: a diverged run is data)."""
         kernel, checkpoints = start.clone(), []

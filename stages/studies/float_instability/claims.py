@@ -12,6 +12,7 @@ F2 regime_map:        per weight decay α, each learning rate is stable (traject
 F3 edge_of_stability: over the restrained learning rates, the median along the late trajectory of
                       S·η/2 (S = λmax of the Hessian) lies in a band around 1.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -19,20 +20,33 @@ import pandas as pd
 
 from ...common.divergence import spread_across
 from ...common.params import Section
-from ...common.verdicts import (INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, ClaimOutcome, Spread, band_verdict,
-                                combine, threshold_verdict)
+from ...common.verdicts import (
+    INCONCLUSIVE,
+    NOT_REPRODUCED,
+    REPRODUCED,
+    ClaimOutcome,
+    Spread,
+    band_verdict,
+    combine,
+    threshold_verdict,
+)
 
 REGIME_ORDER = ("stable", "bounded", "restrained", "diverged")  # in increasing η, as the paper's §4
 
 
 def cnn_rows(table: pd.DataFrame, activation: str, metric: str) -> pd.DataFrame:
-    return table[(table["experiment"] == "cnn") & (table["activation"] == activation) & (table["metric"] == metric)]
+    return table[
+        (table["experiment"] == "cnn")
+        & (table["activation"] == activation)
+        & (table["metric"] == metric)
+    ]
 
 
 def accuracy_grid(table: pd.DataFrame, activation: str) -> pd.DataFrame:
     """(seeds × perturbations) mean test accuracy over the last epochs."""
     return cnn_rows(table, activation, "test_accuracy_last_epochs_mean").pivot(
-        index="init_seed", columns="perturbation", values="value")
+        index="init_seed", columns="perturbation", values="value"
+    )
 
 
 def spread_numbers(table: pd.DataFrame, activation: str) -> dict[str, float]:
@@ -40,11 +54,16 @@ def spread_numbers(table: pd.DataFrame, activation: str) -> dict[str, float]:
     across_k, across_seeds = spread_across(grid, axis=1), spread_across(grid, axis=0)
     differences = cnn_rows(table, activation, "relative_weight_difference")["value"]
     disagreement = cnn_rows(table, activation, "prediction_disagreement")["value"]
-    return {"accuracy_std_across_perturbations": across_k, "accuracy_std_across_seeds": across_seeds,
-            "spread_ratio": across_k / across_seeds if across_seeds > 0 else float("nan"),
-            "relative_weight_difference_median": float(differences.median()),
-            "prediction_disagreement_mean": float(disagreement.mean()),
-            "twins_identical": float(cnn_rows(table, activation, "unperturbed_twin_identical")["value"].min())}
+    return {
+        "accuracy_std_across_perturbations": across_k,
+        "accuracy_std_across_seeds": across_seeds,
+        "spread_ratio": across_k / across_seeds if across_seeds > 0 else float("nan"),
+        "relative_weight_difference_median": float(differences.median()),
+        "prediction_disagreement_mean": float(disagreement.mean()),
+        "twins_identical": float(
+            cnn_rows(table, activation, "unperturbed_twin_identical")["value"].min()
+        ),
+    }
 
 
 def accuracy_spread(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
@@ -61,22 +80,32 @@ def accuracy_spread(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
         control = spread_numbers(table, "silu")
         rows.append(spread_row("SiLU + avg-pool (smooth control, not judged)", control))
         numbers.update({f"silu_{key}": value for key, value in control.items()})
-    summary = (f"ReLU CNN: unperturbed twins bitwise identical: {'yes' if twins == REPRODUCED else 'NO'}; "
-               f"relative weight difference to the baseline {differences.text()} (needs ≥ {difference_min:g}); "
-               f"accuracy std across perturbations {relu['accuracy_std_across_perturbations']:.4f} vs across "
-               f"seeds {relu['accuracy_std_across_seeds']:.4f}, ratio {relu['spread_ratio']:.2f} "
-               f"(needs ≥ {ratio_min:g}).")
-    return ClaimOutcome(combine([twins, apart, comparable]), ("relu_spread_ratio", relu["spread_ratio"]),
-                        numbers, summary, rows)
+    summary = (
+        f"ReLU CNN: unperturbed twins bitwise identical: {'yes' if twins == REPRODUCED else 'NO'}; "
+        f"relative weight difference to the baseline {differences.text()} (needs ≥ {difference_min:g}); "
+        f"accuracy std across perturbations {relu['accuracy_std_across_perturbations']:.4f} vs across "
+        f"seeds {relu['accuracy_std_across_seeds']:.4f}, ratio {relu['spread_ratio']:.2f} "
+        f"(needs ≥ {ratio_min:g})."
+    )
+    return ClaimOutcome(
+        combine([twins, apart, comparable]),
+        ("relu_spread_ratio", relu["spread_ratio"]),
+        numbers,
+        summary,
+        rows,
+    )
 
 
 def spread_row(label: str, numbers: dict[str, float]) -> dict:
-    return {"network": label, "twins identical": "yes" if numbers["twins_identical"] == 1.0 else "no",
-            "rel. weight diff (median)": f"{numbers['relative_weight_difference_median']:.3g}",
-            "prediction disagreement (mean)": f"{numbers['prediction_disagreement_mean']:.4f}",
-            "acc std across k": f"{numbers['accuracy_std_across_perturbations']:.4f}",
-            "acc std across seeds": f"{numbers['accuracy_std_across_seeds']:.4f}",
-            "ratio": f"{numbers['spread_ratio']:.2f}"}
+    return {
+        "network": label,
+        "twins identical": "yes" if numbers["twins_identical"] == 1.0 else "no",
+        "rel. weight diff (median)": f"{numbers['relative_weight_difference_median']:.3g}",
+        "prediction disagreement (mean)": f"{numbers['prediction_disagreement_mean']:.4f}",
+        "acc std across k": f"{numbers['accuracy_std_across_perturbations']:.4f}",
+        "acc std across seeds": f"{numbers['accuracy_std_across_seeds']:.4f}",
+        "ratio": f"{numbers['spread_ratio']:.2f}",
+    }
 
 
 def late_differences(table: pd.DataFrame) -> pd.DataFrame:
@@ -89,7 +118,9 @@ def late_differences(table: pd.DataFrame) -> pd.DataFrame:
         difference = group[group["metric"] == "relative_weight_difference"]
         late = difference[difference["step"] >= 0.75 * difference["step"].max()]["value"]
         late_max = float(late.max()) if late.notna().all() and len(late) else float("nan")
-        out.append({"weight_decay": alpha, "lr": lr, "late_difference": late_max, "diverged": diverged})
+        out.append(
+            {"weight_decay": alpha, "lr": lr, "late_difference": late_max, "diverged": diverged}
+        )
     return pd.DataFrame(out)
 
 
@@ -98,9 +129,16 @@ def regimes(table: pd.DataFrame, tolerance: Section) -> pd.DataFrame:
     rounding_max = tolerance.number("stable_difference_at_most", positive=True)
     order_one_min = tolerance.number("restrained_difference_at_least", positive=True)
     found = late_differences(table)
-    found["regime"] = ["diverged" if diverged or not np.isfinite(late) else "stable" if late <= rounding_max
-                       else "restrained" if late >= order_one_min else "bounded"
-                       for late, diverged in zip(found["late_difference"], found["diverged"])]
+    found["regime"] = [
+        "diverged"
+        if diverged or not np.isfinite(late)
+        else "stable"
+        if late <= rounding_max
+        else "restrained"
+        if late >= order_one_min
+        else "bounded"
+        for late, diverged in zip(found["late_difference"], found["diverged"])
+    ]
     return found
 
 
@@ -117,36 +155,76 @@ def regime_map(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
         verdict = REPRODUCED if all_three and ordered and below_bound else NOT_REPRODUCED
         verdicts.append(verdict)
         band = f"{restrained.min():g}–{restrained.max():g}" if len(restrained) else "none"
-        rows.append({"α": f"{alpha:g}", "2/α": f"{bound:g}",
-                     "regime per η": ", ".join(f"{lr:g}: {r}" for lr, r in zip(group["lr"], group["regime"])),
-                     "restrained η": band, "all three, ordered, below 2/α": f"{all_three}, {ordered}, {below_bound}",
-                     "verdict": verdict})
+        rows.append(
+            {
+                "α": f"{alpha:g}",
+                "2/α": f"{bound:g}",
+                "regime per η": ", ".join(
+                    f"{lr:g}: {r}" for lr, r in zip(group["lr"], group["regime"])
+                ),
+                "restrained η": band,
+                "all three, ordered, below 2/α": f"{all_three}, {ordered}, {below_bound}",
+                "verdict": verdict,
+            }
+        )
         numbers[f"alpha{alpha:g}_restrained_lrs"] = float(len(restrained))
-    summary = "; ".join(f"α = {row['α']}: restrained for η in {row['restrained η']} (2/α = {row['2/α']})"
-                        for row in rows) + "."
-    return ClaimOutcome(combine(verdicts), ("restrained_lr_count", float((found["regime"] == "restrained").sum())),
-                        numbers, summary, rows)
+    summary = (
+        "; ".join(
+            f"α = {row['α']}: restrained for η in {row['restrained η']} (2/α = {row['2/α']})"
+            for row in rows
+        )
+        + "."
+    )
+    return ClaimOutcome(
+        combine(verdicts),
+        ("restrained_lr_count", float((found["regime"] == "restrained").sum())),
+        numbers,
+        summary,
+        rows,
+    )
 
 
 def edge_of_stability(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
     order_one_min = tolerance.number("restrained_difference_at_least", positive=True)
     found = late_differences(table)
-    found["regime"] = np.where(found["diverged"], "diverged",
-                               np.where(found["late_difference"] >= order_one_min, "restrained", "not restrained"))
-    sharp = table[(table["experiment"] == "board") & (table["metric"] == "sharpness_times_lr_over_2")]
+    found["regime"] = np.where(
+        found["diverged"],
+        "diverged",
+        np.where(found["late_difference"] >= order_one_min, "restrained", "not restrained"),
+    )
+    sharp = table[
+        (table["experiment"] == "board") & (table["metric"] == "sharpness_times_lr_over_2")
+    ]
     medians = sharp.groupby(["weight_decay", "lr"])["value"].median().rename("median").reset_index()
     merged = found.merge(medians, on=["weight_decay", "lr"], how="left")
     restrained = merged[merged["regime"] == "restrained"]
     spread = Spread.of(restrained["median"])
     low, high = tolerance.number("low", positive=True), tolerance.number("high", positive=True)
     verdict = band_verdict(spread, low, high) if len(restrained) else INCONCLUSIVE
-    rows = [{"α": f"{r.weight_decay:g}", "η": f"{r.lr:g}", "regime": r.regime,
-             "median S·η/2 (late half)": f"{r.median:.3f}" if np.isfinite(r.median) else "—"}
-            for r in merged.itertuples()]
-    summary = (f"S·η/2 (median over the late half of each restrained trajectory), over {spread.kept} restrained "
-               f"η: {spread.text()} (band [{low:g}, {high:g}]).")
-    return ClaimOutcome(verdict, ("restrained_sharpness_times_lr_over_2_median", spread.median),
-                        spread.as_numbers("restrained_sharpness_times_lr_over_2"), summary, rows)
+    rows = [
+        {
+            "α": f"{r.weight_decay:g}",
+            "η": f"{r.lr:g}",
+            "regime": r.regime,
+            "median S·η/2 (late half)": f"{r.median:.3f}" if np.isfinite(r.median) else "—",
+        }
+        for r in merged.itertuples()
+    ]
+    summary = (
+        f"S·η/2 (median over the late half of each restrained trajectory), over {spread.kept} restrained "
+        f"η: {spread.text()} (band [{low:g}, {high:g}])."
+    )
+    return ClaimOutcome(
+        verdict,
+        ("restrained_sharpness_times_lr_over_2_median", spread.median),
+        spread.as_numbers("restrained_sharpness_times_lr_over_2"),
+        summary,
+        rows,
+    )
 
 
-CHECKS = {"accuracy_spread": accuracy_spread, "regime_map": regime_map, "edge_of_stability": edge_of_stability}
+CHECKS = {
+    "accuracy_spread": accuracy_spread,
+    "regime_map": regime_map,
+    "edge_of_stability": edge_of_stability,
+}

@@ -7,6 +7,7 @@
 - accuracy_spread (the paper's Table 1 as a picture): last-epochs test accuracy of every copy, per
   seed (x) and perturbation k (colour), ReLU CNN and the smooth control.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -30,11 +31,16 @@ def trajectory_difference(table: pd.DataFrame):
     alphas = sorted(rows["weight_decay"].unique())
     figure, axes = new_figure(columns=len(alphas))
     for ax, alpha in zip(axes, alphas):
-        panel = rows[rows["weight_decay"] == alpha].assign(value=lambda f: f["value"].clip(lower=FLOOR))
+        panel = rows[rows["weight_decay"] == alpha].assign(
+            value=lambda f: f["value"].clip(lower=FLOOR)
+        )
         order = [f"{lr:g}" for lr in sorted(panel["lr"].unique())]
         seed_band_lines(ax, panel, "step", "value", "η", log_y=True, hue_order=order)
-        ax.set(title=f"α = {alpha:g} (2/α = {2 / alpha:g}): baseline vs k-perturbed copy", xlabel="GD step",
-               ylabel="mean 2|w1−w2|/(|w1|+|w2|)")
+        ax.set(
+            title=f"α = {alpha:g} (2/α = {2 / alpha:g}): baseline vs k-perturbed copy",
+            xlabel="GD step",
+            ylabel="mean 2|w1−w2|/(|w1|+|w2|)",
+        )
         ax.legend(fontsize=6, title="η", title_fontsize=7)
     return figure
 
@@ -44,12 +50,25 @@ def regime_map(table: pd.DataFrame):
     found["fraction"] = found["lr"] * found["weight_decay"] / 2
     kept, lost = found[~found["diverged"]], found[found["diverged"]]
     figure, (ax,) = new_figure(width=5.5)
-    points = ax.scatter(kept["fraction"], kept["weight_decay"], c=np.log10(kept["late_difference"].clip(lower=FLOOR)),
-                        cmap="viridis", vmin=np.log10(FLOOR), vmax=0.5, s=90)
-    ax.scatter(lost["fraction"], lost["weight_decay"], marker="x", color="black", s=60, label="diverged")
+    points = ax.scatter(
+        kept["fraction"],
+        kept["weight_decay"],
+        c=np.log10(kept["late_difference"].clip(lower=FLOOR)),
+        cmap="viridis",
+        vmin=np.log10(FLOOR),
+        vmax=0.5,
+        s=90,
+    )
+    ax.scatter(
+        lost["fraction"], lost["weight_decay"], marker="x", color="black", s=60, label="diverged"
+    )
     figure.colorbar(points, ax=ax, label="log10 late max of 2|w1−w2|/(|w1|+|w2|)")
     ax.axvline(1.0, color="black", linestyle="--", linewidth=0.9)
-    ax.set(xlabel="η / (2/α)", ylabel="weight decay α", title="regimes: ≈0 stable, O(1) restrained, × diverged")
+    ax.set(
+        xlabel="η / (2/α)",
+        ylabel="weight decay α",
+        title="regimes: ≈0 stable, O(1) restrained, × diverged",
+    )
     ax.legend(fontsize=7, loc="lower left")
     return figure
 
@@ -60,13 +79,19 @@ def sharpness_over_edge(table: pd.DataFrame):
     rows["α, η"] = [f"α={a:g}, η={lr:g}" for a, lr in zip(rows["weight_decay"], rows["lr"])]
     seed_band_lines(ax, rows, "step", "value", "α, η", log_y=False)
     ax.axhline(1.0, color="black", linestyle="--", linewidth=0.9)
-    ax.set(title="S·η/2 along the late baseline trajectory (edge at 1)", xlabel="GD step", ylabel="S·η/2")
+    ax.set(
+        title="S·η/2 along the late baseline trajectory (edge at 1)",
+        xlabel="GD step",
+        ylabel="S·η/2",
+    )
     ax.legend(fontsize=6)
     return figure
 
 
 def accuracy_spread(table: pd.DataFrame):
-    rows = table[(table["experiment"] == "cnn") & (table["metric"] == "test_accuracy_last_epochs_mean")].copy()
+    rows = table[
+        (table["experiment"] == "cnn") & (table["metric"] == "test_accuracy_last_epochs_mean")
+    ].copy()
     activations = sorted(rows["activation"].unique())
     figure, axes = new_figure(columns=len(activations))
     for ax, activation in zip(axes, activations):
@@ -87,4 +112,3 @@ def figures(config, table: pd.DataFrame) -> dict:
     if (table["experiment"] == "cnn").any():
         out["accuracy_spread"] = accuracy_spread(table)
     return out
-

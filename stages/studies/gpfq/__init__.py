@@ -8,15 +8,18 @@ networks, the single-layer sweep, the quantization grid), measurement, checks, f
 Float networks are variants of their own; quantization variants read their runs (`train_reads`).
 Torch and seaborn load lazily.
 """
+
 from ...common.study import Study, lazy
 from . import checks, config, describe
 
 STUDY = Study(
     name="gpfq",
-    citation=("Zhang, Zhou, Saab, Post-training Quantization for Neural Networks with Provable Guarantees, SIAM J. "
-              "Math. Data Sci. 5(2), 2023 (arXiv 2201.11113; code: YixuanSeanZhou/Quantized_Neural_Nets); Lybrand & "
-              "Saab, A Greedy Algorithm for Quantizing Neural Networks, JMLR 22, 2021 (code: "
-              "elybrand/quantized_neural_networks)"),
+    citation=(
+        "Zhang, Zhou, Saab, Post-training Quantization for Neural Networks with Provable Guarantees, SIAM J. "
+        "Math. Data Sci. 5(2), 2023 (arXiv 2201.11113; code: YixuanSeanZhou/Quantized_Neural_Nets); Lybrand & "
+        "Saab, A Greedy Algorithm for Quantizing Neural Networks, JMLR 22, 2021 (code: "
+        "elybrand/quantized_neural_networks)"
+    ),
     parse=config.parse,
     variant_names=config.variant_names,
     generate=lazy(f"{__name__}.data", "generate"),

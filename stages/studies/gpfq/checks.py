@@ -3,6 +3,7 @@
 Each check reduces every seed to one number per part, takes the median and quartiles over seeds
 (`Spread`) and decides with the shared rules of stages/common/verdicts.py.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -10,7 +11,14 @@ import pandas as pd
 
 from ...common.atomic import DataError
 from ...common.params import Section
-from ...common.verdicts import REPRODUCED, ClaimOutcome, Spread, band_verdict, combine, threshold_verdict
+from ...common.verdicts import (
+    REPRODUCED,
+    ClaimOutcome,
+    Spread,
+    band_verdict,
+    combine,
+    threshold_verdict,
+)
 
 # the papers' printed numbers shown beside ours (Zhang, Zhou & Saab 2023, MNIST MLP ternary; ImageNet 4 bits)
 PAPER_MNIST_TERNARY = "float 98.24, GPFQ 97.39, best MSQ 93.30"
@@ -22,7 +30,9 @@ def wide(table: pd.DataFrame, variant: str, metric: str) -> pd.DataFrame:
     """seed × step values of one metric of one variant."""
     rows = table[(table["variant"] == variant) & (table["metric"] == metric)]
     if rows.empty:
-        raise DataError(f"the table has no rows for variant {variant!r}, metric {metric!r}: run the variants this claim names")
+        raise DataError(
+            f"the table has no rows for variant {variant!r}, metric {metric!r}: run the variants this claim names"
+        )
     return rows.pivot(index="seed", columns="step", values="value").sort_index()
 
 
@@ -33,10 +43,13 @@ def variants_of(table: pd.DataFrame, model: str | None = None) -> list[str]:
 
 def log_log_slope(steps, values) -> float:
     """Least-squares slope of log(value) against log(step)."""
-    return float(np.polyfit(np.log(np.asarray(steps, float)), np.log(np.asarray(values, float)), 1)[0])
+    return float(
+        np.polyfit(np.log(np.asarray(steps, float)), np.log(np.asarray(values, float)), 1)[0]
+    )
 
 
 # --- G1 ------------------------------------------------------------------------------------------
+
 
 def error_decay(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
     """G1 (Zhang, Zhou & Saab 2023, Theorem 3.1 and §5; Lybrand & Saab 2021): per seed, the log-log
@@ -50,36 +63,70 @@ def error_decay(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
         gpfq_slope = Spread.of([log_log_slope(gpfq.columns, row) for row in gpfq.to_numpy()])
         msq_slope = Spread.of([log_log_slope(msq.columns, row) for row in msq.to_numpy()])
         ratio = Spread.of(msq.iloc[:, -1] / gpfq.iloc[:, -1])
-        parts = [band_verdict(gpfq_slope, tolerance.number("gpfq_slope_low"), tolerance.number("gpfq_slope_high")),
-                 band_verdict(msq_slope, tolerance.number("msq_slope_low"), tolerance.number("msq_slope_high")),
-                 threshold_verdict(ratio, tolerance.number("msq_over_gpfq_at_largest_n0_min", positive=True))]
+        parts = [
+            band_verdict(
+                gpfq_slope, tolerance.number("gpfq_slope_low"), tolerance.number("gpfq_slope_high")
+            ),
+            band_verdict(
+                msq_slope, tolerance.number("msq_slope_low"), tolerance.number("msq_slope_high")
+            ),
+            threshold_verdict(
+                ratio, tolerance.number("msq_over_gpfq_at_largest_n0_min", positive=True)
+            ),
+        ]
         verdict = combine(parts)
         verdicts.append(verdict)
         slopes.append(gpfq_slope.median)
-        numbers.update({**gpfq_slope.as_numbers(f"{inputs}_gpfq_slope"), **msq_slope.as_numbers(f"{inputs}_msq_slope"),
-                        **ratio.as_numbers(f"{inputs}_msq_over_gpfq_at_n0_{int(gpfq.columns[-1])}")})
-        rows.append({"inputs": inputs, "GPFQ slope": gpfq_slope.text(), "MSQ slope": msq_slope.text(),
-                     f"MSQ / GPFQ at N0 = {int(gpfq.columns[-1])}": ratio.text(),
-                     "paper": "GPFQ ≈ −1 (log N0 / N0), MSQ flat", "verdict": verdict})
+        numbers.update(
+            {
+                **gpfq_slope.as_numbers(f"{inputs}_gpfq_slope"),
+                **msq_slope.as_numbers(f"{inputs}_msq_slope"),
+                **ratio.as_numbers(f"{inputs}_msq_over_gpfq_at_n0_{int(gpfq.columns[-1])}"),
+            }
+        )
+        rows.append(
+            {
+                "inputs": inputs,
+                "GPFQ slope": gpfq_slope.text(),
+                "MSQ slope": msq_slope.text(),
+                f"MSQ / GPFQ at N0 = {int(gpfq.columns[-1])}": ratio.text(),
+                "paper": "GPFQ ≈ −1 (log N0 / N0), MSQ flat",
+                "verdict": verdict,
+            }
+        )
     fitted = ", ".join(f"{row['inputs']} {slope:.3f}" for row, slope in zip(rows, slopes))
     flat = ", ".join(f"{numbers[row['inputs'] + '_msq_slope_median']:.3f}" for row in rows)
-    summary = (f"median fitted slopes of GPFQ's relative square error against N0: {fitted} (the bound's −1 up to "
-               f"a log factor); MSQ's: {flat}.")
-    return ClaimOutcome(combine(verdicts), ("least_negative_gpfq_slope", float(np.max(slopes))), numbers, summary, rows)
+    summary = (
+        f"median fitted slopes of GPFQ's relative square error against N0: {fitted} (the bound's −1 up to "
+        f"a log factor); MSQ's: {flat}."
+    )
+    return ClaimOutcome(
+        combine(verdicts),
+        ("least_negative_gpfq_slope", float(np.max(slopes))),
+        numbers,
+        summary,
+        rows,
+    )
 
 
 # --- G2 ------------------------------------------------------------------------------------------
 
+
 def hidden_layers(table: pd.DataFrame, variant: str) -> list[int]:
     metrics = table.loc[table["variant"] == variant, "metric"]
-    layers = sorted({int(m.split("_layer")[1].split("_")[0]) for m in metrics if m.startswith("gpfq_layer")})
+    layers = sorted(
+        {int(m.split("_layer")[1].split("_")[0]) for m in metrics if m.startswith("gpfq_layer")}
+    )
     return layers[:-1]
 
 
 def layer_error_ratios(table: pd.DataFrame, variant: str) -> dict[int, pd.DataFrame]:
     """Per hidden layer: seed × C table of GPFQ's calibration error over MSQ's."""
-    return {l: wide(table, variant, f"gpfq_layer{l}_relative_error") / wide(table, variant, f"msq_layer{l}_relative_error")
-            for l in hidden_layers(table, variant)}
+    return {
+        l: wide(table, variant, f"gpfq_layer{l}_relative_error")
+        / wide(table, variant, f"msq_layer{l}_relative_error")
+        for l in hidden_layers(table, variant)
+    }
 
 
 def hidden_error_ratio(table: pd.DataFrame, variant: str) -> pd.Series:
@@ -100,47 +147,80 @@ def accuracy_vs_scale(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
     gain_alphabets = tolerance.raw("accuracy_gain_alphabets")
     verdicts, rows, numbers, drops, ratios = [], [], {}, [], []
     for variant in variants_of(table):
-        if variant not in set(table.loc[table["metric"] == "gpfq_test_accuracy_percent", "variant"]):
+        if variant not in set(
+            table.loc[table["metric"] == "gpfq_test_accuracy_percent", "variant"]
+        ):
             continue
         first = table[table["variant"] == variant].iloc[0]
         float_accuracy = wide(table, variant, "float_test_accuracy_percent").iloc[:, 0]
         gpfq, msq = (wide(table, variant, f"{m}_test_accuracy_percent") for m in ("gpfq", "msq"))
         drop = Spread.of(float_accuracy - gpfq.max(axis=1))
         ratio = Spread.of(hidden_error_ratio(table, variant))
-        per_layer = {l: Spread.of(r.median(axis=1)) for l, r in layer_error_ratios(table, variant).items()}
+        per_layer = {
+            l: Spread.of(r.median(axis=1)) for l, r in layer_error_ratios(table, variant).items()
+        }
         gain = Spread.of((gpfq - msq).median(axis=1))
-        parts = [threshold_verdict(drop, drop_limit, at_most=True), threshold_verdict(ratio, ratio_limit, at_most=True)]
+        parts = [
+            threshold_verdict(drop, drop_limit, at_most=True),
+            threshold_verdict(ratio, ratio_limit, at_most=True),
+        ]
         if first["alphabet"] in gain_alphabets:
             parts.append(threshold_verdict(gain, gain_limit))
         verdict = combine(parts)
         verdicts.append(verdict)
         drops.append(drop.median)
         ratios.append(ratio.median)
-        numbers.update({**drop.as_numbers(f"{variant}_float_minus_best_gpfq_points"),
-                        **ratio.as_numbers(f"{variant}_hidden_error_gpfq_over_msq"),
-                        **gain.as_numbers(f"{variant}_median_over_c_gpfq_minus_msq_points"),
-                        **Spread.of(float_accuracy).as_numbers(f"{variant}_float_accuracy"),
-                        **Spread.of(gpfq.max(axis=1)).as_numbers(f"{variant}_best_gpfq_accuracy"),
-                        **Spread.of(msq.max(axis=1)).as_numbers(f"{variant}_best_msq_accuracy")})
+        numbers.update(
+            {
+                **drop.as_numbers(f"{variant}_float_minus_best_gpfq_points"),
+                **ratio.as_numbers(f"{variant}_hidden_error_gpfq_over_msq"),
+                **gain.as_numbers(f"{variant}_median_over_c_gpfq_minus_msq_points"),
+                **Spread.of(float_accuracy).as_numbers(f"{variant}_float_accuracy"),
+                **Spread.of(gpfq.max(axis=1)).as_numbers(f"{variant}_best_gpfq_accuracy"),
+                **Spread.of(msq.max(axis=1)).as_numbers(f"{variant}_best_msq_accuracy"),
+            }
+        )
         for layer, spread in per_layer.items():
             numbers.update(spread.as_numbers(f"{variant}_layer{layer}_error_gpfq_over_msq"))
-        paper = {("mlp", "ternary"): f"MNIST MLP: {PAPER_MNIST_TERNARY}", ("cnn", "4bit"): f"ImageNet: {PAPER_IMAGENET_4BIT}"}
-        rows.append({"variant": variant, "float": Spread.of(float_accuracy).text(3),
-                     "best GPFQ": Spread.of(gpfq.max(axis=1)).text(3), "best MSQ": Spread.of(msq.max(axis=1)).text(3),
-                     "float − best GPFQ": drop.text(2), "hidden error GPFQ / MSQ": ratio.text(2),
-                     "by layer (median over C)": ", ".join(f"{l}: {s.median:.2f}" for l, s in per_layer.items()),
-                     "median over C: GPFQ − MSQ": gain.text(2) + ("" if first["alphabet"] in gain_alphabets else " (shown)"),
-                     "paper": paper.get((first["model"], first["alphabet"]), ""), "verdict": verdict})
+        paper = {
+            ("mlp", "ternary"): f"MNIST MLP: {PAPER_MNIST_TERNARY}",
+            ("cnn", "4bit"): f"ImageNet: {PAPER_IMAGENET_4BIT}",
+        }
+        rows.append(
+            {
+                "variant": variant,
+                "float": Spread.of(float_accuracy).text(3),
+                "best GPFQ": Spread.of(gpfq.max(axis=1)).text(3),
+                "best MSQ": Spread.of(msq.max(axis=1)).text(3),
+                "float − best GPFQ": drop.text(2),
+                "hidden error GPFQ / MSQ": ratio.text(2),
+                "by layer (median over C)": ", ".join(
+                    f"{l}: {s.median:.2f}" for l, s in per_layer.items()
+                ),
+                "median over C: GPFQ − MSQ": gain.text(2)
+                + ("" if first["alphabet"] in gain_alphabets else " (shown)"),
+                "paper": paper.get((first["model"], first["alphabet"]), ""),
+                "verdict": verdict,
+            }
+        )
     names = ", ".join(r["variant"] for r in rows)
-    summary = (f"GPFQ's best accuracy over C is {', '.join(f'{d:.2f}' for d in drops)} points below float "
-               f"({names}; needs ≤ {drop_limit:g}; the paper's MNIST MLP ternary: 98.24 → 97.39, 0.85 points, best "
-               f"MSQ 93.30); GPFQ's hidden-layer errors over MSQ's: {', '.join(f'{r:.2f}' for r in ratios)} (needs ≤ "
-               f"{ratio_limit:g}); failed: {', '.join(r['variant'] for r in rows if r['verdict'] != REPRODUCED) or 'none'}.")
-    return ClaimOutcome(combine(verdicts), ("largest_median_accuracy_drop_points", float(np.max(drops))), numbers,
-                        summary, rows)
+    summary = (
+        f"GPFQ's best accuracy over C is {', '.join(f'{d:.2f}' for d in drops)} points below float "
+        f"({names}; needs ≤ {drop_limit:g}; the paper's MNIST MLP ternary: 98.24 → 97.39, 0.85 points, best "
+        f"MSQ 93.30); GPFQ's hidden-layer errors over MSQ's: {', '.join(f'{r:.2f}' for r in ratios)} (needs ≤ "
+        f"{ratio_limit:g}); failed: {', '.join(r['variant'] for r in rows if r['verdict'] != REPRODUCED) or 'none'}."
+    )
+    return ClaimOutcome(
+        combine(verdicts),
+        ("largest_median_accuracy_drop_points", float(np.max(drops))),
+        numbers,
+        summary,
+        rows,
+    )
 
 
 # --- G3 ------------------------------------------------------------------------------------------
+
 
 def bias_and_mixed_precision(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
     """G3 (Zhang, Zhou & Saab 2023, §6, bias correction and mixed precision): (a) bias correction
@@ -152,36 +232,74 @@ def bias_and_mixed_precision(table: pd.DataFrame, tolerance: Section) -> ClaimOu
     loss_limit = -tolerance.number("accuracy_loss_at_most", low=0.0)
     verdicts, rows, numbers, worst_ratio = [], [], {}, []
     for variant in variants_of(table):
-        if variant not in set(table.loc[table["metric"] == "gpfq_bias_test_accuracy_percent", "variant"]):
+        if variant not in set(
+            table.loc[table["metric"] == "gpfq_bias_test_accuracy_percent", "variant"]
+        ):
             continue
         layers = hidden_layers(table, variant) + [len(hidden_layers(table, variant))]
-        corrected = np.stack([wide(table, variant, f"gpfq_bias_layer{l}_relative_error").to_numpy() for l in layers])
-        uncorrected = np.stack([wide(table, variant, f"gpfq_bias_layer{l}_relative_error_uncorrected").to_numpy()
-                                for l in layers])
+        corrected = np.stack(
+            [wide(table, variant, f"gpfq_bias_layer{l}_relative_error").to_numpy() for l in layers]
+        )
+        uncorrected = np.stack(
+            [
+                wide(table, variant, f"gpfq_bias_layer{l}_relative_error_uncorrected").to_numpy()
+                for l in layers
+            ]
+        )
         largest = float(np.max(corrected / uncorrected))
         worst_ratio.append(largest)
-        accuracy = {m: wide(table, variant, f"{m}_test_accuracy_percent")
-                    for m in ("gpfq", "gpfq_bias", "gpfq_float_last", "gpfq_bias_float_last")}
+        accuracy = {
+            m: wide(table, variant, f"{m}_test_accuracy_percent")
+            for m in ("gpfq", "gpfq_bias", "gpfq_float_last", "gpfq_bias_float_last")
+        }
         bias_change = Spread.of((accuracy["gpfq_bias"] - accuracy["gpfq"]).median(axis=1))
-        mixed_change = Spread.of((accuracy["gpfq_bias_float_last"] - accuracy["gpfq_bias"]).median(axis=1))
-        both_change = Spread.of((accuracy["gpfq_bias_float_last"] - accuracy["gpfq"]).median(axis=1))
-        parts = [threshold_verdict(Spread.of([largest]), ratio_limit, at_most=True), threshold_verdict(bias_change, loss_limit), threshold_verdict(mixed_change, loss_limit)]
+        mixed_change = Spread.of(
+            (accuracy["gpfq_bias_float_last"] - accuracy["gpfq_bias"]).median(axis=1)
+        )
+        both_change = Spread.of(
+            (accuracy["gpfq_bias_float_last"] - accuracy["gpfq"]).median(axis=1)
+        )
+        parts = [
+            threshold_verdict(Spread.of([largest]), ratio_limit, at_most=True),
+            threshold_verdict(bias_change, loss_limit),
+            threshold_verdict(mixed_change, loss_limit),
+        ]
         verdict = combine(parts)
         verdicts.append(verdict)
-        numbers.update({f"{variant}_largest_corrected_over_uncorrected_error": largest,
-                        **bias_change.as_numbers(f"{variant}_bias_correction_accuracy_change_points"),
-                        **mixed_change.as_numbers(f"{variant}_float_last_accuracy_change_points"),
-                        **both_change.as_numbers(f"{variant}_bias_and_float_last_vs_gpfq_points")})
-        rows.append({"variant": variant, "largest corrected / uncorrected layer error": f"{largest:.6f}",
-                     "bias correction: Δ accuracy": bias_change.text(2),
-                     "float last layer: Δ accuracy": mixed_change.text(2),
-                     "both vs plain GPFQ: Δ accuracy": both_change.text(2), "verdict": verdict})
-    summary = (f"bias correction never raised a calibration layer error (largest ratio {max(worst_ratio):.6f}); "
-               f"accuracy changes are medians over C of per-seed paired differences, in points; the paper: "
-               f"{PAPER_BIAS_MIXED}.")
-    return ClaimOutcome(combine(verdicts), ("largest_corrected_over_uncorrected_error", float(max(worst_ratio))),
-                        numbers, summary, rows)
+        numbers.update(
+            {
+                f"{variant}_largest_corrected_over_uncorrected_error": largest,
+                **bias_change.as_numbers(f"{variant}_bias_correction_accuracy_change_points"),
+                **mixed_change.as_numbers(f"{variant}_float_last_accuracy_change_points"),
+                **both_change.as_numbers(f"{variant}_bias_and_float_last_vs_gpfq_points"),
+            }
+        )
+        rows.append(
+            {
+                "variant": variant,
+                "largest corrected / uncorrected layer error": f"{largest:.6f}",
+                "bias correction: Δ accuracy": bias_change.text(2),
+                "float last layer: Δ accuracy": mixed_change.text(2),
+                "both vs plain GPFQ: Δ accuracy": both_change.text(2),
+                "verdict": verdict,
+            }
+        )
+    summary = (
+        f"bias correction never raised a calibration layer error (largest ratio {max(worst_ratio):.6f}); "
+        f"accuracy changes are medians over C of per-seed paired differences, in points; the paper: "
+        f"{PAPER_BIAS_MIXED}."
+    )
+    return ClaimOutcome(
+        combine(verdicts),
+        ("largest_corrected_over_uncorrected_error", float(max(worst_ratio))),
+        numbers,
+        summary,
+        rows,
+    )
 
 
-CHECKS = {"error_decay": error_decay, "accuracy_vs_scale": accuracy_vs_scale,
-          "bias_and_mixed_precision": bias_and_mixed_precision}
+CHECKS = {
+    "error_decay": error_decay,
+    "accuracy_vs_scale": accuracy_vs_scale,
+    "bias_and_mixed_precision": bias_and_mixed_precision,
+}

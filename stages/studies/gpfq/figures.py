@@ -9,6 +9,7 @@
 - bias_and_mixed_precision (G3): accuracy change against C from bias correction, a float last
   layer, and both, relative to plain GPFQ.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -21,22 +22,47 @@ QUANTIZED = ("msq", "gpfq")
 
 
 def error_vs_n0(table: pd.DataFrame):
-    layer_variants = sorted(table.loc[table["model"] == "single_layer", "variant"].unique(),
-                            key=lambda name: (name != "layer_gaussian", name))  # Gaussian first, as the papers
+    layer_variants = sorted(
+        table.loc[table["model"] == "single_layer", "variant"].unique(),
+        key=lambda name: (name != "layer_gaussian", name),
+    )  # Gaussian first, as the papers
     figure, axes = new_figure(columns=len(layer_variants), width=4.6)
     for ax, variant in zip(axes, layer_variants):
-        rows = table[(table["variant"] == variant) & table["metric"].str.endswith("relative_square_error")].copy()
+        rows = table[
+            (table["variant"] == variant) & table["metric"].str.endswith("relative_square_error")
+        ].copy()
         labels = {}
         for method, group in rows.groupby("method"):
             medians = group.groupby("step")["value"].median()
-            labels[method] = f"{method.upper()} (slope {log_log_slope(medians.index, medians.values):.2f})"
+            labels[method] = (
+                f"{method.upper()} (slope {log_log_slope(medians.index, medians.values):.2f})"
+            )
         rows["quantizer"] = rows["method"].map(labels)
-        seed_band_lines(ax, rows, "step", "value", "quantizer", log_y=True, hue_order=[labels[m] for m in QUANTIZED])
+        seed_band_lines(
+            ax,
+            rows,
+            "step",
+            "value",
+            "quantizer",
+            log_y=True,
+            hue_order=[labels[m] for m in QUANTIZED],
+        )
         steps = np.array(sorted(rows["step"].unique()), dtype=float)
         anchor = rows[(rows["method"] == "gpfq") & (rows["step"] == steps[0])]["value"].median()
-        ax.plot(steps, anchor * steps[0] / steps, color="black", linestyle="--", linewidth=0.8, label="∝ 1/N0")
-        ax.set(xscale="log", xlabel="N0 (weights per neuron)", ylabel="‖XW − XQ‖² / ‖XW‖²",
-               title=f"one layer, {rows['inputs'].iloc[0]} inputs, {rows['alphabet'].iloc[0]}")
+        ax.plot(
+            steps,
+            anchor * steps[0] / steps,
+            color="black",
+            linestyle="--",
+            linewidth=0.8,
+            label="∝ 1/N0",
+        )
+        ax.set(
+            xscale="log",
+            xlabel="N0 (weights per neuron)",
+            ylabel="‖XW − XQ‖² / ‖XW‖²",
+            title=f"one layer, {rows['inputs'].iloc[0]} inputs, {rows['alphabet'].iloc[0]}",
+        )
         ax.legend(fontsize=7)
     return figure
 
@@ -53,11 +79,24 @@ def accuracy_vs_scale(table: pd.DataFrame):
     variants = quantized_variants(table)
     figure, axes = new_figure(columns=len(variants), width=3.6)
     for ax, variant in zip(axes, variants):
-        rows = table[(table["variant"] == variant) & table["metric"].isin([f"{m}_test_accuracy_percent" for m in QUANTIZED])]
+        rows = table[
+            (table["variant"] == variant)
+            & table["metric"].isin([f"{m}_test_accuracy_percent" for m in QUANTIZED])
+        ]
         rows = rows.assign(quantizer=rows["method"].str.upper())
-        seed_band_lines(ax, rows, "scale_c", "value", "quantizer", log_y=False, hue_order=["MSQ", "GPFQ"])
-        float_accuracy = table[(table["variant"] == variant) & (table["metric"] == "float_test_accuracy_percent")]
-        ax.axhline(float_accuracy["value"].median(), color="black", linestyle="--", linewidth=0.9, label="float")
+        seed_band_lines(
+            ax, rows, "scale_c", "value", "quantizer", log_y=False, hue_order=["MSQ", "GPFQ"]
+        )
+        float_accuracy = table[
+            (table["variant"] == variant) & (table["metric"] == "float_test_accuracy_percent")
+        ]
+        ax.axhline(
+            float_accuracy["value"].median(),
+            color="black",
+            linestyle="--",
+            linewidth=0.9,
+            label="float",
+        )
         ax.set(xlabel="scale C", ylabel="test accuracy (%)", title=panel_title(rows), ylim=(0, 100))
         ax.legend(fontsize=7, loc="lower left")
     return figure
@@ -67,10 +106,22 @@ def hidden_layer_errors(table: pd.DataFrame):
     variants = quantized_variants(table)
     figure, axes = new_figure(columns=len(variants), width=3.6)
     for ax, variant in zip(axes, variants):
-        metrics = [f"{m}_layer{l}_relative_error" for m in QUANTIZED for l in hidden_layers(table, variant)]
+        metrics = [
+            f"{m}_layer{l}_relative_error" for m in QUANTIZED for l in hidden_layers(table, variant)
+        ]
         rows = table[(table["variant"] == variant) & table["metric"].isin(metrics)].copy()
-        rows["layer"] = rows["method"].str.upper() + ", layer " + rows["metric"].str.extract(r"layer(\d+)")[0]
-        seed_band_lines(ax, rows, "scale_c", "value", "layer", log_y=True, hue_order=sorted(rows["layer"].unique()))
+        rows["layer"] = (
+            rows["method"].str.upper() + ", layer " + rows["metric"].str.extract(r"layer(\d+)")[0]
+        )
+        seed_band_lines(
+            ax,
+            rows,
+            "scale_c",
+            "value",
+            "layer",
+            log_y=True,
+            hue_order=sorted(rows["layer"].unique()),
+        )
         ax.set(xlabel="scale C", ylabel="calibration error ‖Y − Ỹ‖/‖Y‖", title=panel_title(rows))
         ax.legend(fontsize=6)
     return figure
@@ -79,25 +130,47 @@ def hidden_layer_errors(table: pd.DataFrame):
 def bias_and_mixed_precision(table: pd.DataFrame):
     variants = quantized_variants(table)
     figure, axes = new_figure(columns=len(variants), width=3.6)
-    changes = {"gpfq_bias": "+ bias correction", "gpfq_float_last": "+ float last layer",
-               "gpfq_bias_float_last": "+ both"}
+    changes = {
+        "gpfq_bias": "+ bias correction",
+        "gpfq_float_last": "+ float last layer",
+        "gpfq_bias_float_last": "+ both",
+    }
     for ax, variant in zip(axes, variants):
         rows = table[table["variant"] == variant]
-        plain = rows[rows["metric"] == "gpfq_test_accuracy_percent"].set_index(["seed", "step"])["value"]
+        plain = rows[rows["metric"] == "gpfq_test_accuracy_percent"].set_index(["seed", "step"])[
+            "value"
+        ]
         frames = []
         for method, label in changes.items():
-            other = rows[rows["metric"] == f"{method}_test_accuracy_percent"].set_index(["seed", "step"])
-            frames.append(pd.DataFrame({"scale_c": other["scale_c"], "value": other["value"] - plain,
-                                        "change": label}).reset_index())
-        seed_band_lines(ax, pd.concat(frames), "scale_c", "value", "change", log_y=False, hue_order=list(changes.values()))
+            other = rows[rows["metric"] == f"{method}_test_accuracy_percent"].set_index(
+                ["seed", "step"]
+            )
+            frames.append(
+                pd.DataFrame(
+                    {"scale_c": other["scale_c"], "value": other["value"] - plain, "change": label}
+                ).reset_index()
+            )
+        seed_band_lines(
+            ax,
+            pd.concat(frames),
+            "scale_c",
+            "value",
+            "change",
+            log_y=False,
+            hue_order=list(changes.values()),
+        )
         ax.axhline(0.0, color="black", linewidth=0.8)
         ax.set(xlabel="scale C", ylabel="accuracy − plain GPFQ (points)", title=panel_title(rows))
         ax.legend(fontsize=6)
     return figure
 
 
-FIGURES = {"error_vs_n0": error_vs_n0, "accuracy_vs_scale": accuracy_vs_scale,
-           "hidden_layer_errors": hidden_layer_errors, "bias_and_mixed_precision": bias_and_mixed_precision}
+FIGURES = {
+    "error_vs_n0": error_vs_n0,
+    "accuracy_vs_scale": accuracy_vs_scale,
+    "hidden_layer_errors": hidden_layer_errors,
+    "bias_and_mixed_precision": bias_and_mixed_precision,
+}
 
 
 def figures(config, table: pd.DataFrame) -> dict:

@@ -6,6 +6,7 @@ are its input vectors; a convolution's rows are its input's unfolded 3×3 patche
 example and output position, as the paper quantizes convolutions), and its weight a (C_out, C_in·9)
 matrix. `outputs` runs convolutions with conv2d; the tests check that it equals the unfolded product.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -50,12 +51,18 @@ def cnn(image_side: int, channels: tuple[int, ...], classes: int) -> list[Layer]
 def initial_parameters(layers: list[Layer], seed: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """PyTorch's default initialisation of the same layers (float64), from `seed`."""
     torch.manual_seed(seed)
-    modules = [torch.nn.Linear(l.inputs, l.outputs) if l.kind == "linear"
-               else torch.nn.Conv2d(l.inputs, l.outputs, KERNEL, padding=1) for l in layers]
+    modules = [
+        torch.nn.Linear(l.inputs, l.outputs)
+        if l.kind == "linear"
+        else torch.nn.Conv2d(l.inputs, l.outputs, KERNEL, padding=1)
+        for l in layers
+    ]
     return [(m.weight.detach().double().clone(), m.bias.detach().double().clone()) for m in modules]
 
 
-def pre_activation(layer: Layer, weight: torch.Tensor, bias: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+def pre_activation(
+    layer: Layer, weight: torch.Tensor, bias: torch.Tensor, inputs: torch.Tensor
+) -> torch.Tensor:
     if layer.kind == "conv":
         return F.conv2d(inputs, weight, bias, padding=1)
     return inputs @ weight.T + bias
@@ -91,8 +98,13 @@ def matrix(weight: torch.Tensor) -> torch.Tensor:
     return weight.reshape(weight.shape[0], -1)
 
 
-def pre_activation_from_rows(layer: Layer, weight_matrix: torch.Tensor, bias: torch.Tensor,
-                             layer_rows: torch.Tensor, examples: int) -> torch.Tensor:
+def pre_activation_from_rows(
+    layer: Layer,
+    weight_matrix: torch.Tensor,
+    bias: torch.Tensor,
+    layer_rows: torch.Tensor,
+    examples: int,
+) -> torch.Tensor:
     """X Wᵀ + b from the rows of `rows`, back in the layer's output layout."""
     product = layer_rows @ weight_matrix.T + bias
     if layer.kind == "linear":

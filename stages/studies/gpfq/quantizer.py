@@ -15,6 +15,7 @@ MSQ rounds every weight to its nearest level independently.
 Alphabets (as the public code): b bits give the 2^b + 1 levels δ·{−2^(b−1), …, 0, …, 2^(b−1)} with
 δ = C·rad/2^(b−1), rad the mean over neurons of max |w|; ternary is {−δ, 0, δ} with δ = C·median |W|.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -39,7 +40,9 @@ class Alphabet:
         """Q: round to the nearest level (ties to even), saturating at the outermost levels."""
         if self.step == 0.0:
             return torch.zeros_like(values)
-        index = torch.clamp(torch.round(values / self.step), -self.largest_level, self.largest_level)
+        index = torch.clamp(
+            torch.round(values / self.step), -self.largest_level, self.largest_level
+        )
         return index * self.step
 
 
@@ -57,23 +60,35 @@ def msq(weights: torch.Tensor, alphabet: Alphabet) -> torch.Tensor:
     return alphabet.nearest(weights)
 
 
-def gpfq(weights: torch.Tensor, analog_inputs: torch.Tensor, quantized_inputs: torch.Tensor,
-         alphabet: Alphabet) -> torch.Tensor:
+def gpfq(
+    weights: torch.Tensor,
+    analog_inputs: torch.Tensor,
+    quantized_inputs: torch.Tensor,
+    alphabet: Alphabet,
+) -> torch.Tensor:
     """GPFQ of a whole layer, vectorised over neurons: weights (N1, N0), inputs (m, N0) -> Q (N1, N0)."""
-    residual = torch.zeros(analog_inputs.shape[0], weights.shape[0], dtype=weights.dtype, device=weights.device)
+    residual = torch.zeros(
+        analog_inputs.shape[0], weights.shape[0], dtype=weights.dtype, device=weights.device
+    )
     quantized = torch.zeros_like(weights)
     squared_norms = (quantized_inputs * quantized_inputs).sum(dim=0)
     cross = (quantized_inputs * analog_inputs).sum(dim=0)
     for t in range(weights.shape[1]):
         column, analog, seen = weights[:, t], analog_inputs[:, t], quantized_inputs[:, t]
         if squared_norms[t] > ZERO_NORM:
-            quantized[:, t] = alphabet.nearest((seen @ residual + column * cross[t]) / squared_norms[t])
+            quantized[:, t] = alphabet.nearest(
+                (seen @ residual + column * cross[t]) / squared_norms[t]
+            )
         residual += torch.outer(analog, column) - torch.outer(seen, quantized[:, t])
     return quantized
 
 
-def gpfq_one_neuron(weight: torch.Tensor, analog_inputs: torch.Tensor, quantized_inputs: torch.Tensor,
-                    alphabet: Alphabet) -> torch.Tensor:
+def gpfq_one_neuron(
+    weight: torch.Tensor,
+    analog_inputs: torch.Tensor,
+    quantized_inputs: torch.Tensor,
+    alphabet: Alphabet,
+) -> torch.Tensor:
     """The recursion for one neuron w (N0,), literally; `gpfq` must agree with it neuron by neuron."""
     residual = torch.zeros(analog_inputs.shape[0], dtype=weight.dtype, device=weight.device)
     quantized = torch.zeros_like(weight)

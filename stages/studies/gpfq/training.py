@@ -3,6 +3,7 @@ sweep over N0, or the quantization of a float variant's networks at every scale 
 
 The arrays each experiment returns are what measurement.py reads back.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -41,7 +42,10 @@ def train_float(config: Config, variant: Variant, data, device: str) -> TrainRes
     seeds = config.seeds(setup.seeds)
     losses, accuracies, trained = [], [], []
     for seed in seeds:
-        parameters = [tuple(t.to(device).requires_grad_() for t in pair) for pair in models.initial_parameters(layers, seed)]
+        parameters = [
+            tuple(t.to(device).requires_grad_() for t in pair)
+            for pair in models.initial_parameters(layers, seed)
+        ]
         optimizer = torch.optim.Adam([t for pair in parameters for t in pair], lr=setup.lr)
         order = np.random.default_rng(seed)
         epoch_losses = []
@@ -49,18 +53,27 @@ def train_float(config: Config, variant: Variant, data, device: str) -> TrainRes
             total = 0.0
             for batch in digits.epoch_batches(len(train_y), setup.batch_size, order):
                 optimizer.zero_grad()
-                loss = torch.nn.functional.cross_entropy(models.outputs(layers, parameters, train_x[batch]), train_y[batch])
+                loss = torch.nn.functional.cross_entropy(
+                    models.outputs(layers, parameters, train_x[batch]), train_y[batch]
+                )
                 loss.backward()
                 optimizer.step()
                 total += float(loss.detach()) * len(batch)
             epoch_losses.append(total / len(train_y))
         with torch.no_grad():
-            accuracies.append(models.accuracy_percent(models.outputs(layers, parameters, test_x), test_y))
+            accuracies.append(
+                models.accuracy_percent(models.outputs(layers, parameters, test_x), test_y)
+            )
         losses.append(epoch_losses)
-        trained.append([(w.detach().cpu().numpy(), b.detach().cpu().numpy()) for w, b in parameters])
-    arrays = {"seeds": np.asarray(seeds, np.int64), "train_loss": np.asarray(losses),
-              "test_accuracy_percent": np.asarray(accuracies),
-              "diverged": ~np.isfinite(np.asarray(losses)).all(axis=1)}
+        trained.append(
+            [(w.detach().cpu().numpy(), b.detach().cpu().numpy()) for w, b in parameters]
+        )
+    arrays = {
+        "seeds": np.asarray(seeds, np.int64),
+        "train_loss": np.asarray(losses),
+        "test_accuracy_percent": np.asarray(accuracies),
+        "diverged": ~np.isfinite(np.asarray(losses)).all(axis=1),
+    }
     for index in range(len(layers)):
         arrays[f"layer{index}_weight"] = np.stack([run[index][0] for run in trained])
         arrays[f"layer{index}_bias"] = np.stack([run[index][1] for run in trained])
@@ -68,14 +81,18 @@ def train_float(config: Config, variant: Variant, data, device: str) -> TrainRes
     return TrainResult(arrays, run_steps=len(seeds) * setup.epochs * batches, runs=len(seeds))
 
 
-def single_layer_inputs(law: str, samples: int, neurons_in: int, config: Config, rng: np.random.Generator) -> np.ndarray:
+def single_layer_inputs(
+    law: str, samples: int, neurons_in: int, config: Config, rng: np.random.Generator
+) -> np.ndarray:
     """X (m × N0): i.i.d. N(0, 1) entries, or rows drawn around `clusters` centres z_k ~ N(0, I) as
     z_k + cluster_std·N(0, I) (a mixture of Gaussian clusters)."""
     if law == "gaussian":
         return rng.standard_normal((samples, neurons_in))
     setup = config.single_layer
     centres = rng.standard_normal((setup.clusters, neurons_in))
-    return centres[rng.integers(setup.clusters, size=samples)] + setup.cluster_std * rng.standard_normal((samples, neurons_in))
+    return centres[
+        rng.integers(setup.clusters, size=samples)
+    ] + setup.cluster_std * rng.standard_normal((samples, neurons_in))
 
 
 def train_single_layer(config: Config, variant: Variant) -> TrainResult:
@@ -84,22 +101,39 @@ def train_single_layer(config: Config, variant: Variant) -> TrainResult:
     Zhang et al.'s bound makes decay like log(N0)/N0)."""
     setup = config.single_layer
     seeds = config.seeds(setup.seeds)
-    errors = {"gpfq": np.zeros((len(seeds), len(setup.neurons_in))), "msq": np.zeros((len(seeds), len(setup.neurons_in)))}
+    errors = {
+        "gpfq": np.zeros((len(seeds), len(setup.neurons_in))),
+        "msq": np.zeros((len(seeds), len(setup.neurons_in))),
+    }
     for row, seed in enumerate(seeds):
         rng = np.random.default_rng(seed)
         for column, neurons_in in enumerate(setup.neurons_in):
-            inputs = torch.as_tensor(single_layer_inputs(variant.inputs, setup.samples, neurons_in, config, rng))
+            inputs = torch.as_tensor(
+                single_layer_inputs(variant.inputs, setup.samples, neurons_in, config, rng)
+            )
             weights = torch.as_tensor(rng.uniform(-1.0, 1.0, (setup.neurons_out, neurons_in)))
             levels = alphabet_for(weights, setup.bits, setup.scale_c)
             exact = inputs @ weights.T
-            errors["gpfq"][row, column] = relative_error(exact, inputs @ gpfq(weights, inputs, inputs, levels).T) ** 2
+            errors["gpfq"][row, column] = (
+                relative_error(exact, inputs @ gpfq(weights, inputs, inputs, levels).T) ** 2
+            )
             errors["msq"][row, column] = relative_error(exact, inputs @ msq(weights, levels).T) ** 2
-    arrays = {"seeds": np.asarray(seeds, np.int64), "neurons_in": np.asarray(setup.neurons_in, np.int64),
-              "gpfq_relative_square_error": errors["gpfq"], "msq_relative_square_error": errors["msq"]}
-    return TrainResult(arrays, run_steps=len(seeds) * sum(setup.neurons_in), runs=len(seeds) * len(setup.neurons_in))
+    arrays = {
+        "seeds": np.asarray(seeds, np.int64),
+        "neurons_in": np.asarray(setup.neurons_in, np.int64),
+        "gpfq_relative_square_error": errors["gpfq"],
+        "msq_relative_square_error": errors["msq"],
+    }
+    return TrainResult(
+        arrays,
+        run_steps=len(seeds) * sum(setup.neurons_in),
+        runs=len(seeds) * len(setup.neurons_in),
+    )
 
 
-def train_quantization(config: Config, variant: Variant, data, device: str, float_run) -> TrainResult:
+def train_quantization(
+    config: Config, variant: Variant, data, device: str, float_run
+) -> TrainResult:
     """G2/G3: every seed's float network quantized at every C of the grid by MSQ, GPFQ, and GPFQ with
     bias correction, each also with its last layer kept in float; test accuracy of each, and the
     calibration-set error of each quantized layer. Calibration images: `calibration_samples` training
@@ -115,35 +149,69 @@ def train_quantization(config: Config, variant: Variant, data, device: str, floa
     errors = np.zeros((*shape, len(QUANTIZED_PASSES), len(layers)))
     uncorrected = np.zeros((*shape, len(layers)))
     for row, seed in enumerate(seeds):
-        parameters = [(torch.as_tensor(float_run[f"layer{i}_weight"][row], device=device),
-                       torch.as_tensor(float_run[f"layer{i}_bias"][row], device=device)) for i in range(len(layers))]
-        chosen = np.sort(np.random.default_rng(seed).choice(len(data["train_labels"]), samples, replace=False))
+        parameters = [
+            (
+                torch.as_tensor(float_run[f"layer{i}_weight"][row], device=device),
+                torch.as_tensor(float_run[f"layer{i}_bias"][row], device=device),
+            )
+            for i in range(len(layers))
+        ]
+        chosen = np.sort(
+            np.random.default_rng(seed).choice(len(data["train_labels"]), samples, replace=False)
+        )
         calibration = network_inputs(model, data["train_inputs"][chosen], side, device)
         for column, scale_c in enumerate(variant.scales):
-            passes = {name: network_quantization.quantize(layers, parameters, calibration, NETWORKS[name][0],
-                                                          variant.bits, scale_c, NETWORKS[name][1])
-                      for name in QUANTIZED_PASSES}
+            passes = {
+                name: network_quantization.quantize(
+                    layers,
+                    parameters,
+                    calibration,
+                    NETWORKS[name][0],
+                    variant.bits,
+                    scale_c,
+                    NETWORKS[name][1],
+                )
+                for name in QUANTIZED_PASSES
+            }
             for index, (name, (_, correct, float_last)) in enumerate(NETWORKS.items()):
                 source = passes["gpfq_bias" if correct else name.removesuffix("_float_last")]
-                network = network_quantization.with_float_last_layer(source, parameters) if float_last else source.parameters
+                network = (
+                    network_quantization.with_float_last_layer(source, parameters)
+                    if float_last
+                    else source.parameters
+                )
                 with torch.no_grad():
-                    accuracy[row, column, index] = models.accuracy_percent(models.outputs(layers, network, test_x), test_y)
+                    accuracy[row, column, index] = models.accuracy_percent(
+                        models.outputs(layers, network, test_x), test_y
+                    )
             for index, name in enumerate(QUANTIZED_PASSES):
                 errors[row, column, index] = passes[name].layer_errors
             uncorrected[row, column] = passes["gpfq_bias"].layer_errors_uncorrected
-    arrays = {"seeds": np.asarray(seeds, np.int64), "scales": np.asarray(variant.scales),
-              "float_test_accuracy_percent": float_run["test_accuracy_percent"], "test_accuracy_percent": accuracy,
-              "layer_relative_error": errors, "bias_layer_relative_error_uncorrected": uncorrected,
-              "float_diverged": float_run["diverged"]}
+    arrays = {
+        "seeds": np.asarray(seeds, np.int64),
+        "scales": np.asarray(variant.scales),
+        "float_test_accuracy_percent": float_run["test_accuracy_percent"],
+        "test_accuracy_percent": accuracy,
+        "layer_relative_error": errors,
+        "bias_layer_relative_error_uncorrected": uncorrected,
+        "float_diverged": float_run["diverged"],
+    }
     weights = sum(int(np.prod(layer.weight_shape)) for layer in layers)
-    return TrainResult(arrays, run_steps=len(seeds) * len(variant.scales) * len(QUANTIZED_PASSES) * weights,
-                       runs=len(seeds) * len(variant.scales))
+    return TrainResult(
+        arrays,
+        run_steps=len(seeds) * len(variant.scales) * len(QUANTIZED_PASSES) * weights,
+        runs=len(seeds) * len(variant.scales),
+    )
 
 
-def train(config: Config, variant_name: str, data, probe, execution: Execution, upstream=None) -> TrainResult:
+def train(
+    config: Config, variant_name: str, data, probe, execution: Execution, upstream=None
+) -> TrainResult:
     variant = config.variants[variant_name]
     if variant.experiment == "float_training":
         return train_float(config, variant, data, execution.device)
     if variant.experiment == "single_layer":
         return train_single_layer(config, variant)
-    return train_quantization(config, variant, data, execution.device, upstream[variant.float_variant])
+    return train_quantization(
+        config, variant, data, execution.device, upstream[variant.float_variant]
+    )

@@ -7,13 +7,16 @@ cells (dense and convolutional cells), data (the digits split), training (dense 
 timing (the convolutional cell's backward passes, P2), direction (cosines with the exact gradient),
 measurement, claims, figures, describe. Torch and seaborn load lazily.
 """
+
 from ...common.study import Study, lazy
 from . import claims, config, describe
 
 STUDY = Study(
     name="phantom_gradient",
-    citation=("Geng, Zhang, Bai, Wang, Lin, On Training Implicit Models, NeurIPS 2021 (arXiv 2111.05177; code: "
-              "Gsunshine/phantom_grad, the method also in locuslab/torchdeq)"),
+    citation=(
+        "Geng, Zhang, Bai, Wang, Lin, On Training Implicit Models, NeurIPS 2021 (arXiv 2111.05177; code: "
+        "Gsunshine/phantom_grad, the method also in locuslab/torchdeq)"
+    ),
     parse=config.parse,
     variant_names=lambda cfg: list(cfg.variants),
     generate=lazy(f"{__name__}.data", "generate"),

@@ -8,6 +8,7 @@ Convolutional (a one-branch analogue of the MDEQ cell): f(z, x) = tanh(GroupNorm
 8×8 maps, `channels` channels, float32 as the MDEQ code; the recurrent convolution's default init
 range is scaled by `recurrent_gain` (at 1 the forward solve did not converge in 100 Anderson steps).
 """
+
 from __future__ import annotations
 
 import torch
@@ -17,10 +18,12 @@ from .implicit import Cell
 
 
 class DenseCell(Cell):
-    def __init__(self, inputs: int, width: int, max_spectral_norm: float, generator: torch.Generator):
+    def __init__(
+        self, inputs: int, width: int, max_spectral_norm: float, generator: torch.Generator
+    ):
         super().__init__()
         self.max_spectral_norm = max_spectral_norm
-        bound_w, bound_u = width ** -0.5, inputs ** -0.5  # PyTorch's nn.Linear default ranges
+        bound_w, bound_u = width**-0.5, inputs**-0.5  # PyTorch's nn.Linear default ranges
         self.weight = nn.Parameter(_uniform((width, width), bound_w, generator))
         self.injection_weight = nn.Parameter(_uniform((width, inputs), bound_u, generator))
         self.bias = nn.Parameter(_uniform((width,), bound_u, generator))
@@ -49,7 +52,9 @@ class DenseCell(Cell):
 
 
 class ConvCell(Cell):
-    def __init__(self, channels: int, groups: int, recurrent_gain: float, generator: torch.Generator):
+    def __init__(
+        self, channels: int, groups: int, recurrent_gain: float, generator: torch.Generator
+    ):
         super().__init__()
         self.channels = channels
         self.conv = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
@@ -68,12 +73,14 @@ class ConvCell(Cell):
         return torch.tanh(self.norm(self.conv(state) + injection))
 
 
-def linear_head(inputs: int, classes: int, dtype: torch.dtype, generator: torch.Generator) -> nn.Linear:
+def linear_head(
+    inputs: int, classes: int, dtype: torch.dtype, generator: torch.Generator
+) -> nn.Linear:
     """nn.Linear with PyTorch's default ranges, drawn from `generator` (not the global RNG)."""
     head = nn.Linear(inputs, classes, dtype=dtype)
     with torch.no_grad():
-        head.weight.copy_(_uniform(head.weight.shape, inputs ** -0.5, generator))
-        head.bias.copy_(_uniform(head.bias.shape, inputs ** -0.5, generator))
+        head.weight.copy_(_uniform(head.weight.shape, inputs**-0.5, generator))
+        head.bias.copy_(_uniform(head.bias.shape, inputs**-0.5, generator))
     return head
 
 
@@ -84,7 +91,14 @@ def _uniform(shape, bound: float, generator: torch.Generator) -> torch.Tensor:
 class DenseClassifier(nn.Module):
     """The digits model: logits = V z* + c with z* the dense cell's fixed point (float64)."""
 
-    def __init__(self, inputs: int, width: int, classes: int, max_spectral_norm: float, generator: torch.Generator):
+    def __init__(
+        self,
+        inputs: int,
+        width: int,
+        classes: int,
+        max_spectral_norm: float,
+        generator: torch.Generator,
+    ):
         super().__init__()
         self.cell = DenseCell(inputs, width, max_spectral_norm, generator)
         self.head = linear_head(width, classes, torch.float64, generator)

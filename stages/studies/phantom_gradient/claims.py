@@ -5,6 +5,7 @@ Each check reduces every seed to one number per group, takes the median and quar
 numbers are judged: cosines, counts of evaluations and VJPs, accuracies. Backward times are measured
 (TrainResult.wall_clock) and printed on the report's Wall-clock line, never judged.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -12,7 +13,14 @@ import pandas as pd
 
 from ...common.atomic import DataError
 from ...common.params import Section
-from ...common.verdicts import ClaimOutcome, Spread, combine, paired_ratio, spearman, threshold_verdict
+from ...common.verdicts import (
+    ClaimOutcome,
+    Spread,
+    combine,
+    paired_ratio,
+    spearman,
+    threshold_verdict,
+)
 
 
 def rows_of(table: pd.DataFrame, experiment: str, metric: str | None = None) -> pd.DataFrame:
@@ -20,8 +28,10 @@ def rows_of(table: pd.DataFrame, experiment: str, metric: str | None = None) -> 
     if metric is not None:
         rows = rows[rows["metric"] == metric]
     if rows.empty:
-        raise DataError(f"the table has no {experiment} rows{f' for {metric!r}' if metric else ''}: "
-                        "run the variants this claim names")
+        raise DataError(
+            f"the table has no {experiment} rows{f' for {metric!r}' if metric else ''}: "
+            "run the variants this claim names"
+        )
     return rows
 
 
@@ -39,6 +49,7 @@ def per_seed(rows: pd.DataFrame, variant: str, metric: str, step: int | None = N
 
 # --- P1 direction ---------------------------------------------------------------------------------
 
+
 def phantom_direction(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
     """P1 (Geng et al. 2021, §3 and its cosine-similarity figure): on every trajectory, at every checkpoint and every λ,
     the unrolled phantom gradient at k = judged_k has cosine ≥ cosine_at_least with the exact
@@ -51,14 +62,22 @@ def phantom_direction(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
     rise_floor = tolerance.number("rise_spearman_at_least", low=-1.0, high=1.0)
     agreement = tolerance.number("forms_relative_difference_at_most", positive=True)
     direction = rows_of(table, "direction")
-    cosines = direction[(direction["backward"] == "unrolled") & direction["metric"].str.startswith("cosine_")]
-    differences = direction[direction["metric"].str.startswith("unrolled_neumann_relative_difference_")]
+    cosines = direction[
+        (direction["backward"] == "unrolled") & direction["metric"].str.startswith("cosine_")
+    ]
+    differences = direction[
+        direction["metric"].str.startswith("unrolled_neumann_relative_difference_")
+    ]
     if judged_k not in set(cosines["k"]):
-        raise DataError(f"judged_k = {judged_k} is not on the direction grid {sorted(set(cosines['k']))}")
+        raise DataError(
+            f"judged_k = {judged_k} is not on the direction grid {sorted(set(cosines['k']))}"
+        )
     verdicts, rows, numbers, lowest = [], [], {}, []
     for (variant, epoch, damping), group in cosines.groupby(["variant", "step", "damping"]):
         at_k = Spread.of(group[group["k"] == judged_k].set_index("seed")["value"].sort_index())
-        rise = Spread.of(group.groupby("seed")[["k", "value"]].apply(lambda r: spearman(r["k"], r["value"])))
+        rise = Spread.of(
+            group.groupby("seed")[["k", "value"]].apply(lambda r: spearman(r["k"], r["value"]))
+        )
         by_k = group.groupby("k")["value"].median()
         parts = [threshold_verdict(at_k, floor), threshold_verdict(rise, rise_floor)]
         verdict = combine(parts)
@@ -67,29 +86,58 @@ def phantom_direction(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
         tag = f"{variant}_epoch{epoch}_damping{damping:g}"
         numbers.update(at_k.as_numbers(f"{tag}_cosine_k{judged_k}"))
         numbers.update(rise.as_numbers(f"{tag}_spearman_k_cosine"))
-        rows.append({"trajectory": variant, "epoch": int(epoch), "λ": f"{damping:g}",
-                     "median cosine per k": ", ".join(f"k={k}: {v:.4f}" for k, v in by_k.items()),
-                     f"cosine at k={judged_k}": at_k.text(4), "Spearman(k, cosine)": rise.text(), "verdict": verdict})
+        rows.append(
+            {
+                "trajectory": variant,
+                "epoch": int(epoch),
+                "λ": f"{damping:g}",
+                "median cosine per k": ", ".join(f"k={k}: {v:.4f}" for k, v in by_k.items()),
+                f"cosine at k={judged_k}": at_k.text(4),
+                "Spearman(k, cosine)": rise.text(),
+                "verdict": verdict,
+            }
+        )
     largest = Spread.of(differences.groupby(["variant", "seed"])["value"].max())
     forms_verdict = threshold_verdict(largest, agreement, at_most=True)
     numbers.update(largest.as_numbers("unrolled_neumann_largest_relative_difference"))
     unconverged = float(rows_of(table, "direction", "reference_unconverged_solves")["value"].sum())
     radius = rows_of(table, "direction", "jacobian_spectral_radius_max")["value"]
-    numbers.update({"reference_unconverged_solves": unconverged, "jacobian_spectral_radius_max": float(radius.max())})
-    rows.append({"trajectory": "all", "epoch": "all", "λ": "all",
-                 "median cosine per k": "largest ‖unrolled − Neumann‖ / ‖Neumann‖ per seed",
-                 f"cosine at k={judged_k}": largest.text(), "Spearman(k, cosine)": "", "verdict": forms_verdict})
-    summary = (f"lowest median cosine at k = {judged_k} over trajectories, checkpoints and λ: {min(lowest):.4f} "
-               f"(needs ≥ {floor:g}; the paper's figure shows the cosine rising towards 1 with k, without printed "
-               "values; the study notes' prototype: 0.92 / ≥ 0.995 / 1.000 at k = 1 / 5 / 10 at initialisation, "
-               "0.925 / 0.950 / 0.983 / 0.996 at k = 1 / 2 / 5 / 10 after 15 epochs with λ = 0.5); unrolled and Neumann forms differ by at most {largest.q75:.2g} (relative, "
-               f"needs ≤ {agreement:g}); reference solves that missed their tolerance: {unconverged:.0f}; "
-               f"largest ρ(J) seen: {float(radius.max()):.3f}.")
-    return ClaimOutcome(combine([*verdicts, forms_verdict]), (f"lowest_median_cosine_k{judged_k}", min(lowest)),
-                        numbers, summary, rows)
+    numbers.update(
+        {
+            "reference_unconverged_solves": unconverged,
+            "jacobian_spectral_radius_max": float(radius.max()),
+        }
+    )
+    rows.append(
+        {
+            "trajectory": "all",
+            "epoch": "all",
+            "λ": "all",
+            "median cosine per k": "largest ‖unrolled − Neumann‖ / ‖Neumann‖ per seed",
+            f"cosine at k={judged_k}": largest.text(),
+            "Spearman(k, cosine)": "",
+            "verdict": forms_verdict,
+        }
+    )
+    summary = (
+        f"lowest median cosine at k = {judged_k} over trajectories, checkpoints and λ: {min(lowest):.4f} "
+        f"(needs ≥ {floor:g}; the paper's figure shows the cosine rising towards 1 with k, without printed "
+        "values; the study notes' prototype: 0.92 / ≥ 0.995 / 1.000 at k = 1 / 5 / 10 at initialisation, "
+        "0.925 / 0.950 / 0.983 / 0.996 at k = 1 / 2 / 5 / 10 after 15 epochs with λ = 0.5); unrolled and Neumann forms differ by at most {largest.q75:.2g} (relative, "
+        f"needs ≤ {agreement:g}); reference solves that missed their tolerance: {unconverged:.0f}; "
+        f"largest ρ(J) seen: {float(radius.max()):.3f}."
+    )
+    return ClaimOutcome(
+        combine([*verdicts, forms_verdict]),
+        (f"lowest_median_cosine_k{judged_k}", min(lowest)),
+        numbers,
+        summary,
+        rows,
+    )
 
 
 # --- P2 backward cost -----------------------------------------------------------------------------
+
 
 def backward_cost(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
     """P2 (Geng et al. 2021, abstract and experiments: backward ≈1.7× faster): on the convolutional cell, per seed, the
@@ -101,23 +149,42 @@ def backward_cost(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
     timing = rows_of(table, "conv_timing")
     variant = timing["variant"].iloc[0]
     converged = per_seed(timing, variant, "unconverged_solves") == 0
-    passes = {form: per_seed(timing, variant, f"backward_passes_{form}").where(converged)
-              for form in ("exact", "unrolled", "neumann")}
-    vjps = {form: per_seed(timing, variant, f"backward_vjps_{form}") for form in ("exact", "unrolled", "neumann")}
+    passes = {
+        form: per_seed(timing, variant, f"backward_passes_{form}").where(converged)
+        for form in ("exact", "unrolled", "neumann")
+    }
+    vjps = {
+        form: per_seed(timing, variant, f"backward_vjps_{form}")
+        for form in ("exact", "unrolled", "neumann")
+    }
     ratio = Spread.of(paired_ratio(passes["exact"], passes["unrolled"]))
     neumann_ratio = Spread.of(paired_ratio(passes["exact"], passes["neumann"]))
     verdict = threshold_verdict(ratio, floor)
-    numbers = {**ratio.as_numbers("conv_passes_ratio_exact_over_unrolled"),
-               **neumann_ratio.as_numbers("conv_passes_ratio_exact_over_neumann")}
+    numbers = {
+        **ratio.as_numbers("conv_passes_ratio_exact_over_unrolled"),
+        **neumann_ratio.as_numbers("conv_passes_ratio_exact_over_neumann"),
+    }
     rows = []
     for form in ("exact", "unrolled", "neumann"):
         spread = Spread.of(passes[form])
         numbers.update(spread.as_numbers(f"conv_backward_passes_{form}"))
-        rows.append({"model": "conv cell", "backward": form, "passes through f": spread.text(),
-                     "VJPs": Spread.of(vjps[form]).text(),
-                     "exact / this": {"exact": "1", "unrolled": ratio.text(), "neumann": neumann_ratio.text()}[form],
-                     "verdict": verdict if form == "unrolled" else "(shown)"})
-    dense = table[(table["experiment"] == "dense") & (table["metric"] == "backward_passes_per_step")]
+        rows.append(
+            {
+                "model": "conv cell",
+                "backward": form,
+                "passes through f": spread.text(),
+                "VJPs": Spread.of(vjps[form]).text(),
+                "exact / this": {
+                    "exact": "1",
+                    "unrolled": ratio.text(),
+                    "neumann": neumann_ratio.text(),
+                }[form],
+                "verdict": verdict if form == "unrolled" else "(shown)",
+            }
+        )
+    dense = table[
+        (table["experiment"] == "dense") & (table["metric"] == "backward_passes_per_step")
+    ]
     exact_dense = dense[dense["backward"] == "exact"]
     for name, group in dense.groupby("variant"):
         per_step = group.groupby("seed")["value"].mean()
@@ -127,18 +194,31 @@ def backward_cost(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
             exact_per_step = exact_dense.groupby("seed")["value"].mean().reindex(per_step.index)
             versus = Spread.of(paired_ratio(exact_per_step, per_step)).text()
         numbers.update(spread.as_numbers(f"dense_{name}_backward_passes_per_step"))
-        rows.append({"model": "dense (training, mean per step)", "backward": name, "passes through f": spread.text(),
-                     "VJPs": "", "exact / this": versus, "verdict": "(shown)"})
-    summary = (f"conv cell: exact backward {Spread.of(passes['exact']).median:.0f} passes through f against "
-               f"{Spread.of(passes['unrolled']).median:.0f} for the unrolled phantom gradient: ×{ratio.median:.2f} "
-               f"(needs ≥ {floor:g}; the paper: ≈1.7× faster backward in time, its public code's README: about 2× faster "
-               f"training), ×{neumann_ratio.median:.2f} against the Neumann form. Measured times (median and quartiles "
-               "per backward; their ratio is the time speed-up) are on the Wall-clock line below, not judged: they "
-               "vary between runs and machines.")
-    return ClaimOutcome(verdict, ("conv_passes_ratio_exact_over_unrolled", ratio.median), numbers, summary, rows)
+        rows.append(
+            {
+                "model": "dense (training, mean per step)",
+                "backward": name,
+                "passes through f": spread.text(),
+                "VJPs": "",
+                "exact / this": versus,
+                "verdict": "(shown)",
+            }
+        )
+    summary = (
+        f"conv cell: exact backward {Spread.of(passes['exact']).median:.0f} passes through f against "
+        f"{Spread.of(passes['unrolled']).median:.0f} for the unrolled phantom gradient: ×{ratio.median:.2f} "
+        f"(needs ≥ {floor:g}; the paper: ≈1.7× faster backward in time, its public code's README: about 2× faster "
+        f"training), ×{neumann_ratio.median:.2f} against the Neumann form. Measured times (median and quartiles "
+        "per backward; their ratio is the time speed-up) are on the Wall-clock line below, not judged: they "
+        "vary between runs and machines."
+    )
+    return ClaimOutcome(
+        verdict, ("conv_passes_ratio_exact_over_unrolled", ratio.median), numbers, summary, rows
+    )
 
 
 # --- P3 accuracy ----------------------------------------------------------------------------------
+
 
 def phantom_accuracy(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
     """P3 (Geng et al. 2021, experiments on CIFAR-10 and ImageNet): per seed (same initialisation, batch order and split),
@@ -155,14 +235,25 @@ def phantom_accuracy(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
     diverged = table[table["metric"] == "diverged"].set_index(["variant", "seed"])["value"]
     verdicts, rows, numbers, gaps = [], [], {}, []
     for name, group in sorted(dense.groupby("variant"), key=lambda item: item[0] != exact_name):
-        final = per_seed(dense, name, "test_accuracy").where(diverged.loc[name].reindex(exact.index) == 0)
+        final = per_seed(dense, name, "test_accuracy").where(
+            diverged.loc[name].reindex(exact.index) == 0
+        )
         spread = Spread.of(final)
         numbers.update(spread.as_numbers(f"{name}_final_test_accuracy"))
         first = group.iloc[0]
-        label = "exact" if first["backward"] == "exact" else f"{first['backward']} k={first['k']} λ={first['damping']:g}"
+        label = (
+            "exact"
+            if first["backward"] == "exact"
+            else f"{first['backward']} k={first['k']} λ={first['damping']:g}"
+        )
         jacobian_free = first["backward"] != "exact" and first["k"] == 1 and first["damping"] == 1.0
-        row = {"variant": name, "backward": label + (" (Jacobian-free)" if jacobian_free else ""),
-               "final test accuracy": spread.text(4), "minus exact (same seed)": "", "verdict": "(reference)"}
+        row = {
+            "variant": name,
+            "backward": label + (" (Jacobian-free)" if jacobian_free else ""),
+            "final test accuracy": spread.text(4),
+            "minus exact (same seed)": "",
+            "verdict": "(reference)",
+        }
         if name != exact_name:
             gap = Spread.of(final - exact.reindex(final.index))
             numbers.update(gap.as_numbers(f"{name}_minus_exact_accuracy"))
@@ -175,13 +266,26 @@ def phantom_accuracy(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
                 gaps.append(gap.median)
         rows.append(row)
     if not verdicts:
-        raise DataError("P3 needs at least one phantom-gradient variant besides Jacobian-free backprop")
-    summary = (f"final test accuracy, exact gradient {Spread.of(exact).median:.4f}; phantom minus exact on the same "
-               f"seed: median {', '.join(f'{g:+.4f}' for g in gaps)} (needs ≥ −{margin:g}; the paper: MDEQ-Large "
-               "on CIFAR-10 with the unrolled phantom gradient 94.9–95.2% over three runs, ImageNet at or above the "
-               "exact gradient's).")
-    return ClaimOutcome(combine(verdicts), ("worst_median_accuracy_minus_exact", float(np.min(gaps))), numbers,
-                        summary, rows)
+        raise DataError(
+            "P3 needs at least one phantom-gradient variant besides Jacobian-free backprop"
+        )
+    summary = (
+        f"final test accuracy, exact gradient {Spread.of(exact).median:.4f}; phantom minus exact on the same "
+        f"seed: median {', '.join(f'{g:+.4f}' for g in gaps)} (needs ≥ −{margin:g}; the paper: MDEQ-Large "
+        "on CIFAR-10 with the unrolled phantom gradient 94.9–95.2% over three runs, ImageNet at or above the "
+        "exact gradient's)."
+    )
+    return ClaimOutcome(
+        combine(verdicts),
+        ("worst_median_accuracy_minus_exact", float(np.min(gaps))),
+        numbers,
+        summary,
+        rows,
+    )
 
 
-CHECKS = {"phantom_direction": phantom_direction, "backward_cost": backward_cost, "phantom_accuracy": phantom_accuracy}
+CHECKS = {
+    "phantom_direction": phantom_direction,
+    "backward_cost": backward_cost,
+    "phantom_accuracy": phantom_accuracy,
+}

@@ -9,6 +9,7 @@ and the convolutional cell of the timing claim (P2). Each variant names an exper
 - conv_timing: the convolutional cell's backward pass, exact against both phantom forms (k, λ).
 Every check runs before any compute and names the bad key, the value and what is allowed.
 """
+
 from __future__ import annotations
 
 import re
@@ -65,7 +66,9 @@ class Variant:
     name: str
     experiment: str
     backward: Backward  # dense: the training gradient; conv_timing: the phantom timed against exact
-    measure_direction: bool = False  # dense: P1's cosines at this variant's checkpoints (measure's main cost)
+    measure_direction: bool = (
+        False  # dense: P1's cosines at this variant's checkpoints (measure's main cost)
+    )
 
 
 @dataclass(frozen=True)
@@ -89,54 +92,98 @@ def parse(section: Section) -> Config:
     variants = {}
     for name, entry in section.sections("variants").items():
         if not VARIANT_NAME.fullmatch(name):
-            raise ParamError(entry.path, name, "a variant name of letters, digits, _ and - (DVC keys are dotted paths)")
+            raise ParamError(
+                entry.path,
+                name,
+                "a variant name of letters, digits, _ and - (DVC keys are dotted paths)",
+            )
         variants[name] = parse_variant(name, entry)
-    return Config(setup.integer("first_seed", minimum=0), data.fraction("test_fraction"),
-                  data.integer("split_seed", minimum=0), parse_dense(setup.section("dense")),
-                  parse_direction(setup.section("direction")), parse_conv(setup.section("conv_timing")), variants)
+    return Config(
+        setup.integer("first_seed", minimum=0),
+        data.fraction("test_fraction"),
+        data.integer("split_seed", minimum=0),
+        parse_dense(setup.section("dense")),
+        parse_direction(setup.section("direction")),
+        parse_conv(setup.section("conv_timing")),
+        variants,
+    )
 
 
 def parse_solver(section: Section) -> SolverSettings:
     section.only("memory", "tolerance", "max_iterations")
-    return SolverSettings(section.integer("memory", minimum=2), section.number("tolerance", positive=True, high=1e-2),
-                          section.integer("max_iterations", minimum=2))
+    return SolverSettings(
+        section.integer("memory", minimum=2),
+        section.number("tolerance", positive=True, high=1e-2),
+        section.integer("max_iterations", minimum=2),
+    )
 
 
 def parse_dense(section: Section) -> Dense:
-    section.only("width", "max_spectral_norm", "seeds", "epochs", "batch_size", "lr", "checkpoint_every", "solver")
+    section.only(
+        "width",
+        "max_spectral_norm",
+        "seeds",
+        "epochs",
+        "batch_size",
+        "lr",
+        "checkpoint_every",
+        "solver",
+    )
     epochs = section.integer("epochs", minimum=1)
     every = section.integer("checkpoint_every", minimum=1)
     if every > epochs:
         raise ParamError(section.key("checkpoint_every"), every, f"an integer <= epochs ({epochs})")
-    return Dense(section.integer("width", minimum=1),
-                 section.number("max_spectral_norm", low=0.0, high=MAX_SPECTRAL_NORM, open_interval=True),
-                 section.integer("seeds", minimum=1), epochs, section.integer("batch_size", minimum=1),
-                 section.number("lr", positive=True), every, parse_solver(section.section("solver")))
+    return Dense(
+        section.integer("width", minimum=1),
+        section.number("max_spectral_norm", low=0.0, high=MAX_SPECTRAL_NORM, open_interval=True),
+        section.integer("seeds", minimum=1),
+        epochs,
+        section.integer("batch_size", minimum=1),
+        section.number("lr", positive=True),
+        every,
+        parse_solver(section.section("solver")),
+    )
 
 
 def parse_direction(section: Section) -> Direction:
     section.only("ks", "dampings", "examples", "reference_solver", "spectral_samples")
     ks = section.numbers("ks", positive=True, increasing=True)
     if not all(k == int(k) for k in ks) or len(ks) < 2:
-        raise ParamError(section.key("ks"), section.raw("ks"), "at least two increasing positive integers")
+        raise ParamError(
+            section.key("ks"), section.raw("ks"), "at least two increasing positive integers"
+        )
     dampings = section.numbers("dampings", positive=True, increasing=True)
     if max(dampings) > 1:
-        raise ParamError(section.key("dampings"), section.raw("dampings"), "increasing numbers in (0, 1]")
+        raise ParamError(
+            section.key("dampings"), section.raw("dampings"), "increasing numbers in (0, 1]"
+        )
     examples = section.integer("examples", minimum=1)
-    return Direction(tuple(int(k) for k in ks), tuple(dampings), examples,
-                     parse_solver(section.section("reference_solver")),
-                     section.integer("spectral_samples", minimum=1))
+    return Direction(
+        tuple(int(k) for k in ks),
+        tuple(dampings),
+        examples,
+        parse_solver(section.section("reference_solver")),
+        section.integer("spectral_samples", minimum=1),
+    )
 
 
 def parse_conv(section: Section) -> ConvTiming:
-    section.only("channels", "groups", "recurrent_gain", "batch_size", "seeds", "solver", "warmup", "repeats")
+    section.only(
+        "channels", "groups", "recurrent_gain", "batch_size", "seeds", "solver", "warmup", "repeats"
+    )
     channels, groups = section.integer("channels", minimum=1), section.integer("groups", minimum=1)
     if channels % groups:
         raise ParamError(section.key("groups"), groups, f"a divisor of channels ({channels})")
-    return ConvTiming(channels, groups, section.number("recurrent_gain", positive=True),
-                      section.integer("batch_size", minimum=1), section.integer("seeds", minimum=1),
-                      parse_solver(section.section("solver")), section.integer("warmup", minimum=0),
-                      section.integer("repeats", minimum=1))
+    return ConvTiming(
+        channels,
+        groups,
+        section.number("recurrent_gain", positive=True),
+        section.integer("batch_size", minimum=1),
+        section.integer("seeds", minimum=1),
+        parse_solver(section.section("solver")),
+        section.integer("warmup", minimum=0),
+        section.integer("repeats", minimum=1),
+    )
 
 
 def parse_variant(name: str, section: Section) -> Variant:
@@ -145,9 +192,18 @@ def parse_variant(name: str, section: Section) -> Variant:
         section.only("experiment", "k", "damping")
         return Variant(name, experiment, phantom(section, "unrolled"))
     form = section.choice("backward", FORMS)
-    section.only("experiment", "backward", "measure_direction", *(() if form == "exact" else ("k", "damping")))
-    return Variant(name, experiment, Backward("exact") if form == "exact" else phantom(section, form),
-                   section.boolean("measure_direction"))
+    section.only(
+        "experiment",
+        "backward",
+        "measure_direction",
+        *(() if form == "exact" else ("k", "damping")),
+    )
+    return Variant(
+        name,
+        experiment,
+        Backward("exact") if form == "exact" else phantom(section, form),
+        section.boolean("measure_direction"),
+    )
 
 
 def phantom(section: Section, form: str) -> Backward:

@@ -1,4 +1,5 @@
 """The "setup we ran" paragraph of each claim's report section, with the differences from the paper."""
+
 from __future__ import annotations
 
 from .config import Config
@@ -15,19 +16,26 @@ DIFFERENCES = (
     "(5) P2 is judged on the machine-independent count of passes through f (evaluations recorded for the "
     "backward pass + vector-Jacobian products), the paper reports wall-clock time (≈1.7×); our times are on the "
     "Wall-clock line; (6) precision: the dense model and the exact reference gradients are float64 (reference "
-    "solves to a tight tolerance), the timing cell float32 as MDEQ.")
+    "solves to a tight tolerance), the timing cell float32 as MDEQ."
+)
 
 
 def backward_text(backward: Backward) -> str:
     if backward.form == "exact":
-        return "exact implicit gradient (adjoint fixed point g = gJ + ∂L/∂z by Anderson, then one VJP)"
-    jacobian_free = " = Jacobian-free backprop" if backward.k == 1 and backward.damping == 1.0 else ""
+        return (
+            "exact implicit gradient (adjoint fixed point g = gJ + ∂L/∂z by Anderson, then one VJP)"
+        )
+    jacobian_free = (
+        " = Jacobian-free backprop" if backward.k == 1 and backward.damping == 1.0 else ""
+    )
     return f"{backward.form} phantom gradient, k = {backward.k}, λ = {backward.damping:g}{jacobian_free}"
 
 
 def solver_text(settings) -> str:
-    return (f"Anderson (memory {settings.memory}) to relative residual ‖f(z) − z‖/‖f(z)‖ ≤ {settings.tolerance:g}, "
-            f"at most {settings.max_iterations} evaluations")
+    return (
+        f"Anderson (memory {settings.memory}) to relative residual ‖f(z) − z‖/‖f(z)‖ ≤ {settings.tolerance:g}, "
+        f"at most {settings.max_iterations} evaluations"
+    )
 
 
 def describe(config: Config, variants: list[str], probe) -> str:
@@ -41,13 +49,15 @@ def describe(config: Config, variants: list[str], probe) -> str:
             f"{config.split_seed}); ‖W‖₂ capped at {dense.max_spectral_norm:g} by projection after every step; Adam, "
             f"lr {dense.lr:g}, batch {dense.batch_size}, {dense.epochs} epochs, seeds {seeds[0]}–{seeds[-1]} (init and "
             f"batch order); training solves: {solver_text(dense.solver)}; checkpoints at epochs "
-            f"{', '.join(str(e) for e in dense.checkpoint_epochs())}.")
+            f"{', '.join(str(e) for e in dense.checkpoint_epochs())}."
+        )
         lines.append(
             f"- Direction (P1) at each checkpoint, on the first {direction.examples} training digits: exact reference "
             f"with forward and adjoint solves by {solver_text(direction.reference_solver)}; unrolled and Neumann phantom "
             f"gradients for k ∈ {{{', '.join(str(k) for k in direction.ks)}}} and λ ∈ "
             f"{{{', '.join(f'{d:g}' for d in direction.dampings)}}}; cosine over the layer's parameters (W, U, b); "
-            f"ρ(J) on {direction.spectral_samples} examples.")
+            f"ρ(J) on {direction.spectral_samples} examples."
+        )
     if any(config.variants[v].experiment == "conv_timing" for v in variants):
         conv_seeds = config.seeds(conv.seeds)
         lines.append(
@@ -55,11 +65,15 @@ def describe(config: Config, variants: list[str], probe) -> str:
             f"{conv.channels} channels on 8×8 digits, recurrent conv init ×{conv.recurrent_gain:g}, float32, batch "
             f"{conv.batch_size}, seeds {conv_seeds[0]}–{conv_seeds[-1]}; solves: {solver_text(conv.solver)}; "
             f"{conv.warmup} warm-up and {conv.repeats} timed rounds per seed, exact and both phantom forms interleaved "
-            "in one process on one thread; a backward is timed from the fixed point to ∂L/∂θ.")
+            "in one process on one thread; a backward is timed from the fixed point to ∂L/∂θ."
+        )
     for name in variants:
         variant = config.variants[name]
-        what = ("trains the dense model with the " if variant.experiment == "dense"
-                else "times the exact gradient against the ") + backward_text(variant.backward)
+        what = (
+            "trains the dense model with the "
+            if variant.experiment == "dense"
+            else "times the exact gradient against the "
+        ) + backward_text(variant.backward)
         lines.append(f"- `{name}` {what}.")
     lines.append(f"- {DIFFERENCES}")
     return "\n".join(lines)

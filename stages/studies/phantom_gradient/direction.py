@@ -8,6 +8,7 @@ difference ‖unrolled − Neumann‖ / ‖Neumann‖ (the two forms agree to ro
 the reference solves' health, and ρ(J) = ρ(diag(1 − z*²) W) on a few examples. The head's gradient,
 identical for every estimator, is left out of the cosines.
 """
+
 from __future__ import annotations
 
 import math
@@ -24,39 +25,76 @@ from .settings import Backward
 
 @dataclass
 class DirectionAt:
-    cosines: dict[tuple[str, int, float], float] = field(default_factory=dict)  # (form, k, λ) -> cosine
-    relative_differences: dict[tuple[int, float], float] = field(default_factory=dict)  # (k, λ) -> unrolled vs Neumann
+    cosines: dict[tuple[str, int, float], float] = field(
+        default_factory=dict
+    )  # (form, k, λ) -> cosine
+    relative_differences: dict[tuple[int, float], float] = field(
+        default_factory=dict
+    )  # (k, λ) -> unrolled vs Neumann
     reference_unconverged: int = 0
     reference_max_residual: float = math.nan
     jacobian_spectral_radius_max: float = math.nan
 
 
-def layer_gradient(model: DenseClassifier, inputs: torch.Tensor, labels: torch.Tensor, fixed_point: torch.Tensor,
-                   backward: Backward, direction: Direction, costs: Costs) -> torch.Tensor:
+def layer_gradient(
+    model: DenseClassifier,
+    inputs: torch.Tensor,
+    labels: torch.Tensor,
+    fixed_point: torch.Tensor,
+    backward: Backward,
+    direction: Direction,
+    costs: Costs,
+) -> torch.Tensor:
     """∂L/∂(W, U, b) of the cross-entropy on `inputs` under one backward choice, flat."""
-    state = attach(model.cell, model.cell.inject(inputs), fixed_point, backward, direction.reference_solver, costs)
+    state = attach(
+        model.cell,
+        model.cell.inject(inputs),
+        fixed_point,
+        backward,
+        direction.reference_solver,
+        costs,
+    )
     loss = F.cross_entropy(model.head(state), labels)
-    return torch.cat([g.flatten() for g in torch.autograd.grad(loss, list(model.cell.parameters()))])
+    return torch.cat(
+        [g.flatten() for g in torch.autograd.grad(loss, list(model.cell.parameters()))]
+    )
 
 
-def direction_at(model: DenseClassifier, inputs: torch.Tensor, labels: torch.Tensor,
-                 direction: Direction) -> DirectionAt:
+def direction_at(
+    model: DenseClassifier, inputs: torch.Tensor, labels: torch.Tensor, direction: Direction
+) -> DirectionAt:
     costs = Costs()
     with torch.no_grad():
-        fixed_point = solve_forward(model.cell, model.cell.inject(inputs), direction.reference_solver, costs)
+        fixed_point = solve_forward(
+            model.cell, model.cell.inject(inputs), direction.reference_solver, costs
+        )
     exact = layer_gradient(model, inputs, labels, fixed_point, Backward("exact"), direction, costs)
-    result = DirectionAt(reference_unconverged=costs.forward_unconverged + costs.adjoint_unconverged,
-                         reference_max_residual=max(costs.forward_residuals + costs.adjoint_residuals),
-                         jacobian_spectral_radius_max=float(
-                             model.cell.jacobian_spectral_radii(fixed_point[:direction.spectral_samples]).max()))
+    result = DirectionAt(
+        reference_unconverged=costs.forward_unconverged + costs.adjoint_unconverged,
+        reference_max_residual=max(costs.forward_residuals + costs.adjoint_residuals),
+        jacobian_spectral_radius_max=float(
+            model.cell.jacobian_spectral_radii(fixed_point[: direction.spectral_samples]).max()
+        ),
+    )
     trusted = result.reference_unconverged == 0 and bool(torch.isfinite(exact).all())
     for damping in direction.dampings:
         for k in direction.ks:
-            phantoms = {form: layer_gradient(model, inputs, labels, fixed_point, Backward(form, k, damping),
-                                             direction, Costs()) for form in ("unrolled", "neumann")}
+            phantoms = {
+                form: layer_gradient(
+                    model,
+                    inputs,
+                    labels,
+                    fixed_point,
+                    Backward(form, k, damping),
+                    direction,
+                    Costs(),
+                )
+                for form in ("unrolled", "neumann")
+            }
             for form, gradient in phantoms.items():
                 cosine = float(gradient @ exact / (gradient.norm() * exact.norm()))
                 result.cosines[form, k, damping] = cosine if trusted else math.nan
             result.relative_differences[k, damping] = float(
-                (phantoms["unrolled"] - phantoms["neumann"]).norm() / phantoms["neumann"].norm())
+                (phantoms["unrolled"] - phantoms["neumann"]).norm() / phantoms["neumann"].norm()
+            )
     return result

@@ -13,6 +13,7 @@ backward pass returns for ∂L/∂θ is ∂L/∂z · A · ∂f/∂θ at z*, with
 (no graph), evaluations of f recorded for the backward pass, and VJPs through f in the backward pass
 (the adjoint solve's included). Solver residuals and non-convergence are recorded there too.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -55,7 +56,9 @@ class Cell(nn.Module):
         return torch.zeros_like(injection)
 
 
-def solve_forward(cell: Cell, injection: torch.Tensor, settings: SolverSettings, costs: Costs) -> torch.Tensor:
+def solve_forward(
+    cell: Cell, injection: torch.Tensor, settings: SolverSettings, costs: Costs
+) -> torch.Tensor:
     """z* by Anderson from z = 0, without a graph."""
     with torch.no_grad():
         frozen = injection.detach()
@@ -66,21 +69,35 @@ def solve_forward(cell: Cell, injection: torch.Tensor, settings: SolverSettings,
     return solve.point
 
 
-def equilibrium(cell: Cell, inputs: torch.Tensor, backward: Backward, forward_settings: SolverSettings,
-                adjoint_settings: SolverSettings, costs: Costs) -> torch.Tensor:
+def equilibrium(
+    cell: Cell,
+    inputs: torch.Tensor,
+    backward: Backward,
+    forward_settings: SolverSettings,
+    adjoint_settings: SolverSettings,
+    costs: Costs,
+) -> torch.Tensor:
     """z* (≈ f(z*, x)) attached to the graph so that autograd's ∂L/∂θ is the chosen backward's."""
     injection = cell.inject(inputs)
     fixed_point = solve_forward(cell, injection, forward_settings, costs)
     return attach(cell, injection, fixed_point, backward, adjoint_settings, costs)
 
 
-def attach(cell: Cell, injection: torch.Tensor, fixed_point: torch.Tensor, backward: Backward,
-           adjoint_settings: SolverSettings, costs: Costs) -> torch.Tensor:
+def attach(
+    cell: Cell,
+    injection: torch.Tensor,
+    fixed_point: torch.Tensor,
+    backward: Backward,
+    adjoint_settings: SolverSettings,
+    costs: Costs,
+) -> torch.Tensor:
     """The backward-specific part: everything after the forward solve that the chosen gradient costs."""
     if backward.form == "unrolled":
         state = fixed_point
         for _ in range(backward.k):
-            state = (1.0 - backward.damping) * state + backward.damping * cell.step(state, injection)
+            state = (1.0 - backward.damping) * state + backward.damping * cell.step(
+                state, injection
+            )
         costs.backward_graph_evaluations += backward.k
         costs.backward_vjps += backward.k
         return state
@@ -116,5 +133,7 @@ def attach(cell: Cell, injection: torch.Tensor, fixed_point: torch.Tensor, backw
 
     estimate = exact if backward.form == "exact" else neumann
     if output.requires_grad:
-        output.register_hook(lambda upstream: None if inner or upstream is None else estimate(upstream))
+        output.register_hook(
+            lambda upstream: None if inner or upstream is None else estimate(upstream)
+        )
     return output

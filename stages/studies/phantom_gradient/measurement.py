@@ -13,6 +13,7 @@ backward_vjps_<form>, backward_passes_<form> for exact, unrolled and neumann; fo
 forward_relative_residual, unconverged_solves, cosine_<form>_vs_exact,
 unrolled_neumann_relative_difference, diverged. No wall-clock time enters these rows.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -40,13 +41,26 @@ class Rows:
     def __init__(self):
         self.rows = []
 
-    def add(self, seed: int, step: int, metric: str, value: float, experiment: str, backward: Backward) -> None:
-        self.rows.append({"seed": int(seed), "step": int(step), "metric": metric, "value": float(value),
-                          "experiment": experiment, "backward": backward.form, "k": int(backward.k),
-                          "damping": float(backward.damping if backward.form != "exact" else 0.0)})
+    def add(
+        self, seed: int, step: int, metric: str, value: float, experiment: str, backward: Backward
+    ) -> None:
+        self.rows.append(
+            {
+                "seed": int(seed),
+                "step": int(step),
+                "metric": metric,
+                "value": float(value),
+                "experiment": experiment,
+                "backward": backward.form,
+                "k": int(backward.k),
+                "damping": float(backward.damping if backward.form != "exact" else 0.0),
+            }
+        )
 
     def frame(self) -> pd.DataFrame:
-        return pd.DataFrame(self.rows, columns=["seed", "step", "metric", "value", *SETTING_COLUMNS])
+        return pd.DataFrame(
+            self.rows, columns=["seed", "step", "metric", "value", *SETTING_COLUMNS]
+        )
 
 
 def measure_dense(config: Config, variant: Variant, data, runs, rows: Rows) -> None:
@@ -61,11 +75,20 @@ def measure_dense(config: Config, variant: Variant, data, runs, rows: Rows) -> N
                 if np.isfinite(value):
                     rows.add(seed, epoch, metric, value, "dense", backward)
         if variant.measure_direction:
-            measure_direction(config, int(seed), runs["checkpoint_epochs"], runs["checkpoints"][index], inputs,
-                              labels, rows)
+            measure_direction(
+                config,
+                int(seed),
+                runs["checkpoint_epochs"],
+                runs["checkpoints"][index],
+                inputs,
+                labels,
+                rows,
+            )
 
 
-def measure_direction(config: Config, seed: int, epochs, checkpoints, inputs, labels, rows: Rows) -> None:
+def measure_direction(
+    config: Config, seed: int, epochs, checkpoints, inputs, labels, rows: Rows
+) -> None:
     """P1's rows at one seed's checkpoints (a diverged seed's missing checkpoints are skipped)."""
     model = dense_model(config.dense, seed)
     for epoch, vector in zip(epochs, checkpoints):
@@ -74,12 +97,28 @@ def measure_direction(config: Config, seed: int, epochs, checkpoints, inputs, la
         model.load_flat(torch.as_tensor(vector))
         measured = direction_at(model, inputs, labels, config.direction)
         for (form, k, damping), cosine in measured.cosines.items():
-            rows.add(seed, epoch, direction_metric(form, k, damping), cosine, "direction", Backward(form, k, damping))
+            rows.add(
+                seed,
+                epoch,
+                direction_metric(form, k, damping),
+                cosine,
+                "direction",
+                Backward(form, k, damping),
+            )
         for (k, damping), difference in measured.relative_differences.items():
-            rows.add(seed, epoch, difference_metric(k, damping), difference, "direction", Backward("neumann", k, damping))
-        for metric, value in (("reference_unconverged_solves", measured.reference_unconverged),
-                              ("reference_max_relative_residual", measured.reference_max_residual),
-                              ("jacobian_spectral_radius_max", measured.jacobian_spectral_radius_max)):
+            rows.add(
+                seed,
+                epoch,
+                difference_metric(k, damping),
+                difference,
+                "direction",
+                Backward("neumann", k, damping),
+            )
+        for metric, value in (
+            ("reference_unconverged_solves", measured.reference_unconverged),
+            ("reference_max_relative_residual", measured.reference_max_residual),
+            ("jacobian_spectral_radius_max", measured.jacobian_spectral_radius_max),
+        ):
             rows.add(seed, epoch, metric, value, "direction", Backward("exact"))
 
 
@@ -87,23 +126,42 @@ def measure_timing(backward: Backward, runs, rows: Rows) -> None:
     choices = backwards(backward)
     for index, seed in enumerate(runs["seeds"]):
         for form in FORM_ORDER:
-            graph, vjps = runs[f"backward_graph_evaluations_{form}"][index], runs[f"backward_vjps_{form}"][index]
-            for metric, value in (("backward_graph_evaluations", graph), ("backward_vjps", vjps),
-                                  ("backward_passes", graph + vjps)):
+            graph, vjps = (
+                runs[f"backward_graph_evaluations_{form}"][index],
+                runs[f"backward_vjps_{form}"][index],
+            )
+            for metric, value in (
+                ("backward_graph_evaluations", graph),
+                ("backward_vjps", vjps),
+                ("backward_passes", graph + vjps),
+            ):
                 rows.add(seed, 0, f"{metric}_{form}", value, "conv_timing", choices[form])
         for form in ("unrolled", "neumann"):
-            rows.add(seed, 0, f"cosine_{form}_vs_exact", runs[f"cosine_{form}"][index], "conv_timing", choices[form])
+            rows.add(
+                seed,
+                0,
+                f"cosine_{form}_vs_exact",
+                runs[f"cosine_{form}"][index],
+                "conv_timing",
+                choices[form],
+            )
         cosines = [runs[f"cosine_{form}"][index] for form in ("unrolled", "neumann")]
-        for metric, value in (("forward_evaluations", runs["forward_evaluations"][index]),
-                              ("forward_relative_residual", runs["forward_relative_residual"][index]),
-                              ("unconverged_solves", runs["unconverged_solves"][index]),
-                              ("unrolled_neumann_relative_difference",
-                               runs["unrolled_neumann_relative_difference"][index]),
-                              ("diverged", float(not np.all(np.isfinite(cosines))))):
+        for metric, value in (
+            ("forward_evaluations", runs["forward_evaluations"][index]),
+            ("forward_relative_residual", runs["forward_relative_residual"][index]),
+            ("unconverged_solves", runs["unconverged_solves"][index]),
+            (
+                "unrolled_neumann_relative_difference",
+                runs["unrolled_neumann_relative_difference"][index],
+            ),
+            ("diverged", float(not np.all(np.isfinite(cosines)))),
+        ):
             rows.add(seed, 0, metric, value, "conv_timing", backward)
 
 
-def measure(config: Config, variant_name: str, data: dict[str, np.ndarray], runs: dict[str, np.ndarray]) -> pd.DataFrame:
+def measure(
+    config: Config, variant_name: str, data: dict[str, np.ndarray], runs: dict[str, np.ndarray]
+) -> pd.DataFrame:
     variant = config.variants[variant_name]
     rows = Rows()
     if variant.experiment == "dense":

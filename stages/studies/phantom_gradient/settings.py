@@ -1,4 +1,5 @@
 """Plain descriptions of a backward choice and of a solver's settings (no torch: the config imports them)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -18,7 +19,9 @@ class Backward:
         if self.form not in FORMS:
             raise ValueError(f"backward form {self.form!r} is not one of {FORMS}")
         if self.form != "exact" and (self.k < 1 or not 0.0 < self.damping <= 1.0):
-            raise ValueError(f"a phantom gradient needs k >= 1 and λ in (0, 1], got k={self.k}, λ={self.damping}")
+            raise ValueError(
+                f"a phantom gradient needs k >= 1 and λ in (0, 1], got k={self.k}, λ={self.damping}"
+            )
 
 
 @dataclass(frozen=True)

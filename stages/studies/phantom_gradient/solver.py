@@ -8,6 +8,7 @@ relative one of the whole batch, ‖f(z) − z‖ / ‖f(z)‖ (Frobenius), as t
 A solve that reaches `max_iterations` without meeting the tolerance is returned with
 converged = False: callers record it, never hide it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -17,7 +18,9 @@ import torch
 
 from .settings import SolverSettings
 
-RIDGE = 1e-10  # relative to the mean diagonal of GGᵀ: keeps the small solve regular at tight tolerances
+RIDGE = (
+    1e-10  # relative to the mean diagonal of GGᵀ: keeps the small solve regular at tight tolerances
+)
 
 
 @dataclass(frozen=True)
@@ -36,8 +39,9 @@ def relative_residual(mapped: torch.Tensor, point: torch.Tensor) -> float:
     return difference / scale if scale > 0 else difference
 
 
-def anderson(fixed_map: Callable[[torch.Tensor], torch.Tensor], start: torch.Tensor,
-             settings: SolverSettings) -> Solve:
+def anderson(
+    fixed_map: Callable[[torch.Tensor], torch.Tensor], start: torch.Tensor, settings: SolverSettings
+) -> Solve:
     """Fixed point of `fixed_map` from `start` (shape (n, ...): n independent problems)."""
     shape, batch = start.shape, start.shape[0]
     flat = lambda t: t.reshape(batch, -1)  # noqa: E731
@@ -56,9 +60,15 @@ def anderson(fixed_map: Callable[[torch.Tensor], torch.Tensor], start: torch.Ten
         else:
             gaps = images[:, :used] - iterates[:, :used]
             gram = gaps @ gaps.transpose(1, 2)
-            ridge = RIDGE * gram.diagonal(dim1=1, dim2=2).mean(dim=1).clamp_min(torch.finfo(start.dtype).tiny)
-            gram = gram + ridge[:, None, None] * torch.eye(used, dtype=start.dtype, device=start.device)
-            bordered = torch.zeros(batch, used + 1, used + 1, dtype=start.dtype, device=start.device)
+            ridge = RIDGE * gram.diagonal(dim1=1, dim2=2).mean(dim=1).clamp_min(
+                torch.finfo(start.dtype).tiny
+            )
+            gram = gram + ridge[:, None, None] * torch.eye(
+                used, dtype=start.dtype, device=start.device
+            )
+            bordered = torch.zeros(
+                batch, used + 1, used + 1, dtype=start.dtype, device=start.device
+            )
             bordered[:, 0, 1:] = bordered[:, 1:, 0] = 1.0
             bordered[:, 1:, 1:] = gram
             target = torch.zeros(batch, used + 1, 1, dtype=start.dtype, device=start.device)
@@ -70,4 +80,6 @@ def anderson(fixed_map: Callable[[torch.Tensor], torch.Tensor], start: torch.Ten
         images[:, newest] = flat(fixed_map(proposal.reshape(shape)))
         evaluations += 1
         residual = relative_residual(images[:, newest], iterates[:, newest])
-    return Solve(images[:, newest].reshape(shape), residual, evaluations, residual <= settings.tolerance)
+    return Solve(
+        images[:, newest].reshape(shape), residual, evaluations, residual <= settings.tolerance
+    )

@@ -8,6 +8,7 @@ interleaved, the order rotating each round, after `warmup` untimed rounds, so a 
 slows all three alike. Counts (evaluations of f with graph, VJPs) come from the first round and do
 not depend on the machine; the times go to TrainResult.wall_clock only, never into the tables.
 """
+
 from __future__ import annotations
 
 import time
@@ -27,8 +28,11 @@ FORM_ORDER = ("exact", "unrolled", "neumann")
 
 
 def backwards(phantom: Backward) -> dict[str, Backward]:
-    return {"exact": Backward("exact"), "unrolled": Backward("unrolled", phantom.k, phantom.damping),
-            "neumann": Backward("neumann", phantom.k, phantom.damping)}
+    return {
+        "exact": Backward("exact"),
+        "unrolled": Backward("unrolled", phantom.k, phantom.damping),
+        "neumann": Backward("neumann", phantom.k, phantom.damping),
+    }
 
 
 def cosine(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -43,10 +47,13 @@ class TimedCell:
         generator = torch.Generator().manual_seed(seed)
         self.setup = setup
         self.cell = ConvCell(setup.channels, setup.groups, setup.recurrent_gain, generator)
-        self.head = linear_head(setup.channels * IMAGE_SIDE ** 2, CLASSES, torch.float32, generator)
-        chosen = np.random.default_rng(seed).choice(len(data["train_labels"]), setup.batch_size, replace=False)
+        self.head = linear_head(setup.channels * IMAGE_SIDE**2, CLASSES, torch.float32, generator)
+        chosen = np.random.default_rng(seed).choice(
+            len(data["train_labels"]), setup.batch_size, replace=False
+        )
         self.images = torch.as_tensor(data["train_inputs"][chosen], dtype=torch.float32).reshape(
-            -1, 1, IMAGE_SIDE, IMAGE_SIDE)
+            -1, 1, IMAGE_SIDE, IMAGE_SIDE
+        )
         self.labels = torch.as_tensor(data["train_labels"][chosen])
 
     def fixed_point(self, costs: Costs) -> torch.Tensor:
@@ -54,13 +61,22 @@ class TimedCell:
             return solve_forward(self.cell, self.cell.inject(self.images), self.setup.solver, costs)
 
     def gradient(self, fixed_point: torch.Tensor, backward: Backward, costs: Costs) -> torch.Tensor:
-        state = attach(self.cell, self.cell.inject(self.images), fixed_point, backward, self.setup.solver, costs)
+        state = attach(
+            self.cell,
+            self.cell.inject(self.images),
+            fixed_point,
+            backward,
+            self.setup.solver,
+            costs,
+        )
         loss = F.cross_entropy(self.head(state.flatten(1)), self.labels)
         grads = torch.autograd.grad(loss, list(self.cell.parameters()))
         return torch.cat([g.flatten() for g in grads])
 
 
-def time_seed(timed: TimedCell, choices: dict[str, Backward], warmup: int, repeats: int) -> dict[str, list[float]]:
+def time_seed(
+    timed: TimedCell, choices: dict[str, Backward], warmup: int, repeats: int
+) -> dict[str, list[float]]:
     seconds = {name: [] for name in choices}
     names = list(choices)
     for round_index in range(warmup + repeats):
@@ -75,14 +91,28 @@ def time_seed(timed: TimedCell, choices: dict[str, Backward], warmup: int, repea
     return seconds
 
 
-def train_conv_timing(config: Config, phantom: Backward, data: dict[str, np.ndarray]) -> TrainResult:
+def train_conv_timing(
+    config: Config, phantom: Backward, data: dict[str, np.ndarray]
+) -> TrainResult:
     setup = config.conv_timing
     choices = backwards(phantom)
     seeds = config.seeds(setup.seeds)
-    arrays = {name: [] for name in ("forward_evaluations", "forward_relative_residual", "unconverged_solves",
-                                    "cosine_unrolled", "cosine_neumann", "unrolled_neumann_relative_difference",
-                                    *(f"{part}_{form}" for form in FORM_ORDER
-                                      for part in ("backward_graph_evaluations", "backward_vjps")))}
+    arrays = {
+        name: []
+        for name in (
+            "forward_evaluations",
+            "forward_relative_residual",
+            "unconverged_solves",
+            "cosine_unrolled",
+            "cosine_neumann",
+            "unrolled_neumann_relative_difference",
+            *(
+                f"{part}_{form}"
+                for form in FORM_ORDER
+                for part in ("backward_graph_evaluations", "backward_vjps")
+            ),
+        )
+    }
     seconds = {name: [] for name in choices}
     for seed in seeds:
         timed = TimedCell(config, seed, data)
@@ -91,23 +121,37 @@ def train_conv_timing(config: Config, phantom: Backward, data: dict[str, np.ndar
         costs = {name: Costs() for name in choices}
         grads = {name: timed.gradient(fixed_point, choices[name], costs[name]) for name in choices}
         for form in FORM_ORDER:
-            arrays[f"backward_graph_evaluations_{form}"].append(costs[form].backward_graph_evaluations)
+            arrays[f"backward_graph_evaluations_{form}"].append(
+                costs[form].backward_graph_evaluations
+            )
             arrays[f"backward_vjps_{form}"].append(costs[form].backward_vjps)
         arrays["forward_evaluations"].append(forward.forward_evaluations)
         arrays["forward_relative_residual"].append(forward.forward_residuals[0])
-        arrays["unconverged_solves"].append(forward.forward_unconverged + costs["exact"].adjoint_unconverged)
+        arrays["unconverged_solves"].append(
+            forward.forward_unconverged + costs["exact"].adjoint_unconverged
+        )
         arrays["cosine_unrolled"].append(cosine(grads["unrolled"], grads["exact"]))
         arrays["cosine_neumann"].append(cosine(grads["neumann"], grads["exact"]))
         arrays["unrolled_neumann_relative_difference"].append(
-            float((grads["unrolled"] - grads["neumann"]).norm() / grads["neumann"].norm()))
+            float((grads["unrolled"] - grads["neumann"]).norm() / grads["neumann"].norm())
+        )
         for name, values in time_seed(timed, choices, setup.warmup, setup.repeats).items():
             seconds[name] += values
     wall_clock = {}
     for name in FORM_ORDER:
         q25, median, q75 = np.quantile(seconds[name], [0.25, 0.5, 0.75])
-        wall_clock.update({f"backward_{name}_median": float(median), f"backward_{name}_q25": float(q25),
-                           f"backward_{name}_q75": float(q75)})
+        wall_clock.update(
+            {
+                f"backward_{name}_median": float(median),
+                f"backward_{name}_q25": float(q25),
+                f"backward_{name}_q75": float(q75),
+            }
+        )
     result = {name: np.asarray(values) for name, values in arrays.items()}
     result["seeds"] = np.asarray(seeds, np.int64)
-    return TrainResult(result, run_steps=len(seeds) * (1 + setup.warmup + setup.repeats) * len(choices),
-                       runs=len(seeds), wall_clock=wall_clock)
+    return TrainResult(
+        result,
+        run_steps=len(seeds) * (1 + setup.warmup + setup.repeats) * len(choices),
+        runs=len(seeds),
+        wall_clock=wall_clock,
+    )

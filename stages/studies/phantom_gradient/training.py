@@ -7,6 +7,7 @@ training loss, test accuracy, spectral norm of W, solver evaluations and backwar
 solves that missed their tolerance and the largest relative residual. A non-finite loss marks the
 seed diverged; its later epochs stay NaN.
 """
+
 from __future__ import annotations
 
 import math
@@ -23,21 +24,35 @@ from .implicit import Costs, equilibrium, solve_forward
 from .settings import Backward
 from .timing import train_conv_timing
 
-EPOCH_METRICS = ("train_loss", "test_accuracy", "spectral_norm_w", "forward_evaluations_per_step",
-                 "backward_passes_per_step", "backward_vjps_per_step", "unconverged_solves", "max_relative_residual")
+EPOCH_METRICS = (
+    "train_loss",
+    "test_accuracy",
+    "spectral_norm_w",
+    "forward_evaluations_per_step",
+    "backward_passes_per_step",
+    "backward_vjps_per_step",
+    "unconverged_solves",
+    "max_relative_residual",
+)
 
 
 def dense_model(setup: Dense, seed: int) -> DenseClassifier:
-    return DenseClassifier(DIGIT_PIXELS, setup.width, CLASSES, setup.max_spectral_norm,
-                           torch.Generator().manual_seed(seed))
+    return DenseClassifier(
+        DIGIT_PIXELS,
+        setup.width,
+        CLASSES,
+        setup.max_spectral_norm,
+        torch.Generator().manual_seed(seed),
+    )
 
 
 def tensors(data: dict[str, np.ndarray], part: str) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.as_tensor(data[f"{part}_inputs"]), torch.as_tensor(data[f"{part}_labels"])
 
 
-def test_accuracy(model: DenseClassifier, inputs: torch.Tensor, labels: torch.Tensor, setup: Dense,
-                  costs: Costs) -> float:
+def test_accuracy(
+    model: DenseClassifier, inputs: torch.Tensor, labels: torch.Tensor, setup: Dense, costs: Costs
+) -> float:
     with torch.no_grad():
         state = solve_forward(model.cell, model.cell.inject(inputs), setup.solver, costs)
         return float((model.head(state).argmax(dim=1) == labels).to(torch.float64).mean())
@@ -57,7 +72,9 @@ def train_seed(setup: Dense, backward: Backward, seed: int, data) -> dict[str, n
     for epoch in range(1, setup.epochs + 1):
         costs, losses = Costs(), []
         for batch in epoch_batches(len(labels), setup.batch_size, order):
-            state = equilibrium(model.cell, inputs[batch], backward, setup.solver, setup.solver, costs)
+            state = equilibrium(
+                model.cell, inputs[batch], backward, setup.solver, setup.solver, costs
+            )
             loss = F.cross_entropy(model.head(state), labels[batch])
             if not math.isfinite(loss.item()):
                 diverged = True
@@ -73,19 +90,26 @@ def train_seed(setup: Dense, backward: Backward, seed: int, data) -> dict[str, n
         evaluation = Costs()
         accuracy = test_accuracy(model, *test, setup, evaluation)
         residuals = costs.forward_residuals + costs.adjoint_residuals + evaluation.forward_residuals
-        unconverged = costs.forward_unconverged + costs.adjoint_unconverged + evaluation.forward_unconverged
-        for name, value in (("train_loss", float(np.mean(losses))), ("test_accuracy", accuracy),
-                            ("spectral_norm_w", model.cell.spectral_norm()),
-                            ("forward_evaluations_per_step", costs.forward_evaluations / steps),
-                            ("backward_passes_per_step", costs.backward_passes / steps),
-                            ("backward_vjps_per_step", costs.backward_vjps / steps),
-                            ("unconverged_solves", unconverged),
-                            ("max_relative_residual", max(residuals))):
+        unconverged = (
+            costs.forward_unconverged + costs.adjoint_unconverged + evaluation.forward_unconverged
+        )
+        for name, value in (
+            ("train_loss", float(np.mean(losses))),
+            ("test_accuracy", accuracy),
+            ("spectral_norm_w", model.cell.spectral_norm()),
+            ("forward_evaluations_per_step", costs.forward_evaluations / steps),
+            ("backward_passes_per_step", costs.backward_passes / steps),
+            ("backward_vjps_per_step", costs.backward_vjps / steps),
+            ("unconverged_solves", unconverged),
+            ("max_relative_residual", max(residuals)),
+        ):
             history[name][epoch] = value
         if epoch in setup.checkpoint_epochs():
             checkpoints[epoch] = model.flat()
     saved = setup.checkpoint_epochs()
-    stacked = torch.stack([checkpoints.get(e, torch.full_like(checkpoints[0], math.nan)) for e in saved])
+    stacked = torch.stack(
+        [checkpoints.get(e, torch.full_like(checkpoints[0], math.nan)) for e in saved]
+    )
     return {**history, "checkpoints": stacked.numpy(), "diverged": np.asarray(diverged)}
 
 
@@ -94,12 +118,19 @@ def train_dense(config: Config, backward: Backward, data: dict[str, np.ndarray])
     seeds = config.seeds(setup.seeds)
     runs = [train_seed(setup, backward, seed, data) for seed in seeds]
     arrays = {name: np.stack([run[name] for run in runs]) for name in runs[0]}
-    arrays.update(seeds=np.asarray(seeds, np.int64), checkpoint_epochs=np.asarray(setup.checkpoint_epochs(), np.int64))
+    arrays.update(
+        seeds=np.asarray(seeds, np.int64),
+        checkpoint_epochs=np.asarray(setup.checkpoint_epochs(), np.int64),
+    )
     steps_per_epoch = math.ceil(len(data["train_labels"]) / setup.batch_size)
-    return TrainResult(arrays, run_steps=steps_per_epoch * setup.epochs * len(seeds), runs=len(seeds))
+    return TrainResult(
+        arrays, run_steps=steps_per_epoch * setup.epochs * len(seeds), runs=len(seeds)
+    )
 
 
-def train(config: Config, variant_name: str, data: dict[str, np.ndarray], probe, execution) -> TrainResult:
+def train(
+    config: Config, variant_name: str, data: dict[str, np.ndarray], probe, execution
+) -> TrainResult:
     """The Study contract's train: the dense model with the variant's backward, or the timing cell."""
     variant = config.variants[variant_name]
     if variant.experiment == "dense":

@@ -5,13 +5,14 @@ Experiments: a diagonal linear network on sparse regression (§3) and a two-laye
 teacher-student network (§4.1), each under a small constant step and a large step decayed at
 several points, plus full-batch GD with the same shape (C4).
 """
+
 from ...common.study import Study, lazy
 from . import checks, config, describe, measure
 
 STUDY = Study(
     name="sparse_features",
     citation="Andriushchenko, Varre, Pillaud-Vivien, Flammarion, SGD with Large Step Sizes Learns Sparse "
-             "Features, ICML 2023 (arXiv 2210.05337); public code tml-epfl/sgd-sparse-features",
+    "Features, ICML 2023 (arXiv 2210.05337); public code tml-epfl/sgd-sparse-features",
     parse=config.parse,
     variant_names=lambda cfg: list(cfg.variants),
     generate=lazy(f"{__name__}.runs", "generate"),

@@ -6,6 +6,7 @@ then the median and quartiles over seeds decide (stages/common/verdicts.py). Rol
 setting columns: the small-step baseline is SGD with a constant step, the decay variants are SGD
 with `decay_at` set and a probed or fixed large step, GD variants have optimizer `gd`.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -14,33 +15,60 @@ import pandas as pd
 from ...common import selection
 from ...common.params import Section
 from ...common.schedules import decay_step_index
-from ...common.verdicts import (INCONCLUSIVE, ClaimOutcome, Spread, combine, paired_ratio, spearman,
-                                threshold_verdict)
+from ...common.verdicts import (
+    INCONCLUSIVE,
+    ClaimOutcome,
+    Spread,
+    combine,
+    paired_ratio,
+    spearman,
+    threshold_verdict,
+)
 
-LOSS_NAMES = {"diag_net": "½·mean squared error", "diag_table1": "½·mean squared error",
-              "relu_net": "mean squared error (no ½)"}
+LOSS_NAMES = {
+    "diag_net": "½·mean squared error",
+    "diag_table1": "½·mean squared error",
+    "relu_net": "mean squared error (no ½)",
+}
 # The judged sparsity measure per experiment. At the paper's Table 1 setting it is the paper's own l0
 # (|u_i v_i| > 1e-50, Table 1); effective non-zeros stay beside it as a second, threshold-free number.
-SPARSITY_METRIC = {"diag_net": "effective_nonzeros", "diag_table1": "nonzeros_paper", "relu_net": "feature_sparsity"}
+SPARSITY_METRIC = {
+    "diag_net": "effective_nonzeros",
+    "diag_table1": "nonzeros_paper",
+    "relu_net": "feature_sparsity",
+}
 SECOND_SPARSITY_METRIC = {"diag_table1": "effective_nonzeros"}
 
 
 def _settings(table: pd.DataFrame) -> pd.DataFrame:
-    return table.drop_duplicates("variant").set_index("variant")[["experiment", "optimizer", "decay_at", "large_step"]]
+    return table.drop_duplicates("variant").set_index("variant")[
+        ["experiment", "optimizer", "decay_at", "large_step"]
+    ]
 
 
 def _small_baseline(settings: pd.DataFrame, experiment: str) -> str:
     """The constant-step SGD variant of an experiment; a probed one wins over a fixed one."""
-    rows = _prefer_probed(settings[(settings.experiment == experiment) & (settings.optimizer == "sgd")
-                                   & settings.decay_at.isna()])
+    rows = _prefer_probed(
+        settings[
+            (settings.experiment == experiment)
+            & (settings.optimizer == "sgd")
+            & settings.decay_at.isna()
+        ]
+    )
     if len(rows) != 1:
-        raise ValueError(f"{experiment}: expected one constant-step SGD baseline, found {list(rows.index)}")
+        raise ValueError(
+            f"{experiment}: expected one constant-step SGD baseline, found {list(rows.index)}"
+        )
     return rows.index[0]
 
 
 def _decays(settings: pd.DataFrame, experiment: str, optimizer: str = "sgd") -> list[str]:
     """Decay variants of one optimizer, earliest decay first; probed large steps win over fixed ones."""
-    rows = settings[(settings.experiment == experiment) & (settings.optimizer == optimizer) & settings.decay_at.notna()]
+    rows = settings[
+        (settings.experiment == experiment)
+        & (settings.optimizer == optimizer)
+        & settings.decay_at.notna()
+    ]
     return list(_prefer_probed(rows).sort_values("decay_at").index)
 
 
@@ -58,10 +86,17 @@ def _fitted(table: pd.DataFrame, variant: str, fit_threshold: float | None) -> p
     return loss < fit_threshold if fit_threshold is not None else loss.notna()
 
 
-def _part_row(part: str, spread: Spread, threshold: float, at_most: bool, verdict: str, **extra) -> dict:
+def _part_row(
+    part: str, spread: Spread, threshold: float, at_most: bool, verdict: str, **extra
+) -> dict:
     sign = "<=" if at_most else ">="
-    return {"part": part, "median [q25, q75]": spread.text(), "needs": f"{sign} {threshold:g}",
-            "verdict": verdict, **extra}
+    return {
+        "part": part,
+        "median [q25, q75]": spread.text(),
+        "needs": f"{sign} {threshold:g}",
+        "verdict": verdict,
+        **extra,
+    }
 
 
 def loss_stabilization(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
@@ -81,21 +116,31 @@ def loss_stabilization(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
         for variant in _decays(settings, experiment):
             steps = selection.last_step(table, variant)
             decay_step = decay_step_index(settings.loc[variant, "decay_at"], steps)
-            plateau = selection.window_median(table, variant, "train_loss", decay_step // 2, decay_step)
-            reference = selection.window_median(table, small, "train_loss", decay_step // 2, decay_step)
+            plateau = selection.window_median(
+                table, variant, "train_loss", decay_step // 2, decay_step
+            )
+            reference = selection.window_median(
+                table, small, "train_loss", decay_step // 2, decay_step
+            )
             after = selection.final(table, variant, "train_loss")
-            for name, denominator, threshold in (("over small step", reference, over_small),
-                                                 ("over after decay", after, over_after)):
+            for name, denominator, threshold in (
+                ("over small step", reference, over_small),
+                ("over after decay", after, over_after),
+            ):
                 spread = Spread.of(paired_ratio(plateau, denominator))
                 verdict = threshold_verdict(spread, threshold)
                 verdicts.append(verdict)
-                rows.append(_part_row(f"{variant}: plateau {name}", spread, threshold, False, verdict))
+                rows.append(
+                    _part_row(f"{variant}: plateau {name}", spread, threshold, False, verdict)
+                )
                 numbers.update(spread.as_numbers(f"{variant}_plateau_{name.replace(' ', '_')}"))
                 headline = min(headline, spread.median)
             numbers[f"{variant}_plateau_train_loss_median"] = Spread.of(plateau).median
     verdict = combine(verdicts)
-    summary = (f"Plateau = per-seed median training loss over the second half of the large-step phase. "
-               f"Weakest median ratio across parts: {headline:.3g} (needs >= {min(over_small, over_after):g}).")
+    summary = (
+        f"Plateau = per-seed median training loss over the second half of the large-step phase. "
+        f"Weakest median ratio across parts: {headline:.3g} (needs >= {min(over_small, over_after):g})."
+    )
     return ClaimOutcome(verdict, ("weakest_plateau_ratio", headline), numbers, summary, rows)
 
 
@@ -112,28 +157,58 @@ def implicit_sparsity(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
         metric = SPARSITY_METRIC[experiment]
         for variant in _decays(settings, experiment):
             fitted = _fitted(table, variant, fit_threshold) & _fitted(table, small, fit_threshold)
-            ratio = paired_ratio(selection.final(table, variant, metric), selection.final(table, small, metric))
+            ratio = paired_ratio(
+                selection.final(table, variant, metric), selection.final(table, small, metric)
+            )
             spread = Spread.of(np.where(fitted, ratio, np.nan))
             verdict = threshold_verdict(spread, ratio_max, at_most=True)
             verdicts.append(verdict)
             ratios.append(spread.median)
-            rows.append(_part_row(f"{variant} / {small}: {metric}", spread, ratio_max, True, verdict,
-                                  **{"decay variant": Spread.of(selection.final(table, variant, metric)).text(),
-                                     "baseline": Spread.of(selection.final(table, small, metric)).text()}))
+            rows.append(
+                _part_row(
+                    f"{variant} / {small}: {metric}",
+                    spread,
+                    ratio_max,
+                    True,
+                    verdict,
+                    **{
+                        "decay variant": Spread.of(selection.final(table, variant, metric)).text(),
+                        "baseline": Spread.of(selection.final(table, small, metric)).text(),
+                    },
+                )
+            )
             numbers.update(spread.as_numbers(f"{variant}_{metric}_ratio"))
             second = SECOND_SPARSITY_METRIC.get(experiment)
             if second is not None:
-                beside = Spread.of(np.where(fitted, paired_ratio(selection.final(table, variant, second),
-                                                                 selection.final(table, small, second)), np.nan))
-                rows.append({"part": f"beside it: {variant} / {small}: {second}", "median [q25, q75]": beside.text(),
-                             "needs": "(second number)", "verdict": "(reference)"})
+                beside = Spread.of(
+                    np.where(
+                        fitted,
+                        paired_ratio(
+                            selection.final(table, variant, second),
+                            selection.final(table, small, second),
+                        ),
+                        np.nan,
+                    )
+                )
+                rows.append(
+                    {
+                        "part": f"beside it: {variant} / {small}: {second}",
+                        "median [q25, q75]": beside.text(),
+                        "needs": "(second number)",
+                        "verdict": "(reference)",
+                    }
+                )
                 numbers.update(beside.as_numbers(f"{variant}_{second}_ratio"))
         rows += _paper_step_rows(table, settings, experiment, numbers)
     headline = float(np.nanmax(ratios)) if ratios else float("nan")
-    summary = (f"Sparsity at the end of training, decay variant over small constant step, paired by seed; only "
-               f"seeds where both runs reach training loss < {fit_threshold:g}. Largest median ratio: {headline:.3g} "
-               f"(needs <= {ratio_max:g}).")
-    return ClaimOutcome(combine(verdicts), ("largest_sparsity_ratio", headline), numbers, summary, rows)
+    summary = (
+        f"Sparsity at the end of training, decay variant over small constant step, paired by seed; only "
+        f"seeds where both runs reach training loss < {fit_threshold:g}. Largest median ratio: {headline:.3g} "
+        f"(needs <= {ratio_max:g})."
+    )
+    return ClaimOutcome(
+        combine(verdicts), ("largest_sparsity_ratio", headline), numbers, summary, rows
+    )
 
 
 def longer_large_step(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
@@ -152,41 +227,88 @@ def longer_large_step(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
             medians = [s.median for s in spreads]
             rho = spearman(decay_points, medians)
             lost = any(s.lost > s.total / 2 for s in spreads)
-            verdict = INCONCLUSIVE if lost or not np.isfinite(rho) else (
-                "reproduced" if rho <= rho_max else "not_reproduced")
+            verdict = (
+                INCONCLUSIVE
+                if lost or not np.isfinite(rho)
+                else ("reproduced" if rho <= rho_max else "not_reproduced")
+            )
             verdicts.append(verdict)
             rhos.append(rho)
-            rows.append({"part": f"{experiment}: Spearman(decay point, median {metric})", "median [q25, q75]":
-                         f"{rho:.3f}", "needs": f"<= {rho_max:g}", "verdict": verdict,
-                         "medians by decay point": ", ".join(f"{p:.0%}: {m:.3g}" for p, m in zip(decay_points, medians))})
+            rows.append(
+                {
+                    "part": f"{experiment}: Spearman(decay point, median {metric})",
+                    "median [q25, q75]": f"{rho:.3f}",
+                    "needs": f"<= {rho_max:g}",
+                    "verdict": verdict,
+                    "medians by decay point": ", ".join(
+                        f"{p:.0%}: {m:.3g}" for p, m in zip(decay_points, medians)
+                    ),
+                }
+            )
             numbers[f"{experiment}_{metric}_spearman"] = rho
             for point, spread in zip(decay_points, spreads):
-                numbers.update(spread.as_numbers(f"{experiment}_{metric}_decay{int(round(point * 100))}"))
+                numbers.update(
+                    spread.as_numbers(f"{experiment}_{metric}_decay{int(round(point * 100))}")
+                )
         if experiment in SECOND_SPARSITY_METRIC:
             second = SECOND_SPARSITY_METRIC[experiment]
             medians = [Spread.of(selection.final(table, v, second)).median for v in variants]
-            rows.append({"part": f"beside it: {experiment}: median {second} by decay point",
-                         "median [q25, q75]": ", ".join(f"{p:.0%}: {m:.3g}" for p, m in zip(decay_points, medians)),
-                         "needs": "(second number)", "verdict": "(reference)"})
+            rows.append(
+                {
+                    "part": f"beside it: {experiment}: median {second} by decay point",
+                    "median [q25, q75]": ", ".join(
+                        f"{p:.0%}: {m:.3g}" for p, m in zip(decay_points, medians)
+                    ),
+                    "needs": "(second number)",
+                    "verdict": "(reference)",
+                }
+            )
         rows += _paper_step_rows(table, settings, experiment, numbers)
         if experiment in PAPER_TEST_LOSS_BY_DECAY:
             printed = PAPER_TEST_LOSS_BY_DECAY[experiment]
-            ours = dict(zip(decay_points, [Spread.of(selection.final(table, v, "test_loss")).median for v in variants]))
-            rows.append({"part": f"reference {experiment}: test loss by decay point",
-                         "median [q25, q75]": "ours (median): " + ", ".join(f"{p:.0%}: {ours[p]:.3g}" for p in ours),
-                         "needs": "paper (one run): " + ", ".join(f"{p:.0%}: {v:.3g}" for p, v in printed.items()),
-                         "verdict": "(reference)"})
+            ours = dict(
+                zip(
+                    decay_points,
+                    [Spread.of(selection.final(table, v, "test_loss")).median for v in variants],
+                )
+            )
+            rows.append(
+                {
+                    "part": f"reference {experiment}: test loss by decay point",
+                    "median [q25, q75]": "ours (median): "
+                    + ", ".join(f"{p:.0%}: {ours[p]:.3g}" for p in ours),
+                    "needs": "paper (one run): "
+                    + ", ".join(f"{p:.0%}: {v:.3g}" for p, v in printed.items()),
+                    "verdict": "(reference)",
+                }
+            )
         threshold = factor_min.number(experiment, positive=True)
-        factor = Spread.of(paired_ratio(selection.final(table, variants[0], "test_loss"),
-                                        selection.final(table, variants[-1], "test_loss")))
+        factor = Spread.of(
+            paired_ratio(
+                selection.final(table, variants[0], "test_loss"),
+                selection.final(table, variants[-1], "test_loss"),
+            )
+        )
         verdict = threshold_verdict(factor, threshold)
         verdicts.append(verdict)
-        rows.append(_part_row(f"{experiment}: test loss {variants[0]} / {variants[-1]}", factor, threshold, False, verdict))
+        rows.append(
+            _part_row(
+                f"{experiment}: test loss {variants[0]} / {variants[-1]}",
+                factor,
+                threshold,
+                False,
+                verdict,
+            )
+        )
         numbers.update(factor.as_numbers(f"{experiment}_test_loss_factor"))
     headline = float(np.nanmax(rhos)) if rhos else float("nan")
-    summary = (f"Medians over seeds at the end of training against the decay point; the factor is paired by seed. "
-               f"Least negative Spearman rho: {headline:.3f} (needs <= {rho_max:g}).")
-    return ClaimOutcome(combine(verdicts), ("least_negative_spearman", headline), numbers, summary, rows)
+    summary = (
+        f"Medians over seeds at the end of training against the decay point; the factor is paired by seed. "
+        f"Least negative Spearman rho: {headline:.3f} (needs <= {rho_max:g})."
+    )
+    return ClaimOutcome(
+        combine(verdicts), ("least_negative_spearman", headline), numbers, summary, rows
+    )
 
 
 def sgd_noise_needed(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
@@ -205,21 +327,44 @@ def sgd_noise_needed(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
             sgd = sgd_by_point.get(settings.loc[gd, "decay_at"])
             if sgd is None:
                 continue
-            for metric, threshold in (("test_loss", test_min), (SPARSITY_METRIC[experiment], sparsity_min)):
-                spread = Spread.of(paired_ratio(selection.final(table, gd, metric), selection.final(table, sgd, metric)))
+            for metric, threshold in (
+                ("test_loss", test_min),
+                (SPARSITY_METRIC[experiment], sparsity_min),
+            ):
+                spread = Spread.of(
+                    paired_ratio(
+                        selection.final(table, gd, metric), selection.final(table, sgd, metric)
+                    )
+                )
                 verdict = threshold_verdict(spread, threshold)
                 verdicts.append(verdict)
-                rows.append(_part_row(f"{metric}: {gd} / {sgd}", spread, threshold, False, verdict,
-                                      **{"GD": Spread.of(selection.final(table, gd, metric)).text(),
-                                         "SGD": Spread.of(selection.final(table, sgd, metric)).text()}))
+                rows.append(
+                    _part_row(
+                        f"{metric}: {gd} / {sgd}",
+                        spread,
+                        threshold,
+                        False,
+                        verdict,
+                        **{
+                            "GD": Spread.of(selection.final(table, gd, metric)).text(),
+                            "SGD": Spread.of(selection.final(table, sgd, metric)).text(),
+                        },
+                    )
+                )
                 numbers.update(spread.as_numbers(f"{metric}_{gd}_over_{sgd}"))
     if not verdicts:
         raise ValueError("C4 needs a probed SGD and GD decay variant with the same decay point")
     rows += _paper_reference_rows(table, settings, numbers)
-    headline = numbers[next(k for k in numbers if k.startswith("test_loss_") and k.endswith("_median"))]
-    summary = (f"Per-seed ratios GD over SGD with the same schedule shape; median test-loss ratio {headline:.3g} "
-               f"(needs >= {test_min:g}).")
-    return ClaimOutcome(combine(verdicts), ("test_loss_ratio_gd_over_sgd", headline), numbers, summary, rows)
+    headline = numbers[
+        next(k for k in numbers if k.startswith("test_loss_") and k.endswith("_median"))
+    ]
+    summary = (
+        f"Per-seed ratios GD over SGD with the same schedule shape; median test-loss ratio {headline:.3g} "
+        f"(needs >= {test_min:g})."
+    )
+    return ClaimOutcome(
+        combine(verdicts), ("test_loss_ratio_gd_over_sgd", headline), numbers, summary, rows
+    )
 
 
 PAPER_TEST_LOSS_BY_DECAY = {  # fc_nets_two_layer.ipynb printed output: 0.455 decayed at 10/30/50% (0.13 constant: 6.1e-4)
@@ -234,14 +379,19 @@ PAPER_TABLE1 = {  # diag_nets_level_set_stabilization.ipynb printed output (n=80
 }
 
 
-def _paper_step_rows(table: pd.DataFrame, settings: pd.DataFrame, experiment: str, numbers: dict) -> list[dict]:
+def _paper_step_rows(
+    table: pd.DataFrame, settings: pd.DataFrame, experiment: str, numbers: dict
+) -> list[dict]:
     """The paper's own Table 1 step sizes on every data set (fixed-step SGD variants of the claim):
     medians over the runs that did not diverge, the diverged count, and seed 0 (the paper's data
     and SGD order in the public_code recipe) beside the paper's printed run."""
     if experiment != "diag_table1":
         return []
-    fixed = settings[(settings.experiment == experiment) & (settings.optimizer == "sgd")
-                     & (settings.large_step == "fixed")]
+    fixed = settings[
+        (settings.experiment == experiment)
+        & (settings.optimizer == "sgd")
+        & (settings.large_step == "fixed")
+    ]
     rows = []
     for variant, row in fixed.sort_values("decay_at", na_position="first").iterrows():
         key = None if pd.isna(row.decay_at) else float(row.decay_at)
@@ -254,12 +404,24 @@ def _paper_step_rows(table: pd.DataFrame, settings: pd.DataFrame, experiment: st
         numbers[f"{variant}_diverged"] = float(lost)
         numbers[f"{variant}_test_loss_median"] = Spread.of(test).median
         numbers[f"{variant}_nonzeros_paper_median"] = Spread.of(l0).median
-        seed0 = "" if 0 not in test.index else (
-            "; seed 0 diverged" if not np.isfinite(test[0]) else f"; seed 0: test {test[0]:.3g}, l0 {l0[0]:.0f}")
-        rows.append({"part": f"reference {variant} ({label}, the paper's steps on every data set)",
-                     "median [q25, q75]": f"ours: test {Spread.of(test).text()}, l0 {Spread.of(l0).text()}, "
-                                          f"diverged {lost} of {len(test)}{seed0}",
-                     "needs": f"paper (seed 0): test {paper_test:.3g}, l0 {paper_l0}", "verdict": "(reference)"})
+        seed0 = (
+            ""
+            if 0 not in test.index
+            else (
+                "; seed 0 diverged"
+                if not np.isfinite(test[0])
+                else f"; seed 0: test {test[0]:.3g}, l0 {l0[0]:.0f}"
+            )
+        )
+        rows.append(
+            {
+                "part": f"reference {variant} ({label}, the paper's steps on every data set)",
+                "median [q25, q75]": f"ours: test {Spread.of(test).text()}, l0 {Spread.of(l0).text()}, "
+                f"diverged {lost} of {len(test)}{seed0}",
+                "needs": f"paper (seed 0): test {paper_test:.3g}, l0 {paper_l0}",
+                "verdict": "(reference)",
+            }
+        )
     return rows
 
 
@@ -281,11 +443,20 @@ def _paper_reference_rows(table: pd.DataFrame, settings: pd.DataFrame, numbers: 
         ours_train = selection.final(table, variant, "train_loss").get(0, np.nan)
         ours_test = selection.final(table, variant, "test_loss").get(0, np.nan)
         numbers[f"{variant}_seed0_test_loss"] = ours_test
-        rows.append({"part": f"reference {variant}, seed 0 ({label})",
-                     "median [q25, q75]": f"ours: train {ours_train:.4g}, test {ours_test:.4g}",
-                     "needs": f"paper: train {paper_train:.4g}, test {paper_test:.4g}", "verdict": "(reference)"})
+        rows.append(
+            {
+                "part": f"reference {variant}, seed 0 ({label})",
+                "median [q25, q75]": f"ours: train {ours_train:.4g}, test {ours_test:.4g}",
+                "needs": f"paper: train {paper_train:.4g}, test {paper_test:.4g}",
+                "verdict": "(reference)",
+            }
+        )
     return rows
 
 
-CHECKS = {"loss_stabilization": loss_stabilization, "implicit_sparsity": implicit_sparsity,
-          "longer_large_step": longer_large_step, "sgd_noise_needed": sgd_noise_needed}
+CHECKS = {
+    "loss_stabilization": loss_stabilization,
+    "implicit_sparsity": implicit_sparsity,
+    "longer_large_step": longer_large_step,
+    "sgd_noise_needed": sgd_noise_needed,
+}

@@ -5,6 +5,7 @@ setting (`diag_net`) and at the paper's Table 1 setting (`diag_table1`), and the
 teacher-student (`relu_net`). Variants name an experiment, an optimizer and a schedule. Every
 check runs before any compute and names the bad key.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -13,9 +14,17 @@ from ...common.params import ParamError, Section
 from ...common.schedules import Schedule, parse_schedule
 from .data import RECIPES
 
-MODELS = {"diag_net": "diag_net", "diag_table1": "diag_net", "relu_net": "relu_net"}  # experiment -> model
+MODELS = {
+    "diag_net": "diag_net",
+    "diag_table1": "diag_net",
+    "relu_net": "relu_net",
+}  # experiment -> model
 EXPERIMENTS = tuple(MODELS)
-OPTIMIZERS = {"diag_net": ("sgd", "gd"), "diag_table1": ("sgd",), "relu_net": ("sgd",)}  # SGD batch 1; full-batch GD
+OPTIMIZERS = {
+    "diag_net": ("sgd", "gd"),
+    "diag_table1": ("sgd",),
+    "relu_net": ("sgd",),
+}  # SGD batch 1; full-batch GD
 
 
 @dataclass(frozen=True)
@@ -85,15 +94,28 @@ def parse(section: Section) -> Config:
         schedule = parse_schedule(entry.section("schedule"))
         probe = experiments[experiment].probe
         if schedule.probed and schedule.decay_at is not None and schedule.decay_at > probe.horizon:
-            raise ParamError(entry.key("schedule.decay_at"), schedule.decay_at,
-                             f"at most the probe's horizon {probe.horizon:g} (setup.{experiment}.probe.horizon): "
-                             "the probe must test the step for the whole large-step phase")
+            raise ParamError(
+                entry.key("schedule.decay_at"),
+                schedule.decay_at,
+                f"at most the probe's horizon {probe.horizon:g} (setup.{experiment}.probe.horizon): "
+                "the probe must test the step for the whole large-step phase",
+            )
         variants[name] = Variant(name, experiment, optimizer, schedule)
     return Config(experiments, variants)
 
 
-COMMON_KEYS = ("recipe", "n_train", "n_test", "dim", "steps", "seeds", "sampling_seed_offset", "eval_points",
-               "divergence_threshold", "probe")
+COMMON_KEYS = (
+    "recipe",
+    "n_train",
+    "n_test",
+    "dim",
+    "steps",
+    "seeds",
+    "sampling_seed_offset",
+    "eval_points",
+    "divergence_threshold",
+    "probe",
+)
 
 
 def _experiment(section: Section, name: str, first_seed: int) -> Experiment:
@@ -124,25 +146,41 @@ def _diag_net(section: Section, name: str, first_seed: int) -> Experiment:
     support = section.integer("support", minimum=1)
     if support > common["dim"]:
         raise ParamError(section.key("support"), support, f"an integer <= dim = {common['dim']}")
-    return Experiment(**common, support=support, init_scale=section.number("init_scale", positive=True),
-                      probe=_probe(section.section("probe"), OPTIMIZERS[name]))
+    return Experiment(
+        **common,
+        support=support,
+        init_scale=section.number("init_scale", positive=True),
+        probe=_probe(section.section("probe"), OPTIMIZERS[name]),
+    )
 
 
 def _relu_net(section: Section, name: str, first_seed: int) -> Experiment:
     section.only(*COMMON_KEYS, "init_scale", "teacher_width", "student_width")
-    return Experiment(**_common(section, name, first_seed),
-                      init_scale=section.number("init_scale", positive=True),
-                      teacher_width=section.integer("teacher_width", minimum=1),
-                      student_width=section.integer("student_width", minimum=1),
-                      probe=_probe(section.section("probe"), OPTIMIZERS[name]))
+    return Experiment(
+        **_common(section, name, first_seed),
+        init_scale=section.number("init_scale", positive=True),
+        teacher_width=section.integer("teacher_width", minimum=1),
+        student_width=section.integer("student_width", minimum=1),
+        probe=_probe(section.section("probe"), OPTIMIZERS[name]),
+    )
 
 
 def _probe(section: Section, optimizers: tuple[str, ...]) -> Probe:
-    section.only(*(f"{o}_grid" for o in optimizers), "horizon", "sampling_seeds", "first_sampling_seed",
-                 "max_diverged_share", "refine_rounds")
-    return Probe(grids={o: section.numbers(f"{o}_grid", positive=True, increasing=True) for o in optimizers},
-                 horizon=section.number("horizon", low=0.0, high=1.0, open_interval=True),
-                 sampling_seeds=section.integer("sampling_seeds", minimum=1),
-                 first_sampling_seed=section.integer("first_sampling_seed", minimum=0),
-                 max_diverged_share=section.number("max_diverged_share", low=0.0, high=1.0),
-                 refine_rounds=section.integer("refine_rounds", minimum=0) if section.has("refine_rounds") else 0)
+    section.only(
+        *(f"{o}_grid" for o in optimizers),
+        "horizon",
+        "sampling_seeds",
+        "first_sampling_seed",
+        "max_diverged_share",
+        "refine_rounds",
+    )
+    return Probe(
+        grids={o: section.numbers(f"{o}_grid", positive=True, increasing=True) for o in optimizers},
+        horizon=section.number("horizon", low=0.0, high=1.0, open_interval=True),
+        sampling_seeds=section.integer("sampling_seeds", minimum=1),
+        first_sampling_seed=section.integer("first_sampling_seed", minimum=0),
+        max_diverged_share=section.number("max_diverged_share", low=0.0, high=1.0),
+        refine_rounds=section.integer("refine_rounds", minimum=0)
+        if section.has("refine_rounds")
+        else 0,
+    )

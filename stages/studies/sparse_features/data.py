@@ -6,6 +6,7 @@ Two recipes (params: `recipe`):
   X and X_test ~ N(0, I), beta* = |randn| on the first r coordinates, normalised).
 - generator: NumPy's default_rng(seed), the same distributions drawn independently.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -14,7 +15,9 @@ RECIPES = ("public_code", "generator")
 
 
 def _normal(rng, recipe: str, rows: int, dim: int) -> np.ndarray:
-    if recipe == "public_code":  # the notebooks call multivariate_normal(0, I); its draws differ from randn
+    if (
+        recipe == "public_code"
+    ):  # the notebooks call multivariate_normal(0, I); its draws differ from randn
         return rng.multivariate_normal(np.zeros(dim), np.eye(dim), rows)
     return rng.standard_normal((rows, dim))
 
@@ -23,7 +26,9 @@ def _rng(recipe: str, seed: int):
     return np.random.RandomState(seed) if recipe == "public_code" else np.random.default_rng(seed)
 
 
-def sparse_regression(recipe: str, seed: int, n_train: int, n_test: int, dim: int, support: int) -> dict:
+def sparse_regression(
+    recipe: str, seed: int, n_train: int, n_test: int, dim: int, support: int
+) -> dict:
     """Noiseless sparse regression y = <beta*, x>, beta* >= 0 with `support` non-zeros and unit norm."""
     rng = _rng(recipe, seed)
     x_train = _normal(rng, recipe, n_train, dim)
@@ -31,11 +36,18 @@ def sparse_regression(recipe: str, seed: int, n_train: int, n_test: int, dim: in
     beta_star = rng.standard_normal(dim) if recipe == "generator" else rng.randn(dim)
     beta_star[support:] = 0.0
     beta_star = np.abs(beta_star) / np.linalg.norm(beta_star)
-    return {"x_train": x_train, "y_train": x_train @ beta_star, "x_test": x_test,
-            "y_test": x_test @ beta_star, "beta_star": beta_star}
+    return {
+        "x_train": x_train,
+        "y_train": x_train @ beta_star,
+        "x_test": x_test,
+        "y_test": x_test @ beta_star,
+        "beta_star": beta_star,
+    }
 
 
-def teacher_student(recipe: str, seed: int, n_train: int, n_test: int, dim: int, teacher_width: int) -> dict:
+def teacher_student(
+    recipe: str, seed: int, n_train: int, n_test: int, dim: int, teacher_width: int
+) -> dict:
     """Two-layer ReLU teacher without biases: inputs on the unit sphere, hidden weights of unit norm,
     output weights +-1 (utils.get_data_two_layer_relu_net of the public code, seeded with seed + 1).
 
@@ -48,8 +60,14 @@ def teacher_student(recipe: str, seed: int, n_train: int, n_test: int, dim: int,
     x_test = _unit_rows(_normal(rng, recipe, n_test, dim))
     hidden = _unit_rows(_normal(rng, recipe, teacher_width, dim))
     output = np.sign(_normal(rng, recipe, 1, teacher_width)[0])
-    return {"x_train": x_train, "y_train": two_layer_relu(hidden, output, x_train), "x_test": x_test,
-            "y_test": two_layer_relu(hidden, output, x_test), "teacher_hidden": hidden, "teacher_output": output}
+    return {
+        "x_train": x_train,
+        "y_train": two_layer_relu(hidden, output, x_train),
+        "x_test": x_test,
+        "y_test": two_layer_relu(hidden, output, x_test),
+        "teacher_hidden": hidden,
+        "teacher_output": output,
+    }
 
 
 def two_layer_relu(hidden: np.ndarray, output: np.ndarray, inputs: np.ndarray) -> np.ndarray:

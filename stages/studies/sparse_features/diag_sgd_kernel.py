@@ -17,6 +17,7 @@ a run whose recorded beta has a non-finite entry or one above the threshold in a
 diverged from that step on: its snapshots from there are NaN, the step is kept, and it stops
 training (the reference freezes it with a zero step, which leaves the same snapshots).
 """
+
 from __future__ import annotations
 
 import numba
@@ -56,8 +57,20 @@ def _record(u, v, out, threshold):
 
 
 @numba.njit(nogil=True)
-def sgd_runs(x, y, data_of_run, order, order_of_run, rates, rate_of_run, init_scale, eval_steps, threshold,
-             beta, diverged_step):
+def sgd_runs(
+    x,
+    y,
+    data_of_run,
+    order,
+    order_of_run,
+    rates,
+    rate_of_run,
+    init_scale,
+    eval_steps,
+    threshold,
+    beta,
+    diverged_step,
+):
     """Train every run; fills beta (runs, len(eval_steps), d) and diverged_step (runs,; −1 if never)."""
     runs = data_of_run.shape[0]
     steps = rates.shape[0]
@@ -89,9 +102,18 @@ def sgd_runs(x, y, data_of_run, order, order_of_run, rates, rate_of_run, init_sc
                 v[i] = v[i] - rate * (correlation * u_old)
 
 
-def train(x: np.ndarray, y: np.ndarray, data_of_run: np.ndarray, order: np.ndarray, order_of_run: np.ndarray,
-          rates: np.ndarray, rate_of_run: np.ndarray, init_scale: float, eval_steps: np.ndarray,
-          divergence_threshold: float) -> dict[str, np.ndarray]:
+def train(
+    x: np.ndarray,
+    y: np.ndarray,
+    data_of_run: np.ndarray,
+    order: np.ndarray,
+    order_of_run: np.ndarray,
+    rates: np.ndarray,
+    rate_of_run: np.ndarray,
+    init_scale: float,
+    eval_steps: np.ndarray,
+    divergence_threshold: float,
+) -> dict[str, np.ndarray]:
     """x (S, n, d), y (S, n); order (T, O) example indices; rates (T, R) step sizes; the three
     `*_of_run` arrays (runs,) pick a data set, an order column and a rate column per run.
     Returns beta (runs, len(eval_steps), d), diverged (runs,), diverged_step (runs,; −1 if never)."""
@@ -99,9 +121,18 @@ def train(x: np.ndarray, y: np.ndarray, data_of_run: np.ndarray, order: np.ndarr
     eval_steps = np.ascontiguousarray(eval_steps, dtype=np.int64)
     beta = np.empty((runs, len(eval_steps), x.shape[2]))
     diverged_step = np.full(runs, -1, dtype=np.int64)
-    sgd_runs(np.ascontiguousarray(x, dtype=np.float64), np.ascontiguousarray(y, dtype=np.float64),
-             np.asarray(data_of_run, dtype=np.int64), np.ascontiguousarray(order, dtype=np.int64),
-             np.asarray(order_of_run, dtype=np.int64), np.ascontiguousarray(rates, dtype=np.float64),
-             np.asarray(rate_of_run, dtype=np.int64), float(init_scale), eval_steps, float(divergence_threshold),
-             beta, diverged_step)
+    sgd_runs(
+        np.ascontiguousarray(x, dtype=np.float64),
+        np.ascontiguousarray(y, dtype=np.float64),
+        np.asarray(data_of_run, dtype=np.int64),
+        np.ascontiguousarray(order, dtype=np.int64),
+        np.asarray(order_of_run, dtype=np.int64),
+        np.ascontiguousarray(rates, dtype=np.float64),
+        np.asarray(rate_of_run, dtype=np.int64),
+        float(init_scale),
+        eval_steps,
+        float(divergence_threshold),
+        beta,
+        diverged_step,
+    )
     return {"beta": beta, "diverged": diverged_step >= 0, "diverged_step": diverged_step}

@@ -8,6 +8,7 @@ Per evaluation step and seed:
   feature_sparsity (coefficient on the training inputs).
 Per seed, at the last step: diverged (1/0), diverged_step (−1 if never), lr_large (the large step used).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -15,9 +16,19 @@ import pandas as pd
 
 from . import data as datasets
 from .config import Config
-from .sparsity import effective_nonzeros, feature_sparsity_coefficient, nonzeros_paper, normalised_features
+from .sparsity import (
+    effective_nonzeros,
+    feature_sparsity_coefficient,
+    nonzeros_paper,
+    normalised_features,
+)
 
-SETTING_COLUMNS = {"experiment": "string", "optimizer": "string", "decay_at": "float64", "large_step": "string"}
+SETTING_COLUMNS = {
+    "experiment": "string",
+    "optimizer": "string",
+    "decay_at": "float64",
+    "large_step": "string",
+}
 
 
 def _mean_squared_error(targets: np.ndarray, predictions: np.ndarray) -> np.ndarray:
@@ -41,8 +52,17 @@ def relu_net_metrics(data: dict, hidden: np.ndarray, output: np.ndarray) -> dict
     seeds, steps = hidden.shape[:2]
     metrics = {}
     for split in ("train", "test"):
-        predictions = np.stack([np.stack([datasets.two_layer_relu(hidden[r, k], output[r, k], data[f"x_{split}"][r])
-                                          for k in range(steps)]) for r in range(seeds)])
+        predictions = np.stack(
+            [
+                np.stack(
+                    [
+                        datasets.two_layer_relu(hidden[r, k], output[r, k], data[f"x_{split}"][r])
+                        for k in range(steps)
+                    ]
+                )
+                for r in range(seeds)
+            ]
+        )
         metrics[f"{split}_loss"] = _mean_squared_error(data[f"y_{split}"], predictions)
     sparsity = np.full((seeds, steps), np.nan)
     for seed in range(seeds):
@@ -63,15 +83,31 @@ def measure(config: Config, variant_name: str, arrays: dict, run: dict) -> pd.Da
         metrics = relu_net_metrics(data, run["hidden"], run["output"])
     eval_steps = run["eval_steps"]
     seeds = run["seeds"]
-    frames = [pd.DataFrame({"seed": np.repeat(seeds, len(eval_steps)), "step": np.tile(eval_steps, len(seeds)),
-                            "metric": name, "value": values.reshape(-1)}) for name, values in metrics.items()]
-    final = {"diverged": run["diverged"].astype(np.float64), "diverged_step": run["diverged_step"].astype(np.float64),
-             "lr_large": run["lr_large"]}
-    frames += [pd.DataFrame({"seed": seeds, "step": int(eval_steps[-1]), "metric": name, "value": values})
-               for name, values in final.items()]
+    frames = [
+        pd.DataFrame(
+            {
+                "seed": np.repeat(seeds, len(eval_steps)),
+                "step": np.tile(eval_steps, len(seeds)),
+                "metric": name,
+                "value": values.reshape(-1),
+            }
+        )
+        for name, values in metrics.items()
+    ]
+    final = {
+        "diverged": run["diverged"].astype(np.float64),
+        "diverged_step": run["diverged_step"].astype(np.float64),
+        "lr_large": run["lr_large"],
+    }
+    frames += [
+        pd.DataFrame({"seed": seeds, "step": int(eval_steps[-1]), "metric": name, "value": values})
+        for name, values in final.items()
+    ]
     frame = pd.concat(frames, ignore_index=True)
     frame["experiment"] = variant.experiment
     frame["optimizer"] = variant.optimizer
-    frame["decay_at"] = variant.schedule.decay_at if variant.schedule.decay_at is not None else np.nan
+    frame["decay_at"] = (
+        variant.schedule.decay_at if variant.schedule.decay_at is not None else np.nan
+    )
     frame["large_step"] = "probe" if variant.schedule.probed else "fixed"
     return frame

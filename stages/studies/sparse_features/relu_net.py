@@ -6,6 +6,7 @@ Loss: mean squared error without ½, L = mean_i (f(x_i) − y_i)² (as the publi
 one example with residual r = f(x) − y:  ∇_a = 2r ReLU(Wx),  ∇_W = 2r (a ⊙ 1[Wx > 0]) xᵀ.
 Initialisation (public code): W = init_scale·N(0, 1), a = 0.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -14,7 +15,9 @@ import torch
 from ...common.snapshots import SnapshotRecorder
 
 
-def gradients(hidden: torch.Tensor, output: torch.Tensor, inputs: torch.Tensor, targets: torch.Tensor):
+def gradients(
+    hidden: torch.Tensor, output: torch.Tensor, inputs: torch.Tensor, targets: torch.Tensor
+):
     """Gradients of mean_b (f(x_b) − y_b)² with respect to (hidden, output), per run."""
     pre_activation = torch.einsum("rmd,rbd->rbm", hidden, inputs)
     activation = torch.relu(pre_activation)
@@ -26,9 +29,16 @@ def gradients(hidden: torch.Tensor, output: torch.Tensor, inputs: torch.Tensor, 
     return grad_hidden, grad_output
 
 
-def train(x_train: np.ndarray, y_train: np.ndarray, rates: np.ndarray, sample_indices: np.ndarray,
-          initial_hidden: np.ndarray, eval_steps: np.ndarray, divergence_threshold: float,
-          device: str = "cpu") -> dict[str, np.ndarray]:
+def train(
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    rates: np.ndarray,
+    sample_indices: np.ndarray,
+    initial_hidden: np.ndarray,
+    eval_steps: np.ndarray,
+    divergence_threshold: float,
+    device: str = "cpu",
+) -> dict[str, np.ndarray]:
     """SGD with batch 1 for every run in lockstep; records (hidden, output) at `eval_steps`.
 
     Divergence handling: see stages/common/snapshots.py.
@@ -38,7 +48,9 @@ def train(x_train: np.ndarray, y_train: np.ndarray, rates: np.ndarray, sample_in
     hidden = torch.as_tensor(initial_hidden, dtype=torch.float64, device=device).clone()
     runs, width, _ = hidden.shape
     output = torch.zeros((runs, width), dtype=torch.float64, device=device)
-    rates = torch.as_tensor(np.asarray(rates), dtype=torch.float64, device=device)  # (T,) or per run (T, runs)
+    rates = torch.as_tensor(
+        np.asarray(rates), dtype=torch.float64, device=device
+    )  # (T,) or per run (T, runs)
     recorder = SnapshotRecorder(runs, eval_steps, divergence_threshold, device)
     order = torch.as_tensor(sample_indices, dtype=torch.long, device=device)
     run_index = torch.arange(runs, device=device)
@@ -48,7 +60,9 @@ def train(x_train: np.ndarray, y_train: np.ndarray, rates: np.ndarray, sample_in
         if step == len(rates):
             break
         picked = order[step]
-        grad_hidden, grad_output = gradients(hidden, output, x[run_index, picked][:, None, :], y[run_index, picked][:, None])
+        grad_hidden, grad_output = gradients(
+            hidden, output, x[run_index, picked][:, None, :], y[run_index, picked][:, None]
+        )
         rate = rates[step] * recorder.alive
         hidden = hidden - rate[:, None, None] * grad_hidden
         output = output - rate[:, None] * grad_output

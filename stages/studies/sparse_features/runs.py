@@ -5,6 +5,7 @@ step-size column, each an index into arrays held once. Diagonal-net SGD on the C
 plan in the compiled kernel (diag_sgd_kernel); GD, the ReLU net and CUDA run the torch programs
 on per-run copies.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -23,30 +24,43 @@ def generate(config: Config) -> dict[str, np.ndarray]:
     arrays = {}
     for name, e in config.experiments.items():
         if e.model == "diag_net":
-            drawn = [datasets.sparse_regression(e.recipe, seed, e.n_train, e.n_test, e.dim, e.support)
-                     for seed in e.data_seeds]
+            drawn = [
+                datasets.sparse_regression(e.recipe, seed, e.n_train, e.n_test, e.dim, e.support)
+                for seed in e.data_seeds
+            ]
         else:
-            drawn = [datasets.teacher_student(e.recipe, seed, e.n_train, e.n_test, e.dim, e.teacher_width)
-                     for seed in e.data_seeds]
+            drawn = [
+                datasets.teacher_student(
+                    e.recipe, seed, e.n_train, e.n_test, e.dim, e.teacher_width
+                )
+                for seed in e.data_seeds
+            ]
         arrays.update(datasets.stack(drawn, name))
     return arrays
 
 
-def sampling_indices(recipe: str, sampling_seeds: list[int], n_train: int, steps: int) -> np.ndarray:
+def sampling_indices(
+    recipe: str, sampling_seeds: list[int], n_train: int, steps: int
+) -> np.ndarray:
     """SGD example order, (steps, runs). public_code: RandomState(seed).randint(n) per step, the
     draws of the public notebooks (seed 2 there); generator: default_rng(seed).integers."""
     if recipe == "public_code":
-        columns = [np.random.RandomState(seed).randint(n_train, size=steps) for seed in sampling_seeds]
+        columns = [
+            np.random.RandomState(seed).randint(n_train, size=steps) for seed in sampling_seeds
+        ]
     else:
-        columns = [np.random.default_rng(seed).integers(n_train, size=steps) for seed in sampling_seeds]
+        columns = [
+            np.random.default_rng(seed).integers(n_train, size=steps) for seed in sampling_seeds
+        ]
     return np.stack(columns, axis=1)
 
 
 def initial_hidden(experiment: Experiment, data_seeds) -> np.ndarray:
     """Student first layer W0 = init_scale·N(0, 1) per data seed (a stream of its own per seed)."""
     shape = (experiment.student_width, experiment.dim)
-    return experiment.init_scale * np.stack([np.random.default_rng([int(seed), 1]).standard_normal(shape)
-                                             for seed in data_seeds])
+    return experiment.init_scale * np.stack(
+        [np.random.default_rng([int(seed), 1]).standard_normal(shape) for seed in data_seeds]
+    )
 
 
 @dataclass(frozen=True)
@@ -61,24 +75,59 @@ class RunPlan:
     order_of_run: np.ndarray
 
 
-def _run(experiment: Experiment, data: dict, optimizer: str, plan: RunPlan, eval_steps: np.ndarray,
-         device: str = "cpu") -> dict[str, np.ndarray]:
+def _run(
+    experiment: Experiment,
+    data: dict,
+    optimizer: str,
+    plan: RunPlan,
+    eval_steps: np.ndarray,
+    device: str = "cpu",
+) -> dict[str, np.ndarray]:
     steps = len(plan.rates)
-    order = (sampling_indices(experiment.recipe, plan.sampling_seeds, experiment.n_train, steps)
-             if optimizer == "sgd" else None)
+    order = (
+        sampling_indices(experiment.recipe, plan.sampling_seeds, experiment.n_train, steps)
+        if optimizer == "sgd"
+        else None
+    )
     if experiment.model == "diag_net" and optimizer == "sgd" and device == "cpu":
-        return diag_sgd_kernel.train(data["x_train"], data["y_train"], plan.data_of_run, order, plan.order_of_run,
-                                     plan.rates, plan.rate_of_run, experiment.init_scale, eval_steps,
-                                     experiment.divergence_threshold)
+        return diag_sgd_kernel.train(
+            data["x_train"],
+            data["y_train"],
+            plan.data_of_run,
+            order,
+            plan.order_of_run,
+            plan.rates,
+            plan.rate_of_run,
+            experiment.init_scale,
+            eval_steps,
+            experiment.divergence_threshold,
+        )
     x, y = data["x_train"][plan.data_of_run], data["y_train"][plan.data_of_run]
     rates = plan.rates[:, plan.rate_of_run]
     per_run_order = order[:, plan.order_of_run] if order is not None else None
     if experiment.model == "diag_net":
-        return diag_net.train(x, y, rates, optimizer, per_run_order, experiment.init_scale, eval_steps,
-                              experiment.divergence_threshold, device)
+        return diag_net.train(
+            x,
+            y,
+            rates,
+            optimizer,
+            per_run_order,
+            experiment.init_scale,
+            eval_steps,
+            experiment.divergence_threshold,
+            device,
+        )
     seeds = np.asarray(experiment.data_seeds)[plan.data_of_run]
-    return relu_net.train(x, y, rates, per_run_order, initial_hidden(experiment, seeds), eval_steps,
-                          experiment.divergence_threshold, device)
+    return relu_net.train(
+        x,
+        y,
+        rates,
+        per_run_order,
+        initial_hidden(experiment, seeds),
+        eval_steps,
+        experiment.divergence_threshold,
+        device,
+    )
 
 
 def probe(config: Config, arrays: dict[str, np.ndarray]) -> dict:
@@ -92,13 +141,16 @@ def probe(config: Config, arrays: dict[str, np.ndarray]) -> dict:
     for name, experiment in config.experiments.items():
         steps = max(1, int(round(experiment.probe.horizon * experiment.steps)))
         data = datasets.unstack(arrays, name)
-        chosen[name] = {optimizer: _probe_grid(experiment, data, optimizer, grid, steps)
-                        for optimizer, grid in experiment.probe.grids.items()}
+        chosen[name] = {
+            optimizer: _probe_grid(experiment, data, optimizer, grid, steps)
+            for optimizer, grid in experiment.probe.grids.items()
+        }
     return chosen
 
 
-def _diverged_share(experiment: Experiment, data: dict, optimizer: str, candidates: np.ndarray,
-                    steps: int) -> np.ndarray:
+def _diverged_share(
+    experiment: Experiment, data: dict, optimizer: str, candidates: np.ndarray, steps: int
+) -> np.ndarray:
     """Share of probe orders that diverge within `steps` at constant step `candidates[c, s]`, for
     candidate c and data set s: all (candidate, data set, order) runs in one batch, (C, seeds)."""
     settings = experiment.probe
@@ -107,50 +159,80 @@ def _diverged_share(experiment: Experiment, data: dict, optimizer: str, candidat
     # run r covers candidate r // (seeds·orders), data seed (r // orders) % seeds, order r % orders;
     # probe orders start first_sampling_seed after the first data seed, far from every run's order
     first_order = settings.first_sampling_seed + experiment.first_seed
-    plan = RunPlan(rates=np.broadcast_to(candidates.reshape(-1), (steps, count * seeds)),
-                   rate_of_run=np.repeat(np.arange(count * seeds), orders),
-                   data_of_run=np.tile(np.repeat(np.arange(seeds), orders), count),
-                   sampling_seeds=[first_order + o for o in range(orders)],
-                   order_of_run=np.tile(np.arange(orders), count * seeds))
+    plan = RunPlan(
+        rates=np.broadcast_to(candidates.reshape(-1), (steps, count * seeds)),
+        rate_of_run=np.repeat(np.arange(count * seeds), orders),
+        data_of_run=np.tile(np.repeat(np.arange(seeds), orders), count),
+        sampling_seeds=[first_order + o for o in range(orders)],
+        order_of_run=np.tile(np.arange(orders), count * seeds),
+    )
     out = _run(experiment, data, optimizer, plan, np.array([steps]))
     return out["diverged"].reshape(count, seeds, orders).mean(axis=2)
 
 
-def _probe_grid(experiment: Experiment, data: dict, optimizer: str, grid: list[float], steps: int) -> dict:
+def _probe_grid(
+    experiment: Experiment, data: dict, optimizer: str, grid: list[float], steps: int
+) -> dict:
     settings = experiment.probe
     seeds = experiment.seeds
-    diverged_share = _diverged_share(experiment, data, optimizer, np.repeat(np.asarray(grid)[:, None], seeds, 1),
-                                     steps)
+    diverged_share = _diverged_share(
+        experiment, data, optimizer, np.repeat(np.asarray(grid)[:, None], seeds, 1), steps
+    )
     allowed = diverged_share <= settings.max_diverged_share
-    on_grid = [max((grid[g] for g in range(len(grid)) if allowed[g, s]), default=grid[0]) for s in range(seeds)]
+    on_grid = [
+        max((grid[g] for g in range(len(grid)) if allowed[g, s]), default=grid[0])
+        for s in range(seeds)
+    ]
     lr_per_seed = _bisect(experiment, data, optimizer, grid, on_grid, allowed, steps)
-    return {"lr_per_seed": lr_per_seed, "grid_lr_per_seed": on_grid, "refine_rounds": settings.refine_rounds,
-            "grid": grid, "probe_steps": steps, "orders": settings.sampling_seeds if optimizer == "sgd" else 1,
-            "diverged_share": diverged_share.round(6).tolist(),
-            "no_stable_step": [s for s in range(seeds) if not allowed[:, s].any()]}
+    return {
+        "lr_per_seed": lr_per_seed,
+        "grid_lr_per_seed": on_grid,
+        "refine_rounds": settings.refine_rounds,
+        "grid": grid,
+        "probe_steps": steps,
+        "orders": settings.sampling_seeds if optimizer == "sgd" else 1,
+        "diverged_share": diverged_share.round(6).tolist(),
+        "no_stable_step": [s for s in range(seeds) if not allowed[:, s].any()],
+    }
 
 
-def _bisect(experiment: Experiment, data: dict, optimizer: str, grid: list[float], on_grid: list[float],
-            allowed: np.ndarray, steps: int) -> list[float]:
+def _bisect(
+    experiment: Experiment,
+    data: dict,
+    optimizer: str,
+    grid: list[float],
+    on_grid: list[float],
+    allowed: np.ndarray,
+    steps: int,
+) -> list[float]:
     """`refine_rounds` bisections per data set between its grid choice (allowed) and the next grid step
     (not allowed), by the grid's rule; data sets with no stable grid step or none above keep theirs."""
     low = np.asarray(on_grid, dtype=np.float64)
     position = np.searchsorted(grid, low)
     refine = allowed.any(axis=0) & (position + 1 < len(grid))
-    high = np.where(refine, np.asarray(grid + [np.nan])[np.minimum(position + 1, len(grid))], np.nan)
+    high = np.where(
+        refine, np.asarray(grid + [np.nan])[np.minimum(position + 1, len(grid))], np.nan
+    )
     for _ in range(experiment.probe.refine_rounds if refine.any() else 0):
         middle = np.where(refine, (low + high) / 2, low)
-        ok = _diverged_share(experiment, data, optimizer, middle[None, :], steps)[0] <= experiment.probe.max_diverged_share
+        ok = (
+            _diverged_share(experiment, data, optimizer, middle[None, :], steps)[0]
+            <= experiment.probe.max_diverged_share
+        )
         low = np.where(refine & ok, middle, low)
         high = np.where(refine & ~ok, middle, high)
     return low.tolist()
 
 
-def _rates(variant: Variant, experiment: Experiment, probe: dict | None) -> tuple[np.ndarray, np.ndarray]:
+def _rates(
+    variant: Variant, experiment: Experiment, probe: dict | None
+) -> tuple[np.ndarray, np.ndarray]:
     """(steps, runs) step sizes and the large step of each run (probed per data set where asked)."""
     schedule = variant.schedule
     if schedule.probed:
-        probed = np.asarray(probe[variant.experiment][variant.optimizer]["lr_per_seed"], dtype=np.float64)
+        probed = np.asarray(
+            probe[variant.experiment][variant.optimizer]["lr_per_seed"], dtype=np.float64
+        )
     else:
         probed = np.full(experiment.seeds, np.nan)
     resolved = [schedule.resolve(float(lr)) for lr in probed]
@@ -158,8 +240,13 @@ def _rates(variant: Variant, experiment: Experiment, probe: dict | None) -> tupl
     return rates, np.array([s.lr for s in resolved])
 
 
-def train(config: Config, variant_name: str, arrays: dict[str, np.ndarray], probe: dict | None,
-          execution: Execution) -> TrainResult:
+def train(
+    config: Config,
+    variant_name: str,
+    arrays: dict[str, np.ndarray],
+    probe: dict | None,
+    execution: Execution,
+) -> TrainResult:
     """All seeds of one variant in one batched program, on `execution.device`."""
     variant = config.variants[variant_name]
     experiment = config.experiments[variant.experiment]
@@ -167,9 +254,21 @@ def train(config: Config, variant_name: str, arrays: dict[str, np.ndarray], prob
     rates, initial_lr = _rates(variant, experiment, probe)
     eval_steps = evaluation_steps(experiment.steps, experiment.eval_points)
     runs = np.arange(experiment.seeds)
-    plan = RunPlan(rates=rates, rate_of_run=runs, data_of_run=runs, order_of_run=runs,
-                   sampling_seeds=[seed + experiment.sampling_seed_offset for seed in experiment.data_seeds])
+    plan = RunPlan(
+        rates=rates,
+        rate_of_run=runs,
+        data_of_run=runs,
+        order_of_run=runs,
+        sampling_seeds=[seed + experiment.sampling_seed_offset for seed in experiment.data_seeds],
+    )
     out = _run(experiment, data, variant.optimizer, plan, eval_steps, execution.device)
-    return TrainResult({**out, "eval_steps": eval_steps, "lr_large": initial_lr,
-                        "seeds": np.asarray(experiment.data_seeds, dtype=np.int64)},
-                       run_steps=experiment.seeds * experiment.steps, runs=experiment.seeds)
+    return TrainResult(
+        {
+            **out,
+            "eval_steps": eval_steps,
+            "lr_large": initial_lr,
+            "seeds": np.asarray(experiment.data_seeds, dtype=np.int64),
+        },
+        run_steps=experiment.seeds * experiment.steps,
+        runs=experiment.seeds,
+    )

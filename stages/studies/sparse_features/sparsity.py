@@ -12,6 +12,7 @@
   non-zero entries of the kept columns among all n·m entries. Lower is sparser; a dead network
   scores 0, so only runs that fit the training data are judged.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -22,9 +23,9 @@ PAPER_L0_THRESHOLD = 1e-50
 def effective_nonzeros(beta: np.ndarray) -> np.ndarray:
     """Participation ratio over the last axis; NaN where beta is all zero or not finite."""
     l1 = np.abs(beta).sum(axis=-1)
-    l2_squared = (beta ** 2).sum(axis=-1)
+    l2_squared = (beta**2).sum(axis=-1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(l2_squared > 0, l1 ** 2 / l2_squared, np.nan)
+        return np.where(l2_squared > 0, l1**2 / l2_squared, np.nan)
 
 
 def nonzeros_paper(beta: np.ndarray) -> np.ndarray:
@@ -39,7 +40,9 @@ def normalised_features(hidden: np.ndarray, inputs: np.ndarray) -> np.ndarray:
     return np.divide(features, norms, out=np.zeros_like(features), where=norms > 0)
 
 
-def feature_sparsity_coefficient(features: np.ndarray, correlation_threshold: float = 0.99) -> float:
+def feature_sparsity_coefficient(
+    features: np.ndarray, correlation_threshold: float = 0.99
+) -> float:
     """Share of non-zero entries in the active, de-duplicated feature columns (see module doc)."""
     rows, columns = features.shape
     active = np.flatnonzero((features > 0).sum(axis=0) > 0)
