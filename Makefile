@@ -22,7 +22,9 @@ $(STAMP): requirements.txt
 repro: $(STAMP)  ## run every stage whose inputs changed, JOBS at once (python -m stages.repro)
 	$(BIN)/python -m stages.repro --jobs $(JOBS)
 
-test: $(STAMP)  ## unit tests, claim checks on synthetic tables, end-to-end tiny profile
+test: $(STAMP)  ## lint and format check, unit tests, claim checks on synthetic tables, end-to-end tiny profile
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q tests
 
 bench: $(STAMP)  ## speed figures as ratios against a baseline measured in the same run

@@ -77,7 +77,7 @@ def main() -> None:
         order = sampling_indices("public_code", [s + 1 for s in range(seeds)], n_train, steps)
         rates = np.full(steps, RATE)
 
-        def one_at_a_time():
+        def one_at_a_time(x=x, y=y, rates=rates, order=order):
             for s in range(seeds):
                 diag_net.train(
                     x[s : s + 1],
@@ -90,10 +90,10 @@ def main() -> None:
                     1e6,
                 )
 
-        def batched_torch():
+        def batched_torch(x=x, y=y, rates=rates, order=order):
             diag_net.train(x, y, rates, "sgd", order, 0.1, eval_steps, 1e6)
 
-        def kernel():
+        def kernel(x=x, y=y, rates=rates, order=order):
             diag_sgd_kernel.train(
                 x, y, runs, order, runs, rates[:, None], np.zeros(seeds, int), 0.1, eval_steps, 1e6
             )

@@ -101,14 +101,13 @@ def test_missing_required_arrays_are_a_data_error(tmp_path):
 
 def test_atomic_path_leaves_nothing_when_the_block_raises(tmp_path):
     destination = tmp_path / "out" / "table.parquet"
-    with pytest.raises(RuntimeError, match="interrupted"):
-        with atomic_path(destination) as temporary:
-            assert temporary.parent == destination.parent, (
-                "the temporary file must sit beside the destination"
-            )
-            assert temporary != destination
-            temporary.write_bytes(b"half of a file")
-            raise RuntimeError("interrupted")
+    with pytest.raises(RuntimeError, match="interrupted"), atomic_path(destination) as temporary:
+        assert temporary.parent == destination.parent, (
+            "the temporary file must sit beside the destination"
+        )
+        assert temporary != destination
+        temporary.write_bytes(b"half of a file")
+        raise RuntimeError("interrupted")
     assert not destination.exists()
     assert list(destination.parent.iterdir()) == [], "no temporary file may be left behind"
 
@@ -116,10 +115,9 @@ def test_atomic_path_leaves_nothing_when_the_block_raises(tmp_path):
 def test_atomic_path_keeps_the_old_file_when_the_block_raises(tmp_path):
     destination = tmp_path / "claims.json"
     write_bytes(destination, b"old")
-    with pytest.raises(KeyboardInterrupt):
-        with atomic_path(destination) as temporary:
-            temporary.write_bytes(b"new but unfinished")
-            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt), atomic_path(destination) as temporary:
+        temporary.write_bytes(b"new but unfinished")
+        raise KeyboardInterrupt
     assert destination.read_bytes() == b"old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["claims.json"]
 
@@ -219,7 +217,7 @@ def test_table_round_trip(tmp_path):
     assert loaded["seed"].dtype == np.int64 and loaded["step"].dtype == np.int64
     assert loaded["value"].dtype == np.float64 and loaded["decay_at"].dtype == np.float64
     pd.testing.assert_frame_equal(canonical(loaded), canonical(frame), check_dtype=False)
-    keys = list(zip(loaded.variant, loaded.metric, loaded.seed, loaded.step))
+    keys = list(zip(loaded.variant, loaded.metric, loaded.seed, loaded.step, strict=True))
     assert keys == sorted(keys), "rows are stored sorted"
 
 

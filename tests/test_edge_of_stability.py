@@ -15,8 +15,7 @@ from stages.common.hessian import HessianAt, dense_hessian, top_eigenpairs
 from stages.common.params import ParamError, Section
 from stages.common.study import Execution
 from stages.common.verdicts import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED
-from stages.studies.edge_of_stability import STUDY
-from stages.studies.edge_of_stability import diagonal
+from stages.studies.edge_of_stability import STUDY, diagonal
 from stages.studies.edge_of_stability.config import Network
 from stages.studies.edge_of_stability.constrained import project, taylor_center
 from stages.studies.edge_of_stability.data import network_examples

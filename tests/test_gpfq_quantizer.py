@@ -129,9 +129,12 @@ def test_network_quantization_feeds_each_layer_the_quantized_inputs():
     # the first layer sees X̃ = X in both passes: same weights, and the correction can only lower its error
     torch.testing.assert_close(corrected.parameters[0][0], plain.parameters[0][0])
     assert plain.layer_errors == plain.layer_errors_uncorrected
-    assert all(c <= u for c, u in zip(corrected.layer_errors, corrected.layer_errors_uncorrected))
+    assert all(
+        c <= u
+        for c, u in zip(corrected.layer_errors, corrected.layer_errors_uncorrected, strict=True)
+    )
     mixed = network_quantization.with_float_last_layer(plain, parameters)
     assert mixed[-1] is parameters[-1] and mixed[0] is plain.parameters[0]
-    for (weight, _), (quantized, _) in zip(parameters, plain.parameters):
+    for (weight, _), (quantized, _) in zip(parameters, plain.parameters, strict=True):
         assert quantized.shape == weight.shape
         assert len(torch.unique(quantized)) <= 9

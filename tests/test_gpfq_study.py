@@ -4,14 +4,13 @@ checks on synthetic tables with known verdicts, and a tiny train -> measure path
 import copy
 import gzip
 import struct
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
-
 from conftest import REPO
+
 from stages.common import idx_datasets
 from stages.common.atomic import DataError
 from stages.common.params import ParamError, Section
@@ -19,7 +18,6 @@ from stages.common.study import Execution
 from stages.common.tables import to_arrow
 from stages.common.verdicts import NOT_REPRODUCED, REPRODUCED
 from stages.studies.gpfq import STUDY, checks, config
-
 
 PARAMS = yaml.safe_load((REPO / "params.yaml").read_text())["gpfq"]
 CLAIMS = yaml.safe_load((REPO / "claims.yaml").read_text())["gpfq"]

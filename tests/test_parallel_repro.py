@@ -14,14 +14,13 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import REPO
+
 from stages.parallel.dag import StageGraph
 from stages.parallel.runner import remaining_work
 

@@ -7,12 +7,11 @@ import copy
 import math
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import REPO
+
 from stages.common.params import ParamError, Section, load_yaml, study_section
 from stages.studies.sparse_features import STUDY
 
@@ -119,7 +118,7 @@ def test_integer_minimum():
     section = Section({"n": 1}, "s")
     assert section.integer("n", minimum=1) == 1
     error = error_of(section.integer, "n", minimum=2)
-    assert "s.n = 1: allowed: an integer >= 2" == str(error)
+    assert str(error) == "s.n = 1: allowed: an integer >= 2"
 
 
 def test_numbers_increasing():

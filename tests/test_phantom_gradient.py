@@ -93,7 +93,7 @@ def test_exact_gradient_of_a_linear_layer_is_the_closed_form():
     fixed_point = torch.linalg.solve(identity - weight, (x @ injection_weight.T + bias).T).T
     adjoint = torch.linalg.solve((identity - weight).T, c.T).T  # rows g = c (I − W)⁻¹
     expected = [adjoint.T @ fixed_point, adjoint.T @ x, adjoint.sum(dim=0)]
-    for got, want in zip(grads, expected):
+    for got, want in zip(grads, expected, strict=True):
         torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-11)
 
 
@@ -105,7 +105,7 @@ def test_phantom_gradient_with_large_k_is_the_exact_gradient(damping):
     exact = layer_gradients(cell, x, c, Backward("exact"))
     for form in ("unrolled", "neumann"):
         phantom = layer_gradients(cell, x, c, Backward(form, 200, damping))
-        for got, want in zip(phantom, exact):
+        for got, want in zip(phantom, exact, strict=True):
             torch.testing.assert_close(got, want, rtol=1e-8, atol=1e-10)
     short = layer_gradients(cell, x, c, Backward("unrolled", 1, damping))
     assert not torch.allclose(short[0], exact[0], rtol=1e-3), "k = 1 should not already be exact"
@@ -118,7 +118,7 @@ def test_unrolled_and_neumann_forms_agree_to_rounding():
     for k, damping in ((1, 1.0), (3, 0.5), (7, 0.8)):
         unrolled = layer_gradients(cell, x, c, Backward("unrolled", k, damping))
         neumann = layer_gradients(cell, x, c, Backward("neumann", k, damping))
-        for got, want in zip(unrolled, neumann):
+        for got, want in zip(unrolled, neumann, strict=True):
             torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-12)
 
 

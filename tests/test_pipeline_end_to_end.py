@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import REPO
 from params_profile import apply_profile
+
 from stages.common import paths
 from stages.common.params import Section
 from stages.common.study import STUDY_PACKAGES, load_study

@@ -1,9 +1,9 @@
 """`make claim CLAIM=<study>.<id>` (printed in every report section) must name real stages."""
 
 import pytest
+from conftest import REPO
 from dvc.repo import Repo
 
-from conftest import REPO
 from stages.common import paths
 from stages.common.params import ParamError, study_section
 from stages.common.registry import load_claims

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pandas as pd
 import pytest
 import yaml
-
 from conftest import REPO
+
 from stages.common.params import Section
 from stages.common.verdicts import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED
 from stages.studies.sparse_features.checks import CHECKS

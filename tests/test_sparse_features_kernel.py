@@ -9,8 +9,8 @@ import copy
 import numpy as np
 import pytest
 import yaml
-
 from conftest import REPO
+
 from stages.common.params import ParamError, Section
 from stages.common.snapshots import evaluation_steps
 from stages.studies.sparse_features import config as study_config

@@ -13,7 +13,7 @@ from stages.common.study import STUDY_PACKAGES, Execution, Study, TrainResult, d
 
 
 def test_discovery_finds_every_study_package_in_name_order():
-    assert STUDY_PACKAGES == discover_studies()
+    assert discover_studies() == STUDY_PACKAGES
     assert {"sparse_features", "edge_of_stability"} <= set(STUDY_PACKAGES)
     assert list(STUDY_PACKAGES) == sorted(STUDY_PACKAGES)
 

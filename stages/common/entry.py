@@ -7,7 +7,7 @@ what is allowed (exit status 2), instead of a traceback.
 from __future__ import annotations
 
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 from .atomic import DataError
 from .params import ParamError, execution_section, study_section

@@ -17,8 +17,8 @@ any model can use it by flattening its parameters (see `torch.nn.utils.parameter
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch

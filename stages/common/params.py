@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,7 @@ class Section:
             raise ParamError(path, mapping, "a mapping of keys to values")
         self.mapping, self.path = mapping, path
 
-    def only(self, *allowed: str) -> "Section":
+    def only(self, *allowed: str) -> Section:
         """Reject keys outside `allowed` (a misspelt key must not be silently ignored)."""
         unknown = [str(k) for k in self.mapping if k not in allowed]
         if unknown:
@@ -75,10 +76,10 @@ class Section:
             raise ParamError(self.key(name), "<missing>", "a value (the key is required)")
         return self.mapping[name]
 
-    def section(self, name: str) -> "Section":
+    def section(self, name: str) -> Section:
         return Section(self.raw(name), self.key(name))
 
-    def sections(self, name: str) -> dict[str, "Section"]:
+    def sections(self, name: str) -> dict[str, Section]:
         """A mapping of named sub-sections, e.g. the study's variants."""
         inner = self.section(name)
         if not inner.mapping:
@@ -162,7 +163,7 @@ class Section:
                 or (positive and item <= 0)
             ):
                 raise ParamError(self.key(name), value, allowed)
-        if increasing and any(b <= a for a, b in zip(value, value[1:])):
+        if increasing and any(b <= a for a, b in pairwise(value)):
             raise ParamError(self.key(name), value, allowed)
         return [float(item) for item in value]
 

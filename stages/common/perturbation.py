@@ -53,7 +53,7 @@ class PerturbedNesterovSGD:
 
     @torch.no_grad()
     def step(self) -> None:
-        for param, buffer in zip(self.params, self.buffers):
+        for param, buffer in zip(self.params, self.buffers, strict=True):
             direction = nesterov_direction_(
                 param, param.grad, buffer, self.momentum, self.weight_decay
             )

@@ -41,7 +41,7 @@ class Schedule:
     def probed(self) -> bool:
         return self.lr is None
 
-    def resolve(self, probed_lr: float) -> "Schedule":
+    def resolve(self, probed_lr: float) -> Schedule:
         """The schedule with a probe's chosen step size in place of "probe"."""
         return replace(self, lr=probed_lr / self.probe_divisor) if self.probed else self
 

@@ -24,9 +24,10 @@ A *variant* is the unit one train instance covers (a schedule, a quantizer, a gr
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from .params import ParamError, Section
 

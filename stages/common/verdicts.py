@@ -31,7 +31,7 @@ class Spread:
     total: int
 
     @classmethod
-    def of(cls, values, total: int | None = None) -> "Spread":
+    def of(cls, values, total: int | None = None) -> Spread:
         values = np.asarray(values, dtype=np.float64)
         finite = values[np.isfinite(values)]
         total = len(values) if total is None else total

@@ -13,9 +13,9 @@ import functools
 import json
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from .dag import StageGraph
 from .task import FAILED, RAN, StageOutcome, run_stage, running_stages, stop_running

@@ -13,6 +13,7 @@ their outputs atomically), and SIGKILL to any still alive after a grace period.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -106,10 +107,8 @@ def stop_running(dask_worker, grace_seconds: float = 20.0) -> list[int]:
         _signal_group(process, signal.SIGINT)
     deadline = time.monotonic() + grace_seconds
     for process in processes:
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            pass
         # also whatever the group still holds once DVC is gone (a command DVC had just forked when
         # the signal came): left alone it would finish and write an output no dvc.lock records
         _signal_group(process, signal.SIGKILL)
@@ -137,7 +136,5 @@ def _registry(worker) -> dict[int, subprocess.Popen]:
 
 
 def _signal_group(process: subprocess.Popen, signum: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signum)
-    except ProcessLookupError:
-        pass

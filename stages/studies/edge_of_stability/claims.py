@@ -27,7 +27,6 @@ from ...common.verdicts import (
     threshold_verdict,
 )
 
-
 # --- criteria on a Spread ------------------------------------------------------------------------
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from itertools import pairwise
 
 from ...common.params import ParamError, Section
 
@@ -79,7 +80,7 @@ class Network:
 
     @property
     def parameter_count(self) -> int:
-        return sum(inp * out + out for inp, out in zip(self.widths[:-1], self.widths[1:]))
+        return sum(inp * out + out for inp, out in pairwise(self.widths))
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,6 @@ import numpy as np
 import torch
 
 from ...common.hessian import HessianAt, TopEigen, sharpness_gradient, top_eigenpairs
-
 from .descent import LossOfFlat, Trajectory, checkpoint_steps
 
 

@@ -9,8 +9,8 @@ A non-finite loss stops a run: it is recorded as diverged, with NaN for every la
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch

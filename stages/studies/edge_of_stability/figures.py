@@ -43,7 +43,7 @@ def progressive_sharpening(table: pd.DataFrame):
         sharp_ax, sharpness, "step", "value", "η", log_y=True, hue_order=lr_order(sharpness)
     )
     colors = [line.get_color() for line in sharp_ax.get_lines()]  # one line per η, in hue order
-    for label, color in zip(lr_order(sharpness), colors):
+    for label, color in zip(lr_order(sharpness), colors, strict=False):
         sharp_ax.axhline(2 / float(label), color=color, linestyle="--", linewidth=0.9)
     loss_ax.set(title="train loss ½·Σ(f − onehot)², full-batch GD", ylabel="loss")
     sharp_ax.set(title="sharpness S (dashed: 2/η of the same colour)", ylabel="S = λmax(H)")
@@ -160,5 +160,5 @@ FIGURES = {  # name: (draw, the (experiment, method) pairs whose rows it needs)
 
 def figures(config, table: pd.DataFrame) -> dict:
     """Every figure whose runs are in the table (a profile that runs fewer variants draws fewer)."""
-    present = set(zip(table["experiment"], table["method"]))
+    present = set(zip(table["experiment"], table["method"], strict=True))
     return {name: draw(table) for name, (draw, needs) in FIGURES.items() if needs <= present}

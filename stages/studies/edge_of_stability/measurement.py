@@ -19,7 +19,7 @@ S·η/2 ≥ 1 is the metric edge_step at step 0).
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -85,7 +85,7 @@ class Rows:
         )
 
     def add(self, seed: int, steps, metric: str, values, lr: float | None = None) -> None:
-        for step, value in zip(np.atleast_1d(steps), np.atleast_1d(values)):
+        for step, value in zip(np.atleast_1d(steps), np.atleast_1d(values), strict=True):
             self.rows.append(
                 {
                     "seed": int(seed),
@@ -143,7 +143,9 @@ def measure_cohen_gd(config: Config, variant: Variant, data, runs, references) -
         horizon = horizon_after_crossing(
             saved, normalised, variant.steps, setup.min_steps_after_crossing
         )
-        for metric, value in zip(("crossing_step", "steps_after_crossing", "horizon_met"), horizon):
+        for metric, value in zip(
+            ("crossing_step", "steps_after_crossing", "horizon_met"), horizon, strict=True
+        ):
             rows.add(seed, variant.steps, metric, value)
         rows.add(seed, variant.steps, "diverged", float(runs["diverged"][index]))
     return rows
@@ -234,7 +236,7 @@ def measure_diagonal(config: Config, variant: Variant, data, runs, references) -
     setup = config.diagonal_net
     inputs, targets = diagonal_tensors(data)
     rows = Rows(variant, float("nan"))
-    for seed, lr, theta in zip(runs["seeds"], runs["lrs"], runs["final_theta"]):
+    for seed, lr, theta in zip(runs["seeds"], runs["lrs"], runs["final_theta"], strict=True):
         theta = torch.as_tensor(theta)
         loss = float(diagonal.half_mse(theta, inputs, targets))
         finite = bool(np.isfinite(loss))

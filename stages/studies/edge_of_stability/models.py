@@ -9,8 +9,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 
@@ -29,7 +29,7 @@ class MLP:
 
     @property
     def layer_shapes(self) -> list[tuple[int, int]]:
-        return list(zip(self.widths[1:], self.widths[:-1]))  # (out, in) per layer
+        return list(zip(self.widths[1:], self.widths[:-1], strict=True))  # (out, in) per layer
 
     def initial(self, seed: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:
         """PyTorch's default nn.Linear initialisation (Kaiming-uniform weights, uniform biases)

@@ -15,6 +15,8 @@ F3 edge_of_stability: over the restrained learning rates, the median along the l
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pandas as pd
 
@@ -137,7 +139,7 @@ def regimes(table: pd.DataFrame, tolerance: Section) -> pd.DataFrame:
         else "restrained"
         if late >= order_one_min
         else "bounded"
-        for late, diverged in zip(found["late_difference"], found["diverged"])
+        for late, diverged in zip(found["late_difference"], found["diverged"], strict=True)
     ]
     return found
 
@@ -149,7 +151,7 @@ def regime_map(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
         bound = 2 / alpha
         ranks = [REGIME_ORDER.index(r) for r in group.sort_values("lr")["regime"]]
         all_three = {"stable", "restrained", "diverged"} <= set(group["regime"])
-        ordered = all(a <= b for a, b in zip(ranks, ranks[1:]))
+        ordered = all(a <= b for a, b in pairwise(ranks))
         restrained = group[group["regime"] == "restrained"]["lr"]
         below_bound = bool((restrained < bound).all())
         verdict = REPRODUCED if all_three and ordered and below_bound else NOT_REPRODUCED
@@ -160,7 +162,7 @@ def regime_map(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
                 "α": f"{alpha:g}",
                 "2/α": f"{bound:g}",
                 "regime per η": ", ".join(
-                    f"{lr:g}: {r}" for lr, r in zip(group["lr"], group["regime"])
+                    f"{lr:g}: {r}" for lr, r in zip(group["lr"], group["regime"], strict=True)
                 ),
                 "restrained η": band,
                 "all three, ordered, below 2/α": f"{all_three}, {ordered}, {below_bound}",

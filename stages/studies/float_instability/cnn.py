@@ -79,7 +79,7 @@ def train_copies(
     models = [network(setup.channels, activation, seed) for _ in ks]
     optimizers = [
         PerturbedNesterovSGD(m.parameters(), setup.lr, setup.momentum, setup.weight_decay, k)
-        for m, k in zip(models, ks)
+        for m, k in zip(models, ks, strict=True)
     ]
     train_images, train_labels = (
         torch.as_tensor(data["train_images"]),
@@ -102,7 +102,7 @@ def train_copies(
                 if setup.shift_pixels
                 else train_images[batch]
             )
-            for index, (model, optimizer) in enumerate(zip(models, optimizers)):
+            for index, (model, optimizer) in enumerate(zip(models, optimizers, strict=True)):
                 loss = nn.functional.cross_entropy(model(images), train_labels[batch])
                 optimizer.zero_grad()
                 loss.backward()

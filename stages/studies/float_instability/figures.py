@@ -30,7 +30,7 @@ def trajectory_difference(table: pd.DataFrame):
     rows = board_rows(table, "relative_weight_difference")
     alphas = sorted(rows["weight_decay"].unique())
     figure, axes = new_figure(columns=len(alphas))
-    for ax, alpha in zip(axes, alphas):
+    for ax, alpha in zip(axes, alphas, strict=True):
         panel = rows[rows["weight_decay"] == alpha].assign(
             value=lambda f: f["value"].clip(lower=FLOOR)
         )
@@ -76,7 +76,9 @@ def regime_map(table: pd.DataFrame):
 def sharpness_over_edge(table: pd.DataFrame):
     rows = board_rows(table, "sharpness_times_lr_over_2")
     figure, (ax,) = new_figure(width=5.5)
-    rows["α, η"] = [f"α={a:g}, η={lr:g}" for a, lr in zip(rows["weight_decay"], rows["lr"])]
+    rows["α, η"] = [
+        f"α={a:g}, η={lr:g}" for a, lr in zip(rows["weight_decay"], rows["lr"], strict=True)
+    ]
     seed_band_lines(ax, rows, "step", "value", "α, η", log_y=False)
     ax.axhline(1.0, color="black", linestyle="--", linewidth=0.9)
     ax.set(
@@ -94,7 +96,7 @@ def accuracy_spread(table: pd.DataFrame):
     ].copy()
     activations = sorted(rows["activation"].unique())
     figure, axes = new_figure(columns=len(activations))
-    for ax, activation in zip(axes, activations):
+    for ax, activation in zip(axes, activations, strict=True):
         panel = rows[rows["activation"] == activation].copy()
         panel["k"] = panel["perturbation"].astype(str)
         sns.stripplot(data=panel, x="init_seed", y="value", hue="k", dodge=True, ax=ax, size=5)

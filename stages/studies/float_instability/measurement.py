@@ -76,9 +76,10 @@ def measure_cnn(config: Config, variant: Variant, runs) -> Rows:
             if c == 1:
                 continue  # the twin only serves the identity check
             run = s * len(ks) + c
-            add = lambda step, metric, value: rows.add(
-                run, seed, step, metric, value, k, setup.lr, setup.weight_decay
-            )
+
+            def add(step, metric, value, run=run, seed=seed, k=k):
+                rows.add(run, seed, step, metric, value, k, setup.lr, setup.weight_decay)
+
             for epoch in range(setup.epochs):
                 add(epoch + 1, "test_accuracy", runs["test_accuracy"][s, c, epoch])
                 add(epoch + 1, "train_loss", runs["train_loss"][s, c, epoch])
@@ -113,13 +114,14 @@ def measure_board(config: Config, variant: Variant, data, runs) -> Rows:
     model = CheckerboardModel(data["checkerboard"], setup.kernel_side, alpha)
     steps, k = runs["steps"], setup.perturbation
     for index, lr in enumerate(runs["lrs"]):
-        add = lambda step, metric, value: rows.add(
-            index, config.first_seed, step, metric, value, k, lr, alpha
-        )
+
+        def add(step, metric, value, index=index, lr=lr):
+            rows.add(index, config.first_seed, step, metric, value, k, lr, alpha)
+
         baseline, perturbed = runs["baseline"][index], runs["perturbed"][index]
         diverged = not (np.isfinite(baseline[-1]).all() and np.isfinite(perturbed[-1]).all())
         add(steps[-1], "diverged", float(diverged))
-        for step, first, second in zip(steps, baseline, perturbed):
+        for step, first, second in zip(steps, baseline, perturbed, strict=True):
             finite = np.isfinite(first).all() and np.isfinite(second).all()
             add(
                 step,

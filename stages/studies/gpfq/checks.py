@@ -94,7 +94,9 @@ def error_decay(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
                 "verdict": verdict,
             }
         )
-    fitted = ", ".join(f"{row['inputs']} {slope:.3f}" for row, slope in zip(rows, slopes))
+    fitted = ", ".join(
+        f"{row['inputs']} {slope:.3f}" for row, slope in zip(rows, slopes, strict=True)
+    )
     flat = ", ".join(f"{numbers[row['inputs'] + '_msq_slope_median']:.3f}" for row in rows)
     summary = (
         f"median fitted slopes of GPFQ's relative square error against N0: {fitted} (the bound's −1 up to "

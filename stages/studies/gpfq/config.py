@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 from ...common.params import ParamError, Section
@@ -189,7 +190,7 @@ def positive_integers(section: Section, name: str, *, increasing: bool = False) 
         and value
         and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value)
     )
-    if not valid or (increasing and any(b <= a for a, b in zip(value, value[1:]))):
+    if not valid or (increasing and any(b <= a for a, b in pairwise(value))):
         raise ParamError(
             section.key(name),
             value,

@@ -27,7 +27,7 @@ def error_vs_n0(table: pd.DataFrame):
         key=lambda name: (name != "layer_gaussian", name),
     )  # Gaussian first, as the papers
     figure, axes = new_figure(columns=len(layer_variants), width=4.6)
-    for ax, variant in zip(axes, layer_variants):
+    for ax, variant in zip(axes, layer_variants, strict=True):
         rows = table[
             (table["variant"] == variant) & table["metric"].str.endswith("relative_square_error")
         ].copy()
@@ -78,7 +78,7 @@ def panel_title(rows: pd.DataFrame) -> str:
 def accuracy_vs_scale(table: pd.DataFrame):
     variants = quantized_variants(table)
     figure, axes = new_figure(columns=len(variants), width=3.6)
-    for ax, variant in zip(axes, variants):
+    for ax, variant in zip(axes, variants, strict=True):
         rows = table[
             (table["variant"] == variant)
             & table["metric"].isin([f"{m}_test_accuracy_percent" for m in QUANTIZED])
@@ -105,7 +105,7 @@ def accuracy_vs_scale(table: pd.DataFrame):
 def hidden_layer_errors(table: pd.DataFrame):
     variants = quantized_variants(table)
     figure, axes = new_figure(columns=len(variants), width=3.6)
-    for ax, variant in zip(axes, variants):
+    for ax, variant in zip(axes, variants, strict=True):
         metrics = [
             f"{m}_layer{l}_relative_error" for m in QUANTIZED for l in hidden_layers(table, variant)
         ]
@@ -135,7 +135,7 @@ def bias_and_mixed_precision(table: pd.DataFrame):
         "gpfq_float_last": "+ float last layer",
         "gpfq_bias_float_last": "+ both",
     }
-    for ax, variant in zip(axes, variants):
+    for ax, variant in zip(axes, variants, strict=True):
         rows = table[table["variant"] == variant]
         plain = rows[rows["metric"] == "gpfq_test_accuracy_percent"].set_index(["seed", "step"])[
             "value"

@@ -85,7 +85,7 @@ def measure_single_layer(config: Config, name: str, runs) -> list[dict]:
                     "metric": f"{method}_relative_square_error",
                     "value": value,
                 }
-                for n0, value in zip(runs["neurons_in"], values)
+                for n0, value in zip(runs["neurons_in"], values, strict=True)
             ]
         records.append(
             {

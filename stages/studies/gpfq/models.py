@@ -10,6 +10,7 @@ matrix. `outputs` runs convolutions with conv2d; the tests check that it equals 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 
 import torch
 import torch.nn.functional as F
@@ -35,7 +36,7 @@ class Layer:
 
 def mlp(widths: tuple[int, ...]) -> list[Layer]:
     """Fully connected ReLU network widths[0]-…-widths[-1]; no ReLU after the last layer."""
-    pairs = list(zip(widths[:-1], widths[1:]))
+    pairs = list(pairwise(widths))
     return [Layer("linear", a, b, relu=i < len(pairs) - 1) for i, (a, b) in enumerate(pairs)]
 
 
@@ -80,7 +81,7 @@ def post_operations(layer: Layer, values: torch.Tensor) -> torch.Tensor:
 
 def outputs(layers: list[Layer], parameters, inputs: torch.Tensor) -> torch.Tensor:
     """The network's logits."""
-    for layer, (weight, bias) in zip(layers, parameters):
+    for layer, (weight, bias) in zip(layers, parameters, strict=True):
         inputs = post_operations(layer, pre_activation(layer, weight, bias, inputs))
     return inputs
 

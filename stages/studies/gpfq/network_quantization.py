@@ -37,7 +37,7 @@ def quantize(
     analog = seen = calibration
     examples = calibration.shape[0]
     result = QuantizedNetwork([], [], [])
-    for layer, (weight, bias) in zip(layers, parameters):
+    for layer, (weight, bias) in zip(layers, parameters, strict=True):
         analog_rows, seen_rows = models.rows(layer, analog), models.rows(layer, seen)
         weights = models.matrix(weight)
         levels = alphabet_for(weights, bits, scale_c)

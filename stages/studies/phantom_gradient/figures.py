@@ -26,7 +26,7 @@ def cosine_vs_k(table: pd.DataFrame):
     rows["trajectory, λ"] = rows["variant"] + ", λ=" + rows["damping"].map(lambda d: f"{d:g}")
     epochs = sorted(rows["step"].unique())
     figure, axes = new_figure(columns=len(epochs), width=3.4, height=3.4)
-    for ax, epoch in zip(axes, epochs):
+    for ax, epoch in zip(axes, epochs, strict=True):
         seed_band_lines(
             ax,
             rows[rows["step"] == epoch],

@@ -91,7 +91,7 @@ def measure_direction(
 ) -> None:
     """P1's rows at one seed's checkpoints (a diverged seed's missing checkpoints are skipped)."""
     model = dense_model(config.dense, seed)
-    for epoch, vector in zip(epochs, checkpoints):
+    for epoch, vector in zip(epochs, checkpoints, strict=True):
         if not np.all(np.isfinite(vector)):
             continue
         model.load_flat(torch.as_tensor(vector))

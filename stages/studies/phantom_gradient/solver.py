@@ -11,8 +11,8 @@ converged = False: callers record it, never hide it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 

@@ -241,12 +241,12 @@ def longer_large_step(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
                     "needs": f"<= {rho_max:g}",
                     "verdict": verdict,
                     "medians by decay point": ", ".join(
-                        f"{p:.0%}: {m:.3g}" for p, m in zip(decay_points, medians)
+                        f"{p:.0%}: {m:.3g}" for p, m in zip(decay_points, medians, strict=True)
                     ),
                 }
             )
             numbers[f"{experiment}_{metric}_spearman"] = rho
-            for point, spread in zip(decay_points, spreads):
+            for point, spread in zip(decay_points, spreads, strict=True):
                 numbers.update(
                     spread.as_numbers(f"{experiment}_{metric}_decay{int(round(point * 100))}")
                 )
@@ -257,7 +257,7 @@ def longer_large_step(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
                 {
                     "part": f"beside it: {experiment}: median {second} by decay point",
                     "median [q25, q75]": ", ".join(
-                        f"{p:.0%}: {m:.3g}" for p, m in zip(decay_points, medians)
+                        f"{p:.0%}: {m:.3g}" for p, m in zip(decay_points, medians, strict=True)
                     ),
                     "needs": "(second number)",
                     "verdict": "(reference)",
@@ -270,6 +270,7 @@ def longer_large_step(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
                 zip(
                     decay_points,
                     [Spread.of(selection.final(table, v, "test_loss")).median for v in variants],
+                    strict=True,
                 )
             )
             rows.append(

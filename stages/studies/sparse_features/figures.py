@@ -56,7 +56,7 @@ def _by_decay_point(table: pd.DataFrame, experiment: str):
         & (table.large_step == ("probe" if (table.large_step == "probe").any() else "fixed"))
     ]
     last = rows[rows.step == rows.step.max()]
-    for ax, metric in zip(axes, ("test_loss", SPARSITY_METRIC[experiment])):
+    for ax, metric in zip(axes, ("test_loss", SPARSITY_METRIC[experiment]), strict=True):
         points = last[last.metric == metric]
         ax.scatter(points.decay_at, points.value, s=8, alpha=0.4, color="tab:blue")
         medians = points.groupby("decay_at")["value"].median()
