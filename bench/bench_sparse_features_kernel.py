@@ -23,7 +23,7 @@ from stages.common.runtime import pin_threads  # noqa: E402
 
 pin_threads()
 from stages.studies.sparse_features import data, diag_net, diag_sgd_kernel  # noqa: E402
-from stages.studies.sparse_features.runs import sampling_indices  # noqa: E402
+from stages.studies.sparse_features.training import sampling_indices  # noqa: E402
 
 SETTINGS = {
     "notebook small (n=20, d=30, r=3)": (20, 30, 3),

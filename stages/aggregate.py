@@ -26,15 +26,10 @@ def main(argv: list[str]) -> None:
         read_table(paths.measure_table(study.name, v), study.setting_columns) for v in variants
     ]
     table = pd.concat(frames, ignore_index=True)
+    compute = {v: read_json(paths.measure_compute(study.name, v)) for v in variants}
+    probe = read_json(paths.probe(study.name)) if study.probes else None
     write_table(paths.results_table(study.name), table, study.setting_columns)
-    probe = read_json(paths.probe(study.name)) if study.probe is not None else None
-    write_json(
-        paths.results_runs(study.name),
-        {
-            "compute": {v: read_json(paths.measure_compute(study.name, v)) for v in variants},
-            "probe": probe,
-        },
-    )
+    write_json(paths.results_runs(study.name), {"compute": compute, "probe": probe})
     if study.loss_curve_metric:
         curves = loss_curves(table, study.loss_curve_metric)
         write_text(paths.loss_curves(study.name), curves.to_csv(index=False, float_format="%.6g"))

@@ -10,7 +10,7 @@ from .common.entry import open_study, run
 
 def main(argv: list[str]) -> None:
     study, config = open_study(argv[0])
-    write_arrays(paths.generated(study.name), study.generate(config))
+    write_arrays(paths.generated(study.name), study.module("data").generate(config))
 
 
 if __name__ == "__main__":

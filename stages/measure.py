@@ -2,7 +2,9 @@
 
     python -m stages.measure <study> <variant>  ->  data/<study>/measures/<variant>.parquet and .json
 
-A study that declares `measure_reads` also gets the runs of the variants it names (read-only).
+A variant whose measurement reads other variants' runs (config.py's `measure_reads`, e.g. a
+trajectory measured by its distance to another one) gets them as `reads`, read-only. Every input is
+read and checked before anything is written.
 """
 
 import time
@@ -19,21 +21,18 @@ def main(argv: list[str]) -> None:
     study.check_variant(config, variant)
     data = read_arrays(paths.generated(study.name))
     runs = read_arrays(paths.run_arrays(study.name, variant))
-    compared = []  # the runs of other variants this measurement reads, for studies that declare them
-    if study.measure_reads is not None:
-        compared.append(
-            {
-                name: read_arrays(paths.run_arrays(study.name, name))
-                for name in study.measure_reads(config, variant)
-            }
-        )
+    compute = read_json(paths.run_compute(study.name, variant))
+    reads = {
+        name: read_arrays(paths.run_arrays(study.name, name))
+        for name in study.measure_reads(config, variant)
+    }
+    measurement = study.module("measurement")
     start = time.perf_counter()
-    frame = study.measure(config, variant, data, runs, *compared)
+    frame = measurement.measure(config, variant, data, runs, reads=reads)
     seconds = time.perf_counter() - start
     frame.insert(0, "study", study.name)
     frame.insert(1, "variant", variant)
     write_table(paths.measure_table(study.name, variant), frame, study.setting_columns)
-    compute = read_json(paths.run_compute(study.name, variant))
     write_json(
         paths.measure_compute(study.name, variant),
         {**compute, "measure_seconds": round(seconds, 3)},

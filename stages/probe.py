@@ -8,14 +8,15 @@ The choice is a declared, cached stage so the report can print it and a reviewer
 from .common import paths
 from .common.atomic import read_arrays, write_json
 from .common.entry import open_study, run
+from .common.params import ParamError
 
 
 def main(argv: list[str]) -> None:
     study, config = open_study(argv[0])
-    if study.probe is None:
-        raise SystemExit(f"study {study.name} declares no probe")
+    if not study.probes:
+        raise ParamError("study", study.name, "a study that probes (Study.probes)")
     data = read_arrays(paths.generated(study.name))
-    write_json(paths.probe(study.name), study.probe(config, data))
+    write_json(paths.probe(study.name), study.module("training").probe(config, data))
 
 
 if __name__ == "__main__":

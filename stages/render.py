@@ -13,7 +13,7 @@ def main(argv: list[str]) -> None:
     study, config = open_study(argv[0])
     table = read_table(paths.results_table(study.name), study.setting_columns)
     directory = paths.figures_dir(study.name)
-    figures = study.figures(config, table)
+    figures = study.module("figures").figures(config, table)
     for stale in directory.glob("*.png") if directory.exists() else []:
         if stale.stem not in figures:
             stale.unlink()

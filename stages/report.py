@@ -11,14 +11,13 @@ from .common.entry import run
 from .common.params import study_section
 from .common.registry import load_claims
 from .common.report_markdown import render_report
-from .common.revision import git_tree_hash
 from .common.runtime import pin_threads
-from .common.study import STUDY_PACKAGES, load_study
+from .common.study import discover_studies
 from .common.tables import read_table
 
 
 def main(argv: list[str]) -> None:
-    studies = {name: load_study(name) for name in STUDY_PACKAGES}
+    studies = discover_studies()
     configs = {name: study.parse(study_section(name)) for name, study in studies.items()}
     claims = load_claims(paths.CLAIMS_REGISTRY, studies, configs)
     pin_threads()
@@ -30,8 +29,10 @@ def main(argv: list[str]) -> None:
     outcomes = {}
     for claim in claims:
         table = tables[claim.study]
-        outcome = studies[claim.study].checks[claim.check](
-            table[table["variant"].isin(claim.variants)], claim.tolerance
+        outcome = (
+            studies[claim.study]
+            .module("checks")
+            .CHECKS[claim.check](table[table["variant"].isin(claim.variants)], claim.tolerance)
         )
         outcomes[claim.key] = outcome
     metrics, detail = {}, {}
@@ -51,9 +52,7 @@ def main(argv: list[str]) -> None:
     write_json(paths.CLAIMS_DETAIL, detail)
     write_text(
         paths.REPORT_MARKDOWN,
-        render_report(
-            claims, outcomes, studies, configs, context, code_revision=git_tree_hash("stages")
-        ),
+        render_report(claims, outcomes, studies, configs, context),
     )
     for claim in claims:
         print(f"{claim.key}: {outcomes[claim.key].verdict}")

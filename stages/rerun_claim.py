@@ -12,11 +12,11 @@ from .common import paths
 from .common.entry import run
 from .common.params import ParamError, study_section
 from .common.registry import load_claims
-from .common.study import STUDY_PACKAGES, load_study
+from .common.study import discover_studies
 
 
 def dvc_commands(claim_key: str) -> list[list[str]]:
-    studies = {name: load_study(name) for name in STUDY_PACKAGES}
+    studies = discover_studies()
     configs = {name: study.parse(study_section(name)) for name, study in studies.items()}
     claims = {claim.key: claim for claim in load_claims(paths.CLAIMS_REGISTRY, studies, configs)}
     if claim_key not in claims:

@@ -3,8 +3,9 @@
     python -m stages.train <study> <variant>   ->  data/<study>/runs/<variant>.npz and .json
 
 The .json holds the compute (wall seconds, run-steps) and any timings the study measures as results
-(`TrainResult.wall_clock`); timings never enter the results tables. A study that declares
-`train_reads` also gets the runs of the variants it names (read-only), e.g. a model to quantize.
+(`TrainResult.wall_clock`); timings never enter the results tables. A variant whose training reads
+other variants' runs (config.py's `train_reads`, e.g. a quantizer reading a trained float network)
+gets them as `reads`, a mapping of variant name to arrays.
 """
 
 import time
@@ -18,18 +19,16 @@ def main(argv: list[str]) -> None:
     study, config = open_study(argv[0])
     variant = argv[1]
     study.check_variant(config, variant)
+    device = execution()
     data = read_arrays(paths.generated(study.name))
-    probe = read_json(paths.probe(study.name)) if study.probe is not None else None
-    upstream = []  # the runs of other variants this training reads, for studies that declare them
-    if study.train_reads is not None:
-        upstream.append(
-            {
-                name: read_arrays(paths.run_arrays(study.name, name))
-                for name in study.train_reads(config, variant)
-            }
-        )
+    probe = read_json(paths.probe(study.name)) if study.probes else None
+    reads = {
+        name: read_arrays(paths.run_arrays(study.name, name))
+        for name in study.train_reads(config, variant)
+    }
+    training = study.module("training")
     start = time.perf_counter()
-    result = study.train(config, variant, data, probe, execution(), *upstream)
+    result = training.train(config, variant, data, probe=probe, execution=device, reads=reads)
     seconds = time.perf_counter() - start
     write_arrays(paths.run_arrays(study.name, variant), result.arrays)
     write_json(
@@ -42,7 +41,8 @@ def main(argv: list[str]) -> None:
         },
     )
     print(
-        f"train {study.name}/{variant}: {result.runs} runs, {result.run_steps} run-steps, {seconds:.1f} s"
+        f"train {study.name}/{variant}: {result.runs} runs, {result.run_steps} run-steps, "
+        f"{seconds:.1f} s"
     )
 
 

@@ -51,7 +51,7 @@ def tolerance(check):
 
 
 def test_claims_yaml_names_a_tolerance_for_every_check():
-    assert set(TOLERANCES) == set(STUDY.checks)
+    assert set(TOLERANCES) == set(STUDY.module("checks").CHECKS)
 
 
 # --- params --------------------------------------------------------------------------------------
@@ -114,8 +114,10 @@ def test_first_seed_offsets_every_seed_the_study_draws():
     assert shifted.toy_cubic.seeds == tuple(100 + s for s in default.toy_cubic.seeds)
     assert shifted.data.diagonal_seed == default.data.diagonal_seed + 100
     variant = shifted.variants["sgd_batch1"]
-    data = STUDY.generate(shifted)
-    run = STUDY.train(shifted, "sgd_batch1", data, None, Execution())
+    data = STUDY.module("data").generate(shifted)
+    run = STUDY.module("training").train(
+        shifted, "sgd_batch1", data, probe=None, execution=Execution(), reads={}
+    )
     assert list(run.arrays["seeds"]) == [100 + r for r in range(len(variant.run_lrs()))]
 
 
@@ -141,9 +143,11 @@ def test_binary_examples_take_half_from_each_class_with_targets_plus_minus_one()
 def test_generate_refuses_a_binary_network_larger_than_its_classes():
     """The tiny profile's first 100 digits hold 12 threes and 9 fives: 18 examples fit, 20 do not."""
     fits = edited(TINY, "setup.self_stabilization.network.examples", 18)
-    STUDY.generate(parse(fits))
+    STUDY.module("data").generate(parse(fits))
     with pytest.raises(ParamError) as error:
-        STUDY.generate(parse(edited(TINY, "setup.self_stabilization.network.examples", 20)))
+        STUDY.module("data").generate(
+            parse(edited(TINY, "setup.self_stabilization.network.examples", 20))
+        )
     assert error.value.key == "edge_of_stability.setup.self_stabilization.network.examples"
 
 
@@ -343,7 +347,7 @@ def gd_table(edge_level=1.03, edge_peak_reached=True, control_rise=2.0, seeds_sh
 
 
 def test_progressive_sharpening_passes_and_fails():
-    check = STUDY.checks["progressive_sharpening"]
+    check = STUDY.module("checks").CHECKS["progressive_sharpening"]
     assert check(gd_table(), tolerance("progressive_sharpening")).verdict == REPRODUCED
     assert (
         check(gd_table(edge_peak_reached=False), tolerance("progressive_sharpening")).verdict
@@ -356,7 +360,7 @@ def test_progressive_sharpening_passes_and_fails():
 
 
 def test_edge_of_stability_passes_and_fails():
-    check = STUDY.checks["edge_of_stability"]
+    check = STUDY.module("checks").CHECKS["edge_of_stability"]
     outcome = check(gd_table(), tolerance("edge_of_stability"))
     assert outcome.verdict == REPRODUCED, outcome.rows
     assert (
@@ -450,7 +454,7 @@ def self_stabilization_table(dagger_distance=0.08, dagger_peak=1.002, toy_ratio=
 
 
 def test_self_stabilization_passes_and_fails():
-    check = STUDY.checks["self_stabilization"]
+    check = STUDY.module("checks").CHECKS["self_stabilization"]
     outcome = check(self_stabilization_table(), tolerance("self_stabilization"))
     assert outcome.verdict == REPRODUCED
     assert outcome.numbers["lambda2_over_lambda1_at_edge_median"] == 0.6
@@ -494,7 +498,7 @@ def trace_table(largest_trace_times_lr_over_2=0.58, gd_sharpness=0.999, converge
 
 
 def test_sgd_trace_bound_passes_fails_and_is_inconclusive_without_converged_runs():
-    check = STUDY.checks["sgd_trace_bound"]
+    check = STUDY.module("checks").CHECKS["sgd_trace_bound"]
     assert check(trace_table(), tolerance("sgd_trace_bound")).verdict == REPRODUCED
     assert (
         check(trace_table(largest_trace_times_lr_over_2=1.3), tolerance("sgd_trace_bound")).verdict
@@ -514,12 +518,18 @@ def test_sgd_trace_bound_passes_fails_and_is_inconclusive_without_converged_runs
 
 def run_tiny():
     config = parse(TINY)
-    data = STUDY.generate(config)
+    data = STUDY.module("data").generate(config)
     runs, frames = {}, {}
     for name in STUDY.variant_names(config):
-        runs[name] = STUDY.train(config, name, data, None, Execution()).arrays
+        runs[name] = (
+            STUDY.module("training")
+            .train(config, name, data, probe=None, execution=Execution(), reads={})
+            .arrays
+        )
         references = {r: runs[r] for r in STUDY.measure_reads(config, name)}
-        frames[name] = STUDY.measure(config, name, data, runs[name], references)
+        frames[name] = STUDY.module("measurement").measure(
+            config, name, data, runs[name], reads=references
+        )
     return config, frames
 
 
@@ -572,14 +582,16 @@ def test_checks_and_figures_run_on_the_tiny_table(tiny):
     table = pd.concat(
         [f.assign(study=STUDY.name, variant=name) for name, f in frames.items()], ignore_index=True
     )
-    for name, check in STUDY.checks.items():
+    for name, check in STUDY.module("checks").CHECKS.items():
         assert check(table, tolerance(name)).verdict in (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE)
-    assert set(STUDY.figures(config, table)) == {
+    assert set(STUDY.module("figures").figures(config, table)) == {
         "progressive_sharpening",
         "sharpness_over_edge",
         "self_stabilization",
         "toy_cubic",
         "sgd_trace",
     }
-    assert "½" in STUDY.describe(config, ["gd_lr0p1"], None)
-    assert "selfstab_gd" in STUDY.describe(config, ["selfstab_constrained"], None)
+    assert "½" in STUDY.module("describe").describe(config, ["gd_lr0p1"], None)
+    assert "selfstab_gd" in STUDY.module("describe").describe(
+        config, ["selfstab_constrained"], None
+    )

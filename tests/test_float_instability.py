@@ -93,8 +93,12 @@ def test_unperturbed_twin_is_bitwise_identical_and_perturbed_copy_is_not(data):
 
 
 def test_training_reruns_are_bit_identical(data):
-    first = STUDY.train(TINY, "board_alpha1", data, None, None)
-    second = STUDY.train(TINY, "board_alpha1", data, None, None)
+    first = STUDY.module("training").train(
+        TINY, "board_alpha1", data, probe=None, execution=None, reads={}
+    )
+    second = STUDY.module("training").train(
+        TINY, "board_alpha1", data, probe=None, execution=None, reads={}
+    )
     for name in first.arrays:
         assert bitwise_identical(first.arrays[name], second.arrays[name]), name
     runs = (
@@ -121,8 +125,12 @@ def test_checkerboard_and_the_weight_decay_only_bound():
 
 
 def test_measure_records_divergence_as_data(data):
-    runs = STUDY.train(TINY, "board_alpha1", data, None, None).arrays
-    frame = STUDY.measure(TINY, "board_alpha1", data, runs)
+    runs = (
+        STUDY.module("training")
+        .train(TINY, "board_alpha1", data, probe=None, execution=None, reads={})
+        .arrays
+    )
+    frame = STUDY.module("measurement").measure(TINY, "board_alpha1", data, runs, reads={})
     diverged = frame[frame.metric == "diverged"].set_index("lr")["value"]
     assert diverged.loc[max(diverged.index)] == 1.0 and diverged.loc[min(diverged.index)] == 0.0
     assert set(frame.columns) == {"seed", "step", "metric", "value", *STUDY.setting_columns}
@@ -152,7 +160,7 @@ def cnn_table(accuracy: np.ndarray, difference: float, twins: float = 1.0) -> pd
 
 def test_accuracy_spread_check():
     comparable = np.array([[0.95, 0.96, 0.94], [0.96, 0.95, 0.97], [0.94, 0.95, 0.96]])
-    check = STUDY.checks["accuracy_spread"]
+    check = STUDY.module("checks").CHECKS["accuracy_spread"]
     assert check(cnn_table(comparable, 0.3), TOLERANCES["accuracy_spread"]).verdict == REPRODUCED
     frozen = np.array(
         [[0.95, 0.95, 0.95], [0.97, 0.97, 0.97], [0.93, 0.93, 0.93]]
@@ -198,7 +206,7 @@ def board_table(
 
 
 def test_regime_map_check():
-    check, tolerance = STUDY.checks["regime_map"], TOLERANCES["regime_map"]
+    check, tolerance = STUDY.module("checks").CHECKS["regime_map"], TOLERANCES["regime_map"]
     ordered = {0.5: 1e-15, 1.2: 1e-13, 1.6: 0.8, 1.9: 1.2, 2.2: np.nan}
     assert check(board_table(ordered), tolerance).verdict == REPRODUCED
     beyond_bound = {0.5: 1e-15, 1.6: 1e-13, 2.1: 0.8, 2.4: np.nan}  # restrained only above 2/α = 2
@@ -208,7 +216,10 @@ def test_regime_map_check():
 
 
 def test_edge_of_stability_check():
-    check, tolerance = STUDY.checks["edge_of_stability"], TOLERANCES["edge_of_stability"]
+    check, tolerance = (
+        STUDY.module("checks").CHECKS["edge_of_stability"],
+        TOLERANCES["edge_of_stability"],
+    )
     grid = {0.5: 1e-15, 1.6: 0.8, 1.9: 1.2, 2.2: np.nan}
     assert check(board_table(grid, 1.0), tolerance).verdict == REPRODUCED
     assert check(board_table(grid, 0.4), tolerance).verdict == NOT_REPRODUCED

@@ -158,7 +158,7 @@ def test_the_study_generates_from_a_local_mnist_folder(mnist_folder):
             quantization={"calibration_samples": 3},
         )
     )
-    data = STUDY.generate(cfg)
+    data = STUDY.module("data").generate(cfg)
     assert data["train_inputs"].shape == (5, 784)
 
 
@@ -305,21 +305,33 @@ def tiny(section):
 @pytest.fixture(scope="module")
 def tiny_runs():
     cfg = parse(tiny)
-    data = STUDY.generate(cfg)
+    data = STUDY.module("data").generate(cfg)
     runs = {
-        name: STUDY.train(cfg, name, data, None, Execution())
+        name: STUDY.module("training").train(
+            cfg, name, data, probe=None, execution=Execution(), reads={}
+        )
         for name in ("float_cnn", "layer_clusters")
     }
-    runs["cnn_3bit"] = STUDY.train(
-        cfg, "cnn_3bit", data, None, Execution(), {"float_cnn": runs["float_cnn"].arrays}
+    runs["cnn_3bit"] = STUDY.module("training").train(
+        cfg,
+        "cnn_3bit",
+        data,
+        probe=None,
+        execution=Execution(),
+        reads={"float_cnn": runs["float_cnn"].arrays},
     )
     return cfg, data, runs
 
 
 def test_tiny_runs_are_bit_identical_when_repeated(tiny_runs):
     cfg, data, runs = tiny_runs
-    again = STUDY.train(
-        cfg, "cnn_3bit", data, None, Execution(), {"float_cnn": runs["float_cnn"].arrays}
+    again = STUDY.module("training").train(
+        cfg,
+        "cnn_3bit",
+        data,
+        probe=None,
+        execution=Execution(),
+        reads={"float_cnn": runs["float_cnn"].arrays},
     )
     for name, array in runs["cnn_3bit"].arrays.items():
         np.testing.assert_array_equal(array, again.arrays[name], err_msg=name)
@@ -328,11 +340,13 @@ def test_tiny_runs_are_bit_identical_when_repeated(tiny_runs):
 def test_tiny_measurements_pass_the_table_schema(tiny_runs):
     cfg, data, runs = tiny_runs
     for name, result in runs.items():
-        frame = STUDY.measure(cfg, name, data, result.arrays)
+        frame = STUDY.module("measurement").measure(cfg, name, data, result.arrays, reads={})
         frame.insert(0, "study", "gpfq")
         frame.insert(1, "variant", name)
         to_arrow(frame, STUDY.setting_columns, name)  # raises on a duplicate key or a wrong column
         assert "diverged" in set(frame["metric"])
-    quantized = STUDY.measure(cfg, "cnn_3bit", data, runs["cnn_3bit"].arrays)
+    quantized = STUDY.module("measurement").measure(
+        cfg, "cnn_3bit", data, runs["cnn_3bit"].arrays, reads={}
+    )
     accuracy = quantized[quantized["metric"] == "gpfq_test_accuracy_percent"]["value"]
     assert len(accuracy) == 2 and accuracy.between(0, 100).all()

@@ -303,16 +303,18 @@ def direction_table(cosine_at_5: float, difference: float = 1e-11) -> pd.DataFra
 
 def test_direction_check_passes_and_fails():
     assert (
-        STUDY.checks["phantom_direction"](
-            direction_table(0.99), tolerance("phantom_direction")
-        ).verdict
+        STUDY.module("checks")
+        .CHECKS["phantom_direction"](direction_table(0.99), tolerance("phantom_direction"))
+        .verdict
         == REPRODUCED
     )
-    low = STUDY.checks["phantom_direction"](direction_table(0.92), tolerance("phantom_direction"))
+    low = STUDY.module("checks").CHECKS["phantom_direction"](
+        direction_table(0.92), tolerance("phantom_direction")
+    )
     assert (
         low.verdict == NOT_REPRODUCED
     )  # 0.92 < 0.95 and the cosine no longer rises from k = 2 to 5
-    apart = STUDY.checks["phantom_direction"](
+    apart = STUDY.module("checks").CHECKS["phantom_direction"](
         direction_table(0.99, difference=1e-3), tolerance("phantom_direction")
     )
     assert apart.verdict == NOT_REPRODUCED
@@ -336,11 +338,15 @@ def cost_table(exact_passes: float) -> pd.DataFrame:
 
 def test_cost_check_is_judged_on_counts():
     assert (
-        STUDY.checks["backward_cost"](cost_table(23.0), tolerance("backward_cost")).verdict
+        STUDY.module("checks")
+        .CHECKS["backward_cost"](cost_table(23.0), tolerance("backward_cost"))
+        .verdict
         == REPRODUCED
     )
     assert (
-        STUDY.checks["backward_cost"](cost_table(12.0), tolerance("backward_cost")).verdict
+        STUDY.module("checks")
+        .CHECKS["backward_cost"](cost_table(12.0), tolerance("backward_cost"))
+        .verdict
         == NOT_REPRODUCED
     )
 
@@ -362,14 +368,14 @@ def accuracy_table(phantom_shift: float) -> pd.DataFrame:
 
 
 def test_accuracy_check_judges_phantom_not_jacobian_free():
-    outcome = STUDY.checks["phantom_accuracy"](
+    outcome = STUDY.module("checks").CHECKS["phantom_accuracy"](
         accuracy_table(-0.003), tolerance("phantom_accuracy")
     )
     assert outcome.verdict == REPRODUCED  # Jacobian-free's −0.2 is shown, not judged
     assert (
-        STUDY.checks["phantom_accuracy"](
-            accuracy_table(-0.05), tolerance("phantom_accuracy")
-        ).verdict
+        STUDY.module("checks")
+        .CHECKS["phantom_accuracy"](accuracy_table(-0.05), tolerance("phantom_accuracy"))
+        .verdict
         == NOT_REPRODUCED
     )
 
@@ -380,17 +386,23 @@ def test_accuracy_check_judges_phantom_not_jacobian_free():
 @pytest.fixture(scope="module")
 def tiny():
     config = parse(TINY)
-    return config, STUDY.generate(config)
+    return config, STUDY.module("data").generate(config)
 
 
 def test_tiny_dense_run_is_bit_identical_and_measured(tiny):
     config, data = tiny
-    first = STUDY.train(config, "dense_unrolled", data, None, Execution())
-    second = STUDY.train(config, "dense_unrolled", data, None, Execution())
+    first = STUDY.module("training").train(
+        config, "dense_unrolled", data, probe=None, execution=Execution(), reads={}
+    )
+    second = STUDY.module("training").train(
+        config, "dense_unrolled", data, probe=None, execution=Execution(), reads={}
+    )
     assert set(first.arrays) == set(second.arrays)
     for name in first.arrays:
         assert np.array_equal(first.arrays[name], second.arrays[name], equal_nan=True), name
-    frame = STUDY.measure(config, "dense_unrolled", data, first.arrays)
+    frame = STUDY.module("measurement").measure(
+        config, "dense_unrolled", data, first.arrays, reads={}
+    )
     k, damping = config.direction.ks[-1], config.direction.dampings[0]
     assert {
         "test_accuracy",
@@ -407,14 +419,20 @@ def test_tiny_dense_run_is_bit_identical_and_measured(tiny):
 
 def test_timing_keeps_times_out_of_the_arrays_and_table(tiny):
     config, data = tiny
-    result = STUDY.train(config, "conv_timing", data, None, Execution())
+    result = STUDY.module("training").train(
+        config, "conv_timing", data, probe=None, execution=Execution(), reads={}
+    )
     assert {"backward_exact_median", "backward_unrolled_median", "backward_neumann_q75"} <= set(
         result.wall_clock
     )
-    again = STUDY.train(config, "conv_timing", data, None, Execution())
+    again = STUDY.module("training").train(
+        config, "conv_timing", data, probe=None, execution=Execution(), reads={}
+    )
     for name in result.arrays:  # counts, cosines and residuals do not depend on the clock
         assert np.array_equal(result.arrays[name], again.arrays[name]), name
-    frame = STUDY.measure(config, "conv_timing", data, result.arrays)
+    frame = STUDY.module("measurement").measure(
+        config, "conv_timing", data, result.arrays, reads={}
+    )
     times = set(result.wall_clock.values())
     assert not times & set(frame["value"])
     assert not any("time" in metric or "second" in metric for metric in frame["metric"])

@@ -21,7 +21,7 @@ from params_profile import apply_profile
 
 from stages.common import paths
 from stages.common.params import Section
-from stages.common.study import STUDY_PACKAGES, load_study
+from stages.common.study import load_study, study_names
 from stages.common.tables import read_table
 from stages.common.verdicts import VERDICTS
 from stages.parallel.workspace import copy_project
@@ -121,7 +121,7 @@ def test_first_run_ran_every_stage_kind(pipeline):
 def test_one_job_gives_the_hashes_of_two(pipeline, tmp_path_factory):
     """One study's chain rerun one stage at a time in a fresh copy: every output hash equals the
     two-worker run's (compute records with their wall-clock seconds aside)."""
-    smallest = min(STUDY_PACKAGES, key=lambda study: len(pipeline.params[study]["variants"]))
+    smallest = min(study_names(), key=lambda study: len(pipeline.params[study]["variants"]))
     serial = copy_repository(tmp_path_factory.mktemp("serial"))
     parallel_repro(serial, "--jobs", "1", paths.stage_address(smallest, "render"))
     serial_hashes = output_hashes(serial)
@@ -189,7 +189,7 @@ EXPECTED_METRICS = {
 
 
 def test_results_tables_pass_the_schema(pipeline):
-    for study in STUDY_PACKAGES:
+    for study in study_names():
         path = pipeline.root / "data" / "results" / f"{study}.parquet"
         assert path.is_file(), path
         definition = load_study(study)

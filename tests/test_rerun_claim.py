@@ -7,12 +7,12 @@ from dvc.repo import Repo
 from stages.common import paths
 from stages.common.params import ParamError, study_section
 from stages.common.registry import load_claims
-from stages.common.study import STUDY_PACKAGES, load_study
+from stages.common.study import discover_studies
 from stages.rerun_claim import dvc_commands
 
 
 def _claim_keys() -> list[str]:
-    studies = {name: load_study(name) for name in STUDY_PACKAGES}
+    studies = discover_studies()
     configs = {name: study.parse(study_section(name)) for name, study in studies.items()}
     return [claim.key for claim in load_claims(paths.CLAIMS_REGISTRY, studies, configs)]
 

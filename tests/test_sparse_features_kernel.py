@@ -14,8 +14,8 @@ from conftest import REPO
 from stages.common.params import ParamError, Section
 from stages.common.snapshots import evaluation_steps
 from stages.studies.sparse_features import config as study_config
+from stages.studies.sparse_features import data, diag_net, diag_sgd_kernel, measurement, training
 from stages.studies.sparse_features import data as datasets
-from stages.studies.sparse_features import diag_net, diag_sgd_kernel, measure, runs
 from stages.studies.sparse_features.sparsity import effective_nonzeros, nonzeros_paper
 
 STEPS = 150
@@ -35,7 +35,7 @@ def table1_like():
     drawn = [datasets.sparse_regression("public_code", seed, 80, 10, 200, 20) for seed in range(3)]
     x = np.stack([d["x_train"] for d in drawn])
     y = np.stack([d["y_train"] for d in drawn])
-    return x, y, runs.sampling_indices("public_code", [1, 2, 3], 80, STEPS)
+    return x, y, training.sampling_indices("public_code", [1, 2, 3], 80, STEPS)
 
 
 def test_two_steps_by_hand():
@@ -159,7 +159,7 @@ def test_a_diverged_run_is_data_in_the_measured_table():
     params = _params()
     params["setup"]["diag_table1"].update(seeds=2, n_test=5, steps=20, eval_points=3)
     config = _config(params)
-    arrays = runs.generate(config)
+    arrays = data.generate(config)
     table1 = datasets.unstack(arrays, "diag_table1")
     eval_steps = evaluation_steps(20, 3)
     beta = np.ones((2, len(eval_steps), 200))
@@ -172,7 +172,7 @@ def test_a_diverged_run_is_data_in_the_measured_table():
         "lr_large": np.array([0.2, 0.25]),
         "seeds": np.array([0, 1]),
     }
-    frame = measure.measure(config, "t1_sgd_decay50", arrays, run)
+    frame = measurement.measure(config, "t1_sgd_decay50", arrays, run, reads={})
     final = frame[frame.step == eval_steps[-1]].set_index(["seed", "metric"])["value"]
     assert final[(1, "diverged")] == 1.0 and final[(0, "diverged")] == 0.0
     assert final[(1, "diverged_step")] == eval_steps[2]
@@ -194,7 +194,7 @@ def test_first_seed_shifts_data_orders_and_probe_orders():
     base, moved = _config(params), _config(shifted)
     assert moved.experiments["diag_table1"].data_seeds == [100, 101]
     assert base.experiments["diag_table1"].data_seeds == [0, 1]
-    a, b = runs.generate(base), runs.generate(moved)
+    a, b = data.generate(base), data.generate(moved)
     fresh = datasets.sparse_regression("public_code", 101, 80, 5, 200, 20)
     np.testing.assert_array_equal(b["diag_table1/x_train"][1], fresh["x_train"])
     assert not np.array_equal(a["diag_table1/x_train"], b["diag_table1/x_train"])

@@ -10,13 +10,13 @@ import torch
 from stages.common.snapshots import evaluation_steps
 from stages.studies.sparse_features import data as datasets
 from stages.studies.sparse_features import diag_net, relu_net
-from stages.studies.sparse_features.runs import sampling_indices
 from stages.studies.sparse_features.sparsity import (
     effective_nonzeros,
     feature_sparsity_coefficient,
     nonzeros_paper,
     normalised_features,
 )
+from stages.studies.sparse_features.training import sampling_indices
 
 torch.set_num_threads(1)
 

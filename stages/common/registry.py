@@ -44,14 +44,14 @@ def load_claims(path: Path, studies: dict[str, Study], configs: dict[str, object
     for study_name, entries in registry.items():
         if study_name not in studies:
             raise ParamError(
-                f"{path}:{study_name}", study_name, "a study named in stages/common/study.py"
+                f"{path}:{study_name}", study_name, "a study package under stages/studies/"
             )
         study, config = studies[study_name], configs[study_name]
         for claim_id, raw in Section(entries, f"{path}:{study_name}").mapping.items():
             entry = Section(raw, f"{path}:{study_name}.{claim_id}").only(
                 "title", "paper", "statement", "check", "variants", "figures", "tolerance"
             )
-            check = entry.choice("check", sorted(study.checks))
+            check = entry.choice("check", sorted(study.module("checks").CHECKS))
             variants = _names(entry, "variants", study.variant_names(config))
             claims.append(
                 Claim(

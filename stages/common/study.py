@@ -1,41 +1,49 @@
-"""The contract between the generic stages and a study.
+"""The contract between the generic stages and a study: one skeleton for every study package.
 
-A study package (stages/studies/<name>/) exposes `STUDY = Study(...)`. The generic stages only
-dispatch to these callables, time them, validate what comes back and write it atomically; the
-study never touches a file path.
+A study package, stages/studies/<name>/, declares `STUDY = Study(...)` in its `__init__.py` (what
+the study is: its name, citation, table schema) and keeps its code in modules with the same names
+in every study. Each generic stage imports only the modules its work needs, so a stage's DVC
+dependencies are the files it imports (tests/test_stage_dependencies.py checks that):
 
-    generate(config)                         -> arrays           data/<study>/generated.npz
-    probe(config, data)                      -> json mapping     data/<study>/probe.json (optional)
-    train(config, variant, data, probe, ex)  -> TrainResult      data/<study>/runs/<variant>.npz
-      (+ upstream) when the study declares train_reads(config, variant) -> [other variants]: the runs
-      of those variants, e.g. a trained float network that a quantizer variant quantizes
-    measure(config, variant, data, run)      -> tidy frame       data/<study>/measures/<variant>.parquet
-      (+ references) when the study declares measure_reads(config, variant) -> [other variants]:
-      the runs of those variants, e.g. a trajectory measured by its distance to another one
-    figures(config, table)                   -> {name: Figure}   reports/figures/<study>/<name>.png
-    checks[name](table, tolerance)           -> ClaimOutcome     reports/claims.json, reports/README.md
-    describe(config, variants, probe)        -> markdown         the "setup we ran" of a claim's section
+    config.py       parse(section) -> config     the validated params section (frozen dataclasses)
+                    variant_names(config)        the variants, one train instance each
+                    train_reads(config, variant) optional: variants whose runs this one's training
+                                                 reads (e.g. a float network that a quantizer reads)
+                    measure_reads(config, variant) optional: likewise for its measurement
+    data.py         generate(config) -> arrays                    data/<study>/generated.npz
+    training.py     train(config, variant, data, *, probe, execution, reads) -> TrainResult
+                                                                  data/<study>/runs/<variant>.npz
+                    probe(config, data) -> mapping                data/<study>/probe.json (studies
+                                                                  with `probes=True`)
+    measurement.py  measure(config, variant, data, runs, *, reads) -> tidy frame
+                                                                  data/<study>/measures/<variant>.parquet
+    checks.py       CHECKS = {name: check}                        one function per claim check
+    figures.py      figures(config, table) -> {name: Figure}      reports/figures/<study>/<name>.png
+    describe.py     describe(config, variants, probe) -> markdown the setup printed in the report
 
-`config` is whatever `parse(section)` returns after validating the study's whole params section;
-`parse` must raise `ParamError` (key, value, what is allowed) before any compute.
-A *variant* is the unit one train instance covers (a schedule, a quantizer, a gradient estimator).
+`reads` is a mapping of variant name to that variant's run arrays, empty when the variant reads
+none. `parse` raises `ParamError` (key, value, what is allowed) before any compute, and the study
+never touches a file path: the generic stages read, validate and write atomically.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
+import pkgutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from .params import ParamError, Section
 
 if TYPE_CHECKING:
     import numpy as np
-    import pandas as pd
 
-    from .verdicts import ClaimOutcome
+STUDIES_PACKAGE = "stages.studies"
+STUDIES_DIRECTORY = Path(__file__).resolve().parents[1] / "studies"
+# every study package holds these modules (tests/test_study_skeleton.py); more may sit beside them
+SKELETON = ("config", "data", "training", "measurement", "checks", "figures", "describe")
 
 
 @dataclass(frozen=True)
@@ -66,63 +74,69 @@ class TrainResult:
 
 @dataclass(frozen=True)
 class Study:
+    """What a study is; its code is in the skeleton modules, imported on first use by role.
+
+    setting_columns: the tidy table's setting columns and their types (`string`, `float64`,
+      `int64`): every setting that tells rows apart, beside the core columns of stages/common/tables.
+    loss_curve_metric: the metric exported for `dvc plots` (median over seeds per step), if any.
+    probes: whether training.py defines `probe` (a stage that chooses step sizes before the runs).
+    """
+
     name: str
     citation: str
-    parse: Callable[[Section], Any]
-    variant_names: Callable[[Any], list[str]]
-    generate: Callable[[Any], dict[str, np.ndarray]]
-    train: Callable[[Any, str, dict[str, np.ndarray], Mapping | None, Execution], TrainResult]
-    measure: Callable[[Any, str, dict[str, np.ndarray], dict[str, np.ndarray]], pd.DataFrame]
     setting_columns: dict[str, str]
-    figures: Callable[[Any, pd.DataFrame], dict[str, Any]]
-    checks: dict[str, Callable[[pd.DataFrame, Section], ClaimOutcome]]
-    describe: Callable[[Any, list[str], Mapping | None], str]
-    probe: Callable[[Any, dict[str, np.ndarray]], dict] | None = None
-    loss_curve_metric: str | None = (
-        None  # metric exported as a DVC plot (median over seeds per step)
-    )
-    # Other variants whose runs a variant's measurement reads (declare them as deps in dvc.yaml too);
-    # when set, measure receives {variant: run arrays} as a fifth argument.
-    measure_reads: Callable[[Any, str], list[str]] | None = None
-    # Other variants whose runs a variant's *training* reads (declare them as deps in dvc.yaml too, per
-    # item: `- data/<study>/runs/${item.<key>}.npz`); when set, train receives {variant: run arrays}
-    # as a sixth argument. A variant must not read itself (DVC would see a cycle).
-    train_reads: Callable[[Any, str], list[str]] | None = None
+    loss_curve_metric: str | None = None
+    probes: bool = False
+
+    def module(self, role: str) -> ModuleType:
+        """One skeleton module of this study, e.g. `module("training")`."""
+        if role not in SKELETON:
+            raise ValueError(f"{role!r} is not a skeleton module ({', '.join(SKELETON)})")
+        return importlib.import_module(f"{STUDIES_PACKAGE}.{self.name}.{role}")
+
+    def parse(self, section: Section) -> Any:
+        return self.module("config").parse(section)
+
+    def variant_names(self, config: Any) -> list[str]:
+        return self.module("config").variant_names(config)
 
     def check_variant(self, config: Any, variant: str) -> None:
         names = self.variant_names(config)
         if variant not in names:
             raise ParamError(f"{self.name}.variants", variant, "one of " + ", ".join(names))
 
+    def train_reads(self, config: Any, variant: str) -> list[str]:
+        """The variants whose runs `variant`'s training reads (none unless config.py says so)."""
+        reads = getattr(self.module("config"), "train_reads", None)
+        return reads(config, variant) if reads is not None else []
 
-def lazy(module: str, function: str) -> Callable:
-    """A callable that imports `module` on first use: stages that never train never import torch,
-    and stages that never plot never import seaborn (each costs ~2 s of a stage's start-up)."""
-
-    def call(*args, **kwargs):
-        return getattr(importlib.import_module(module), function)(*args, **kwargs)
-
-    call.__name__ = function
-    return call
-
-
-def discover_studies() -> tuple[str, ...]:
-    """Every package under stages/studies/ whose __init__.py defines STUDY, in name order: a study
-    plugs in by adding its package (and its params, claims and dvc.yaml entries), not by editing a list."""
-    root = Path(__file__).resolve().parents[1] / "studies"
-    return tuple(
-        sorted(
-            path.parent.name
-            for path in root.glob("*/__init__.py")
-            if "STUDY = Study(" in path.read_text()
-        )
-    )
+    def measure_reads(self, config: Any, variant: str) -> list[str]:
+        """The variants whose runs `variant`'s measurement reads (none unless config.py says so)."""
+        reads = getattr(self.module("config"), "measure_reads", None)
+        return reads(config, variant) if reads is not None else []
 
 
-STUDY_PACKAGES = discover_studies()
+def study_names() -> tuple[str, ...]:
+    """The study packages under stages/studies/, in name order, without importing any of them
+    (a stage imports only its own study, so its dependencies stay its own)."""
+    return tuple(sorted(m.name for m in pkgutil.iter_modules([str(STUDIES_DIRECTORY)]) if m.ispkg))
 
 
 def load_study(name: str) -> Study:
-    if name not in STUDY_PACKAGES:
-        raise ParamError("study", name, "one of " + ", ".join(STUDY_PACKAGES))
-    return importlib.import_module(f"stages.studies.{name}").STUDY
+    """Import one study package and return its STUDY, checked against the contract."""
+    names = study_names()
+    if name not in names:
+        raise ParamError("study", name, "one of " + ", ".join(names))
+    package = importlib.import_module(f"{STUDIES_PACKAGE}.{name}")
+    study = getattr(package, "STUDY", None)
+    if not isinstance(study, Study) or study.name != name:
+        raise ParamError(
+            f"{STUDIES_PACKAGE}.{name}.STUDY", study, f"a Study(name={name!r}, ...) in __init__.py"
+        )
+    return study
+
+
+def discover_studies() -> dict[str, Study]:
+    """Every study, by importing each package under stages/studies/: a study plugs in by adding its
+    package (and its params, claims and pipelines/<study>/dvc.yaml), not by editing a list."""
+    return {name: load_study(name) for name in study_names()}

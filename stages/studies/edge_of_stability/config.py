@@ -421,3 +421,8 @@ def checkpoint_every(section: Section, steps: int) -> int:
 def lanczos_tolerance(section: Section) -> float:
     """ARPACK's relative accuracy of the Ritz values."""
     return section.number("lanczos_tolerance", positive=True, high=1e-2)
+
+
+def variant_names(config: Config) -> list[str]:
+    """The variants, in params order: one train instance each."""
+    return list(config.variants)

@@ -278,8 +278,9 @@ def measure(
     variant_name: str,
     data: dict[str, np.ndarray],
     runs: dict[str, np.ndarray],
-    references: Mapping[str, dict[str, np.ndarray]],
+    *,
+    reads: Mapping[str, dict[str, np.ndarray]],
 ) -> pd.DataFrame:
-    """The Study contract's measure; `references` holds the runs config.measure_reads names."""
+    """The skeleton's measure; `reads` holds the runs config.measure_reads names."""
     variant = config.variants[variant_name]
-    return MEASURES[variant.experiment](config, variant, data, runs, references).frame()
+    return MEASURES[variant.experiment](config, variant, data, runs, reads).frame()

@@ -175,8 +175,14 @@ TRAINERS = {
 
 
 def train(
-    config: Config, variant_name: str, data: dict[str, np.ndarray], probe, execution: Execution
+    config: Config,
+    variant_name: str,
+    data: dict[str, np.ndarray],
+    *,
+    probe,
+    execution: Execution,
+    reads,
 ) -> TrainResult:
-    """The Study contract's train: the variant's experiment picks the trainer (one process)."""
+    """The skeleton's train: the variant's experiment picks the trainer (one process)."""
     variant = config.variants[variant_name]
     return TRAINERS[variant.experiment](config, variant, data)

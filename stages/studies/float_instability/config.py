@@ -216,3 +216,8 @@ def parse_variant(name: str, section: Section) -> Variant:
             section.numbers("lr_fractions_of_bound", positive=True, increasing=True)
         ),
     )
+
+
+def variant_names(config: Config) -> list[str]:
+    """The variants, in params order: one train instance each."""
+    return list(config.variants)

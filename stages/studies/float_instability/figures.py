@@ -15,7 +15,7 @@ import pandas as pd
 import seaborn as sns
 
 from ...common.figures import new_figure, seed_band_lines
-from .claims import late_differences
+from .summaries import late_differences
 
 FLOOR = 1e-18  # zero differences drawn at this floor on the log axis
 

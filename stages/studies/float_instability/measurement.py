@@ -137,7 +137,7 @@ def measure_board(config: Config, variant: Variant, data, runs) -> Rows:
     return rows
 
 
-def measure(config: Config, variant_name: str, data, runs) -> pd.DataFrame:
+def measure(config: Config, variant_name: str, data, runs, *, reads) -> pd.DataFrame:
     torch.set_num_threads(1)
     variant = config.variants[variant_name]
     rows = (

@@ -62,7 +62,9 @@ def train_board(config: Config, variant: Variant, data) -> TrainResult:
     )
 
 
-def train(config: Config, variant_name: str, data, probe, execution: Execution) -> TrainResult:
+def train(
+    config: Config, variant_name: str, data, *, probe, execution: Execution, reads
+) -> TrainResult:
     torch.set_num_threads(1)
     variant = config.variants[variant_name]
     return (train_cnn if variant.experiment == "cnn" else train_board)(config, variant, data)

@@ -1,16 +1,14 @@
 """Study gpfq: post-training quantization with the greedy path-following quantizer (GPFQ).
 
 Zhang, Zhou & Saab (SIMODS 2023); Lybrand & Saab (JMLR 2021). Claims G1–G3 are in claims.yaml.
-Modules, one job each: quantizer (GPFQ, MSQ, alphabets, bias correction, errors), models (MLP and
-CNN as layer lists; convolutions as unfolded patches), network_quantization (layer by layer on the
-quantized network's own inputs), config (params), data (digits or local MNIST IDX), training (float
-networks, the single-layer sweep, the quantization grid), measurement, checks, figures, describe.
-Float networks are variants of their own; quantization variants read their runs (`train_reads`).
-Torch and seaborn load lazily.
+The skeleton (stages/common/study.py) plus: quantizer (GPFQ, MSQ, alphabets, bias correction,
+errors), models (MLP and CNN as layer lists; convolutions as unfolded patches),
+network_quantization (layer by layer on the quantized network's own inputs). Float networks are
+variants of their own; quantization variants read their runs (config.train_reads).
 """
 
-from ...common.study import Study, lazy
-from . import checks, config, describe
+from ...common.study import Study
+from .config import SETTING_COLUMNS
 
 STUDY = Study(
     name="gpfq",
@@ -20,15 +18,6 @@ STUDY = Study(
         "Saab, A Greedy Algorithm for Quantizing Neural Networks, JMLR 22, 2021 (code: "
         "elybrand/quantized_neural_networks)"
     ),
-    parse=config.parse,
-    variant_names=config.variant_names,
-    generate=lazy(f"{__name__}.data", "generate"),
-    train=lazy(f"{__name__}.training", "train"),
-    measure=lazy(f"{__name__}.measurement", "measure"),
-    train_reads=config.train_reads,
-    setting_columns=config.SETTING_COLUMNS,
-    figures=lazy(f"{__name__}.figures", "figures"),
-    checks=checks.CHECKS,
-    describe=describe.describe,
+    setting_columns=SETTING_COLUMNS,
     loss_curve_metric="train_loss",
 )

@@ -19,6 +19,7 @@ from ...common.verdicts import (
     combine,
     threshold_verdict,
 )
+from .summaries import hidden_layers, log_log_slope
 
 # the papers' printed numbers shown beside ours (Zhang, Zhou & Saab 2023, MNIST MLP ternary; ImageNet 4 bits)
 PAPER_MNIST_TERNARY = "float 98.24, GPFQ 97.39, best MSQ 93.30"
@@ -39,13 +40,6 @@ def wide(table: pd.DataFrame, variant: str, metric: str) -> pd.DataFrame:
 def variants_of(table: pd.DataFrame, model: str | None = None) -> list[str]:
     rows = table if model is None else table[table["model"] == model]
     return sorted(rows["variant"].unique())
-
-
-def log_log_slope(steps, values) -> float:
-    """Least-squares slope of log(value) against log(step)."""
-    return float(
-        np.polyfit(np.log(np.asarray(steps, float)), np.log(np.asarray(values, float)), 1)[0]
-    )
 
 
 # --- G1 ------------------------------------------------------------------------------------------
@@ -112,14 +106,6 @@ def error_decay(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
 
 
 # --- G2 ------------------------------------------------------------------------------------------
-
-
-def hidden_layers(table: pd.DataFrame, variant: str) -> list[int]:
-    metrics = table.loc[table["variant"] == variant, "metric"]
-    layers = sorted(
-        {int(m.split("_layer")[1].split("_")[0]) for m in metrics if m.startswith("gpfq_layer")}
-    )
-    return layers[:-1]
 
 
 def layer_error_ratios(table: pd.DataFrame, variant: str) -> dict[int, pd.DataFrame]:

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ...common.figures import new_figure, seed_band_lines
-from .checks import hidden_layers, log_log_slope
+from .summaries import hidden_layers, log_log_slope
 
 QUANTIZED = ("msq", "gpfq")
 

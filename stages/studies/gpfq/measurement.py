@@ -169,7 +169,7 @@ MEASURES = {
 }
 
 
-def measure(config: Config, name: str, data, runs) -> pd.DataFrame:
+def measure(config: Config, name: str, data, runs, *, reads) -> pd.DataFrame:
     frame = pd.DataFrame(MEASURES[config.variants[name].experiment](config, name, runs))
     frame["seed"] = frame["seed"].astype(np.int64)
     frame["step"] = frame["step"].astype(np.int64)

@@ -205,13 +205,13 @@ def train_quantization(
 
 
 def train(
-    config: Config, variant_name: str, data, probe, execution: Execution, upstream=None
+    config: Config, variant_name: str, data, *, probe, execution: Execution, reads
 ) -> TrainResult:
+    """The skeleton's train: the variant's experiment picks the trainer; a quantization variant
+    finds its float networks in `reads`."""
     variant = config.variants[variant_name]
     if variant.experiment == "float_training":
         return train_float(config, variant, data, execution.device)
     if variant.experiment == "single_layer":
         return train_single_layer(config, variant)
-    return train_quantization(
-        config, variant, data, execution.device, upstream[variant.float_variant]
-    )
+    return train_quantization(config, variant, data, execution.device, reads[variant.float_variant])

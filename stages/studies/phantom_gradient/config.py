@@ -216,3 +216,8 @@ def damping(section: Section) -> float:
     if value > 1:
         raise ParamError(section.key("damping"), value, "a number in (0, 1]")
     return value
+
+
+def variant_names(config: Config) -> list[str]:
+    """The variants, in params order: one train instance each."""
+    return list(config.variants)

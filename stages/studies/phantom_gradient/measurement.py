@@ -160,7 +160,12 @@ def measure_timing(backward: Backward, runs, rows: Rows) -> None:
 
 
 def measure(
-    config: Config, variant_name: str, data: dict[str, np.ndarray], runs: dict[str, np.ndarray]
+    config: Config,
+    variant_name: str,
+    data: dict[str, np.ndarray],
+    runs: dict[str, np.ndarray],
+    *,
+    reads,
 ) -> pd.DataFrame:
     variant = config.variants[variant_name]
     rows = Rows()

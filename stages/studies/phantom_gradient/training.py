@@ -129,9 +129,9 @@ def train_dense(config: Config, backward: Backward, data: dict[str, np.ndarray])
 
 
 def train(
-    config: Config, variant_name: str, data: dict[str, np.ndarray], probe, execution
+    config: Config, variant_name: str, data: dict[str, np.ndarray], *, probe, execution, reads
 ) -> TrainResult:
-    """The Study contract's train: the dense model with the variant's backward, or the timing cell."""
+    """The skeleton's train: the dense model with the variant's backward, or the timing cell."""
     variant = config.variants[variant_name]
     if variant.experiment == "dense":
         return train_dense(config, variant.backward, data)

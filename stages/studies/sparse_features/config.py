@@ -14,6 +14,14 @@ from ...common.params import ParamError, Section
 from ...common.schedules import Schedule, parse_schedule
 from .data import RECIPES
 
+# the tidy table's setting columns (stages/common/tables.py): what tells the variants' rows apart
+SETTING_COLUMNS = {
+    "experiment": "string",
+    "optimizer": "string",
+    "decay_at": "float64",
+    "large_step": "string",
+}
+
 MODELS = {
     "diag_net": "diag_net",
     "diag_table1": "diag_net",
@@ -184,3 +192,8 @@ def _probe(section: Section, optimizers: tuple[str, ...]) -> Probe:
         if section.has("refine_rounds")
         else 0,
     )
+
+
+def variant_names(config: Config) -> list[str]:
+    """The variants, in params order: one train instance each."""
+    return list(config.variants)

@@ -9,7 +9,12 @@ Two recipes (params: `recipe`):
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    from .config import Config
 
 RECIPES = ("public_code", "generator")
 
@@ -88,3 +93,21 @@ def unstack(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]
     """The arrays stored under `<prefix>/`, without the prefix."""
     start = len(prefix) + 1
     return {name[start:]: value for name, value in arrays.items() if name.startswith(prefix + "/")}
+
+
+def generate(config: Config) -> dict[str, np.ndarray]:
+    """One data set per seed for each experiment, stacked on a leading seed axis."""
+    arrays = {}
+    for name, e in config.experiments.items():
+        if e.model == "diag_net":
+            drawn = [
+                sparse_regression(e.recipe, seed, e.n_train, e.n_test, e.dim, e.support)
+                for seed in e.data_seeds
+            ]
+        else:
+            drawn = [
+                teacher_student(e.recipe, seed, e.n_train, e.n_test, e.dim, e.teacher_width)
+                for seed in e.data_seeds
+            ]
+        arrays.update(stack(drawn, name))
+    return arrays

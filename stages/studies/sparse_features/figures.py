@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 
 from ...common.figures import new_figure, seed_band_lines
-from .checks import LOSS_NAMES, SPARSITY_METRIC
 from .config import Config
+from .metrics import LOSS_NAMES, SPARSITY_METRIC
 
 EXPERIMENT_TITLES = {
     "diag_net": "diagonal linear net (2-D notebook setting)",

@@ -32,6 +32,7 @@ from ...common.verdicts import (
     combine,
     threshold_verdict,
 )
+from .summaries import late_differences
 
 REGIME_ORDER = ("stable", "bounded", "restrained", "diverged")  # in increasing η, as the paper's §4
 
@@ -108,22 +109,6 @@ def spread_row(label: str, numbers: dict[str, float]) -> dict:
         "acc std across seeds": f"{numbers['accuracy_std_across_seeds']:.4f}",
         "ratio": f"{numbers['spread_ratio']:.2f}",
     }
-
-
-def late_differences(table: pd.DataFrame) -> pd.DataFrame:
-    """One row per (α, η) of the board runs: the late trajectory difference (max over the last
-    quarter of checkpoints; NaN once a copy is lost) and whether the run diverged."""
-    board = table[table["experiment"] == "board"]
-    out = []
-    for (alpha, lr), group in board.groupby(["weight_decay", "lr"]):
-        diverged = bool(group[group["metric"] == "diverged"]["value"].max() == 1.0)
-        difference = group[group["metric"] == "relative_weight_difference"]
-        late = difference[difference["step"] >= 0.75 * difference["step"].max()]["value"]
-        late_max = float(late.max()) if late.notna().all() and len(late) else float("nan")
-        out.append(
-            {"weight_decay": alpha, "lr": lr, "late_difference": late_max, "diverged": diverged}
-        )
-    return pd.DataFrame(out)
 
 
 def regimes(table: pd.DataFrame, tolerance: Section) -> pd.DataFrame:

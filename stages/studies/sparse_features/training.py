@@ -1,4 +1,4 @@
-"""Data generation, the large-step probe and training for every variant of the study.
+"""The large-step probe and training for every variant of the study.
 
 Probe and train both describe their runs as a `RunPlan`: per run, a data set, an SGD order and a
 step-size column, each an index into arrays held once. Diagonal-net SGD on the CPU executes the
@@ -17,26 +17,6 @@ from ...common.study import Execution, TrainResult
 from . import data as datasets
 from . import diag_net, diag_sgd_kernel, relu_net
 from .config import Config, Experiment, Variant
-
-
-def generate(config: Config) -> dict[str, np.ndarray]:
-    """One data set per seed for each experiment, stacked on a leading seed axis."""
-    arrays = {}
-    for name, e in config.experiments.items():
-        if e.model == "diag_net":
-            drawn = [
-                datasets.sparse_regression(e.recipe, seed, e.n_train, e.n_test, e.dim, e.support)
-                for seed in e.data_seeds
-            ]
-        else:
-            drawn = [
-                datasets.teacher_student(
-                    e.recipe, seed, e.n_train, e.n_test, e.dim, e.teacher_width
-                )
-                for seed in e.data_seeds
-            ]
-        arrays.update(datasets.stack(drawn, name))
-    return arrays
 
 
 def sampling_indices(
@@ -244,8 +224,10 @@ def train(
     config: Config,
     variant_name: str,
     arrays: dict[str, np.ndarray],
+    *,
     probe: dict | None,
     execution: Execution,
+    reads,
 ) -> TrainResult:
     """All seeds of one variant in one batched program, on `execution.device`."""
     variant = config.variants[variant_name]

@@ -23,13 +23,6 @@ from .sparsity import (
     normalised_features,
 )
 
-SETTING_COLUMNS = {
-    "experiment": "string",
-    "optimizer": "string",
-    "decay_at": "float64",
-    "large_step": "string",
-}
-
 
 def _mean_squared_error(targets: np.ndarray, predictions: np.ndarray) -> np.ndarray:
     """Mean over examples of (prediction − target)², predictions (seeds, steps, examples)."""
@@ -74,7 +67,7 @@ def relu_net_metrics(data: dict, hidden: np.ndarray, output: np.ndarray) -> dict
     return metrics
 
 
-def measure(config: Config, variant_name: str, arrays: dict, run: dict) -> pd.DataFrame:
+def measure(config: Config, variant_name: str, arrays: dict, run: dict, *, reads) -> pd.DataFrame:
     variant = config.variants[variant_name]
     data = datasets.unstack(arrays, variant.experiment)
     if config.experiments[variant.experiment].model == "diag_net":

@@ -1,0 +1,63 @@
+"""Stage dependencies as precise as the imports: every stage in dvc.yaml and pipelines/*/dvc.yaml
+lists exactly the project files its command imports (tests/stage_dependencies.py), so an edit to a
+check reruns only the report and an edit to a figure only render and the report."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO
+from stage_dependencies import REPORT, STAGE_KINDS, differences, imported_files
+
+from stages.common.study import study_names
+
+
+def test_every_stage_declares_exactly_the_code_it_imports():
+    found = differences()
+    assert not found, (
+        "code deps differ from the imports (fix with `python tests/stage_dependencies.py --write`):\n"
+        + json.dumps(found, indent=2)
+    )
+
+
+def test_a_check_or_a_figure_is_a_dependency_of_the_report_or_render_only():
+    for study in study_names():
+        checks, figures = (f"stages/studies/{study}/{role}.py" for role in ("checks", "figures"))
+        for kind, (entry, roles) in STAGE_KINDS.items():
+            files = imported_files(entry, [study], roles)
+            assert checks not in files, f"{kind} of {study} imports its checks"
+            assert (figures in files) == (kind == "render"), f"{kind} of {study} and its figures"
+        assert checks in imported_files(REPORT[0], list(study_names()), REPORT[1])
+
+
+# What a fresh interpreter really loads when it runs the stage's imports: the closure read from
+# the source must cover it (it may hold more: imports inside functions a run did not reach).
+_LOADED = r"""
+import importlib, json, sys
+sys.path.insert(0, sys.argv[1])
+importlib.import_module(sys.argv[2])
+from stages.common.study import load_study
+for study in json.loads(sys.argv[3]):
+    for role in json.loads(sys.argv[4]):
+        load_study(study).module(role)
+from pathlib import Path
+print(json.dumps(sorted(str(Path(m.__file__).resolve().relative_to(sys.argv[1]))
+                        for n, m in list(sys.modules.items())
+                        if n.split(".")[0] == "stages" and getattr(m, "__file__", None))))
+"""
+
+
+@pytest.mark.parametrize("kind", [*STAGE_KINDS, "report"])
+def test_the_closure_covers_what_an_interpreter_loads(kind):
+    entry, roles = REPORT if kind == "report" else STAGE_KINDS[kind]
+    studies = list(study_names()) if kind == "report" else ["gpfq"]
+    loaded = subprocess.run(
+        [sys.executable, "-c", _LOADED, str(REPO), entry, json.dumps(studies), json.dumps(roles)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert set(json.loads(loaded.stdout)) <= set(imported_files(entry, studies, roles))
