@@ -18,7 +18,7 @@ from stages.common.atomic import (
     write_bytes,
     write_json,
 )
-from stages.common.tables import read_table, write_table
+from stages.common.tables import TidyRows, read_table, write_table
 
 # ------------------------------------------------------------------------------------------ atomic
 
@@ -278,6 +278,72 @@ def test_reading_a_table_with_the_wrong_schema_names_the_file(tmp_path):
     assert len(read_table(path)) == len(tidy_frame()), (
         "without setting columns the table is read unchecked"
     )
+
+
+def test_rows_that_differ_only_in_a_setting_are_distinct_and_sorted_by_it(tmp_path):
+    """A setting column tells rows apart (no setting lives in a metric name): two layers' errors at
+    the same (seed, step, metric) are two rows, stored in the order of the setting."""
+    columns = {"layer": "int64", "method": "string"}
+    rows = TidyRows(columns, method="gpfq")
+    for layer in (2, 0, 1):
+        rows.add(0, 40, "relative_error", 0.1 * layer, layer=layer)
+    rows.add(0, 40, "test_accuracy_percent", 97.0, layer=None)
+    frame = rows.frame().assign(study="toy", variant="mlp")
+    write_table(tmp_path / "t.parquet", frame, columns)
+    loaded = read_table(tmp_path / "t.parquet", columns)
+    errors = loaded[loaded.metric == "relative_error"]
+    assert errors["layer"].tolist() == [0, 1, 2] and errors["value"].tolist() == [0.0, 0.1, 0.2]
+    assert loaded.loc[loaded.metric == "test_accuracy_percent", "layer"].isna().all()
+    again = pd.concat([frame, frame.iloc[[0]]], ignore_index=True)
+    with pytest.raises(DataError, match="1 duplicate"):
+        write_table(tmp_path / "u.parquet", again, columns)
+
+
+def test_tidy_rows_refuse_unknown_and_missing_settings():
+    columns = {"layer": "int64", "method": "string"}
+    with pytest.raises(ValueError, match="'width'"):
+        TidyRows(columns, width=3)
+    rows = TidyRows(columns, method="msq")
+    with pytest.raises(ValueError, match="'bits'"):
+        rows.add(0, 0, "error", 1.0, bits=3)
+    rows.add(0, 0, "error", 1.0)
+    with pytest.raises(ValueError, match=r"\['layer'\]"):
+        rows.frame()
+    series = TidyRows(columns, method="msq", layer=None)
+    series.add_series(1, [0, 5, 10], "train_loss", [3.0, 2.0, 1.0])
+    frame = series.frame()
+    assert frame["step"].tolist() == [0, 5, 10] and (frame["seed"] == 1).all()
+    with pytest.raises(ValueError):
+        series.add_series(1, [0, 5], "train_loss", [3.0])
+
+
+def test_a_flipped_byte_in_a_page_is_a_data_error_not_a_number(tmp_path):
+    """Pages carry checksums and every read verifies them. Find a flipped bit inside a data page that
+    an unverified read returns as silently different numbers; the checked read must refuse it."""
+    path, damaged = tmp_path / "toy.parquet", tmp_path / "damaged.parquet"
+    write_table(path, tidy_frame(), SETTINGS)
+    original, reference = path.read_bytes(), pq.read_table(path).to_pandas()
+    group = pq.ParquetFile(path).metadata.row_group(0)
+    column = next(
+        group.column(i)
+        for i in range(group.num_columns)
+        if group.column(i).path_in_schema == "value"
+    )
+    silent = None
+    for offset in range(column.dictionary_page_offset or column.data_page_offset, len(original)):
+        flipped = bytearray(original)
+        flipped[offset] ^= 0x01
+        damaged.write_bytes(bytes(flipped))
+        try:
+            unverified = pq.read_table(damaged).to_pandas()
+        except OSError:
+            continue  # the decompressor noticed this one by itself
+        if not unverified.equals(reference):
+            silent = offset
+            break
+    assert silent is not None, "no flip slipped past an unverified read: the test proves nothing"
+    with pytest.raises(DataError, match="corrupt"):
+        read_table(damaged, SETTINGS)
 
 
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "empty"])
