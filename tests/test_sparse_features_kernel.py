@@ -12,10 +12,10 @@ import yaml
 from conftest import REPO
 
 from stages.common.params import ParamError, Section
-from stages.common.snapshots import evaluation_steps
 from stages.studies.sparse_features import config as study_config
 from stages.studies.sparse_features import data, diag_net, diag_sgd_kernel, measurement, training
 from stages.studies.sparse_features import data as datasets
+from stages.studies.sparse_features.batched_snapshots import evaluation_steps
 from stages.studies.sparse_features.sparsity import effective_nonzeros, nonzeros_paper
 
 STEPS = 150

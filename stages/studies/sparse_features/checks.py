@@ -12,7 +12,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ...common import selection
 from ...common.params import Section
 from ...common.schedules import decay_step_index
 from ...common.verdicts import (
@@ -24,6 +23,7 @@ from ...common.verdicts import (
     spearman,
     threshold_verdict,
 )
+from . import per_seed
 from .metrics import SECOND_SPARSITY_METRIC, SPARSITY_METRIC
 
 
@@ -69,7 +69,7 @@ def _experiments(table: pd.DataFrame) -> list[str]:
 
 def _fitted(table: pd.DataFrame, variant: str, fit_threshold: float | None) -> pd.Series:
     """Per seed: True where the run fits its training data (final train loss below the threshold)."""
-    loss = selection.final(table, variant, "train_loss")
+    loss = per_seed.final(table, variant, "train_loss")
     return loss < fit_threshold if fit_threshold is not None else loss.notna()
 
 
@@ -101,15 +101,15 @@ def loss_stabilization(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
     for experiment in _experiments(table):
         small = _small_baseline(settings, experiment)
         for variant in _decays(settings, experiment):
-            steps = selection.last_step(table, variant)
+            steps = per_seed.last_step(table, variant)
             decay_step = decay_step_index(settings.loc[variant, "decay_at"], steps)
-            plateau = selection.window_median(
+            plateau = per_seed.window_median(
                 table, variant, "train_loss", decay_step // 2, decay_step
             )
-            reference = selection.window_median(
+            reference = per_seed.window_median(
                 table, small, "train_loss", decay_step // 2, decay_step
             )
-            after = selection.final(table, variant, "train_loss")
+            after = per_seed.final(table, variant, "train_loss")
             for name, denominator, threshold in (
                 ("over small step", reference, over_small),
                 ("over after decay", after, over_after),
@@ -145,7 +145,7 @@ def implicit_sparsity(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
         for variant in _decays(settings, experiment):
             fitted = _fitted(table, variant, fit_threshold) & _fitted(table, small, fit_threshold)
             ratio = paired_ratio(
-                selection.final(table, variant, metric), selection.final(table, small, metric)
+                per_seed.final(table, variant, metric), per_seed.final(table, small, metric)
             )
             spread = Spread.of(np.where(fitted, ratio, np.nan))
             verdict = threshold_verdict(spread, ratio_max, at_most=True)
@@ -159,8 +159,8 @@ def implicit_sparsity(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
                     True,
                     verdict,
                     **{
-                        "decay variant": Spread.of(selection.final(table, variant, metric)).text(),
-                        "baseline": Spread.of(selection.final(table, small, metric)).text(),
+                        "decay variant": Spread.of(per_seed.final(table, variant, metric)).text(),
+                        "baseline": Spread.of(per_seed.final(table, small, metric)).text(),
                     },
                 )
             )
@@ -171,8 +171,8 @@ def implicit_sparsity(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
                     np.where(
                         fitted,
                         paired_ratio(
-                            selection.final(table, variant, second),
-                            selection.final(table, small, second),
+                            per_seed.final(table, variant, second),
+                            per_seed.final(table, small, second),
                         ),
                         np.nan,
                     )
@@ -210,7 +210,7 @@ def longer_large_step(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
         variants = _decays(settings, experiment)
         decay_points = [settings.loc[v, "decay_at"] for v in variants]
         for metric in ("test_loss", SPARSITY_METRIC[experiment]):
-            spreads = [Spread.of(selection.final(table, v, metric)) for v in variants]
+            spreads = [Spread.of(per_seed.final(table, v, metric)) for v in variants]
             medians = [s.median for s in spreads]
             rho = spearman(decay_points, medians)
             lost = any(s.lost > s.total / 2 for s in spreads)
@@ -239,7 +239,7 @@ def longer_large_step(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
                 )
         if experiment in SECOND_SPARSITY_METRIC:
             second = SECOND_SPARSITY_METRIC[experiment]
-            medians = [Spread.of(selection.final(table, v, second)).median for v in variants]
+            medians = [Spread.of(per_seed.final(table, v, second)).median for v in variants]
             rows.append(
                 {
                     "part": f"beside it: {experiment}: median {second} by decay point",
@@ -256,7 +256,7 @@ def longer_large_step(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
             ours = dict(
                 zip(
                     decay_points,
-                    [Spread.of(selection.final(table, v, "test_loss")).median for v in variants],
+                    [Spread.of(per_seed.final(table, v, "test_loss")).median for v in variants],
                     strict=True,
                 )
             )
@@ -273,8 +273,8 @@ def longer_large_step(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
         threshold = factor_min.number(experiment, positive=True)
         factor = Spread.of(
             paired_ratio(
-                selection.final(table, variants[0], "test_loss"),
-                selection.final(table, variants[-1], "test_loss"),
+                per_seed.final(table, variants[0], "test_loss"),
+                per_seed.final(table, variants[-1], "test_loss"),
             )
         )
         verdict = threshold_verdict(factor, threshold)
@@ -321,7 +321,7 @@ def sgd_noise_needed(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
             ):
                 spread = Spread.of(
                     paired_ratio(
-                        selection.final(table, gd, metric), selection.final(table, sgd, metric)
+                        per_seed.final(table, gd, metric), per_seed.final(table, sgd, metric)
                     )
                 )
                 verdict = threshold_verdict(spread, threshold)
@@ -334,8 +334,8 @@ def sgd_noise_needed(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
                         False,
                         verdict,
                         **{
-                            "GD": Spread.of(selection.final(table, gd, metric)).text(),
-                            "SGD": Spread.of(selection.final(table, sgd, metric)).text(),
+                            "GD": Spread.of(per_seed.final(table, gd, metric)).text(),
+                            "SGD": Spread.of(per_seed.final(table, sgd, metric)).text(),
                         },
                     )
                 )
@@ -386,9 +386,9 @@ def _paper_step_rows(
         if key not in PAPER_TABLE1:
             continue
         label, paper_test, paper_l0 = PAPER_TABLE1[key]
-        test = selection.final(table, variant, "test_loss")
-        l0 = selection.final(table, variant, "nonzeros_paper")
-        lost = int(selection.diverged(table, variant).sum())
+        test = per_seed.final(table, variant, "test_loss")
+        l0 = per_seed.final(table, variant, "nonzeros_paper")
+        lost = int(per_seed.diverged(table, variant).sum())
         numbers[f"{variant}_diverged"] = float(lost)
         numbers[f"{variant}_test_loss_median"] = Spread.of(test).median
         numbers[f"{variant}_nonzeros_paper_median"] = Spread.of(l0).median
@@ -428,8 +428,8 @@ def _paper_reference_rows(table: pd.DataFrame, settings: pd.DataFrame, numbers: 
         if row.experiment != "diag_net" or key not in PAPER_SEED0:
             continue
         label, paper_train, paper_test = PAPER_SEED0[key]
-        ours_train = selection.final(table, variant, "train_loss").get(0, np.nan)
-        ours_test = selection.final(table, variant, "test_loss").get(0, np.nan)
+        ours_train = per_seed.final(table, variant, "train_loss").get(0, np.nan)
+        ours_test = per_seed.final(table, variant, "test_loss").get(0, np.nan)
         numbers[f"{variant}_seed0_test_loss"] = ours_test
         rows.append(
             {

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...common.snapshots import evaluation_steps
 from ...common.study import Execution, TrainResult
 from . import data as datasets
 from . import diag_net, diag_sgd_kernel, relu_net
+from .batched_snapshots import evaluation_steps
 from .config import Config, Experiment, Variant
 
 
