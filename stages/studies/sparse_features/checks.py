@@ -360,10 +360,12 @@ PAPER_TEST_LOSS_BY_DECAY = {  # fc_nets_two_layer.ipynb printed output: 0.455 de
 }
 
 PAPER_TABLE1 = {  # diag_nets_level_set_stabilization.ipynb printed output (n=80, d=200, r=20, 10^5 steps, seed 0)
-    None: ("SGD 0.25 constant", 0.003528621943603826, 200),
-    0.1: ("SGD 0.282, decay at 10%", 0.0006594051602101788, 156),
-    0.3: ("SGD 0.282, decay at 30%", 0.0002847392808476946, 89),
-    0.5: ("SGD 0.282, decay at 50%", 0.00015373111459504016, 71),
+    "diag_table1": {  # decay point -> (the paper's run, its test loss, its l0)
+        None: ("SGD 0.25 constant", 0.003528621943603826, 200),
+        0.1: ("SGD 0.282, decay at 10%", 0.0006594051602101788, 156),
+        0.3: ("SGD 0.282, decay at 30%", 0.0002847392808476946, 89),
+        0.5: ("SGD 0.282, decay at 50%", 0.00015373111459504016, 71),
+    }
 }
 
 
@@ -373,7 +375,8 @@ def _paper_step_rows(
     """The paper's own Table 1 step sizes on every data set (fixed-step SGD variants of the claim):
     medians over the runs that did not diverge, the diverged count, and seed 0 (the paper's data
     and SGD order in the public_code recipe) beside the paper's printed run."""
-    if experiment != "diag_table1":
+    printed = PAPER_TABLE1.get(experiment)
+    if printed is None:
         return []
     fixed = settings[
         (settings.experiment == experiment)
@@ -383,9 +386,9 @@ def _paper_step_rows(
     rows = []
     for variant, row in fixed.sort_values("decay_at", na_position="first").iterrows():
         key = None if pd.isna(row.decay_at) else float(row.decay_at)
-        if key not in PAPER_TABLE1:
+        if key not in printed:
             continue
-        label, paper_test, paper_l0 = PAPER_TABLE1[key]
+        label, paper_test, paper_l0 = printed[key]
         test = per_seed.final(table, variant, "test_loss")
         l0 = per_seed.final(table, variant, "nonzeros_paper")
         lost = int(per_seed.diverged(table, variant).sum())
@@ -414,9 +417,11 @@ def _paper_step_rows(
 
 
 PAPER_SEED0 = {  # diag_nets_2d_loss_surface.ipynb printed output (n=20, d=30, r=3, 10^4 steps)
-    ("gd", "constant"): ("GF (GD 0.03)", 4.902335457375223e-06, 0.014909591370857017),
-    ("gd", "decay"): ("GD 3.0 -> 1.0 at T/2", 1.6436803027068225e-10, 0.12648761921433635),
-    ("sgd", "decay"): ("SGD 0.6 -> 0.2 at T/2", 3.8729665455897834e-08, 3.982127812000106e-08),
+    "diag_net": {  # (optimizer, schedule shape) -> (the notebook's run, its train loss, its test loss)
+        ("gd", "constant"): ("GF (GD 0.03)", 4.902335457375223e-06, 0.014909591370857017),
+        ("gd", "decay"): ("GD 3.0 -> 1.0 at T/2", 1.6436803027068225e-10, 0.12648761921433635),
+        ("sgd", "decay"): ("SGD 0.6 -> 0.2 at T/2", 3.8729665455897834e-08, 3.982127812000106e-08),
+    }
 }
 
 
@@ -424,10 +429,11 @@ def _paper_reference_rows(table: pd.DataFrame, settings: pd.DataFrame, numbers: 
     """Seed 0 of fixed-step reference variants (public_code recipe) beside the notebook's printout."""
     rows = []
     for variant, row in settings[settings.large_step == "fixed"].iterrows():
+        printed = PAPER_SEED0.get(row.experiment, {})
         key = (row.optimizer, "constant" if pd.isna(row.decay_at) else "decay")
-        if row.experiment != "diag_net" or key not in PAPER_SEED0:
+        if key not in printed:
             continue
-        label, paper_train, paper_test = PAPER_SEED0[key]
+        label, paper_train, paper_test = printed[key]
         ours_train = per_seed.final(table, variant, "train_loss").get(0, np.nan)
         ours_test = per_seed.final(table, variant, "test_loss").get(0, np.nan)
         numbers[f"{variant}_seed0_test_loss"] = ours_test
