@@ -11,12 +11,15 @@ import pytest
 import torch
 import yaml
 
-from stages.common.divergence import bitwise_identical, relative_weight_difference
 from stages.common.params import ParamError, Section
 from stages.common.verdicts import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED
 from stages.studies.float_instability import STUDY
 from stages.studies.float_instability.board import CheckerboardModel
 from stages.studies.float_instability.cnn import train_copies
+from stages.studies.float_instability.copy_divergence import (
+    bitwise_identical,
+    relative_weight_difference,
+)
 from stages.studies.float_instability.data import checkerboard, generate
 
 torch.set_num_threads(1)

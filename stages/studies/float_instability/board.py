@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ...common.perturbation import scaled_update_
+from .perturbed_sgd import scaled_update_
 
 
 class CheckerboardModel:

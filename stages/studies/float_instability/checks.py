@@ -20,7 +20,6 @@ from itertools import pairwise
 import numpy as np
 import pandas as pd
 
-from ...common.divergence import spread_across
 from ...common.params import Section
 from ...common.verdicts import (
     INCONCLUSIVE,
@@ -35,6 +34,18 @@ from ...common.verdicts import (
 from .summaries import late_differences
 
 REGIME_ORDER = ("stable", "bounded", "restrained", "diverged")  # in increasing η, as the paper's §4
+
+
+def spread_across(scores: np.ndarray, axis: int) -> float:
+    """Population std (ddof = 0, as the paper's Table 1) of `scores` (a 2-D grid) along `axis`,
+    averaged over the other axis: with a (seeds × perturbations) grid, axis=1 is the spread across
+    perturbations at a fixed seed and axis=0 the spread across seeds at a fixed perturbation."""
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.ndim != 2 or scores.shape[axis] < 2:
+        raise ValueError(
+            f"need a 2-D grid with at least 2 entries along axis {axis}, got shape {scores.shape}"
+        )
+    return float(np.std(scores, axis=axis, ddof=0).mean())
 
 
 def cnn_rows(table: pd.DataFrame, activation: str, metric: str) -> pd.DataFrame:

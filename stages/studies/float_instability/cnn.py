@@ -4,7 +4,7 @@ Net: conv 3×3 (c1) → BatchNorm → act → pool 2 → conv 3×3 (c2) → Batc
 (10 classes), in float32 like the paper's runs. act/pool is ReLU/max-pool, or SiLU/average-pool for
 the smooth control. Every copy of one seed starts from the same initialisation and sees the same
 minibatches with the same ±shift augmentation; copies differ only in the perturbation k of their
-update (stages.common.perturbation). SGD with Nesterov momentum and L2 weight decay, constant lr.
+update (perturbed_sgd.py). SGD with Nesterov momentum and L2 weight decay, constant lr.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import torch
 from torch import nn
 
 from ...common.digits import CLASSES, IMAGE_SIDE, epoch_batches
-from ...common.perturbation import PerturbedNesterovSGD
 from .config import ACTIVATIONS, CNNSetup
+from .perturbed_sgd import PerturbedNesterovSGD
 
 
 def network(channels: tuple[int, int], activation: str, seed: int) -> nn.Module:

@@ -13,14 +13,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ...common.divergence import (
-    bitwise_identical,
-    prediction_disagreement,
-    relative_weight_difference,
-)
 from ...common.hessian import dense_hessian
 from .board import CheckerboardModel
 from .config import Config, Variant
+from .copy_divergence import bitwise_identical, prediction_disagreement, relative_weight_difference
 
 
 class Rows:
