@@ -17,6 +17,10 @@ import torch
 
 from .perturbed_sgd import scaled_update_
 
+ACTIVATION = (
+    "swish"  # x·σ(x) (torch's SiLU), the paper's Swish: the table's `activation` for board rows
+)
+
 
 class CheckerboardModel:
     def __init__(self, image: np.ndarray, kernel_side: int, weight_decay: float):

@@ -31,6 +31,7 @@ from ...common.verdicts import (
     combine,
     threshold_verdict,
 )
+from .config import BOARD, CNN
 from .summaries import late_differences
 
 REGIME_ORDER = ("stable", "bounded", "restrained", "diverged")  # in increasing η, as the paper's §4
@@ -50,16 +51,16 @@ def spread_across(scores: np.ndarray, axis: int) -> float:
 
 def cnn_rows(table: pd.DataFrame, activation: str, metric: str) -> pd.DataFrame:
     return table[
-        (table["experiment"] == "cnn")
+        (table["experiment"] == CNN)
         & (table["activation"] == activation)
         & (table["metric"] == metric)
     ]
 
 
 def accuracy_grid(table: pd.DataFrame, activation: str) -> pd.DataFrame:
-    """(seeds × perturbations) mean test accuracy over the last epochs."""
+    """(seeds × perturbations k) mean test accuracy over the last epochs, the baseline as k = 1."""
     return cnn_rows(table, activation, "test_accuracy_last_epochs_mean").pivot(
-        index="init_seed", columns="perturbation", values="value"
+        index="seed", columns="perturbation", values="value"
     )
 
 
@@ -190,9 +191,7 @@ def edge_of_stability(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
         "diverged",
         np.where(found["late_difference"] >= order_one_min, "restrained", "not restrained"),
     )
-    sharp = table[
-        (table["experiment"] == "board") & (table["metric"] == "sharpness_times_lr_over_2")
-    ]
+    sharp = table[(table["experiment"] == BOARD) & (table["metric"] == "sharpness_times_lr_over_2")]
     medians = sharp.groupby(["weight_decay", "lr"])["value"].median().rename("median").reset_index()
     merged = found.merge(medians, on=["weight_decay", "lr"], how="left")
     restrained = merged[merged["regime"] == "restrained"]
