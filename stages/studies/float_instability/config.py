@@ -121,6 +121,8 @@ Variant = CNNVariant | BoardVariant
 
 @dataclass(frozen=True)
 class Config:
+    """The whole float_instability section: the shared setup of each experiment and the variants."""
+
     first_seed: int  # CNN seeds count up from it; the board's kernel is drawn with it
     cnn: CNNSetup
     board: BoardSetup
