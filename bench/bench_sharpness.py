@@ -32,7 +32,7 @@ from stages.studies.edge_of_stability.config import Network  # noqa: E402
 from stages.studies.edge_of_stability.data import digits  # noqa: E402
 from stages.studies.edge_of_stability.descent import descend  # noqa: E402
 from stages.studies.edge_of_stability.measurement import sharpness_along  # noqa: E402
-from stages.studies.edge_of_stability.training import digits_loss, mlp_of  # noqa: E402
+from stages.studies.edge_of_stability.objectives import digits_loss, mlp_of  # noqa: E402
 
 LR, TOLERANCE, REPEATS = 0.5, 1e-6, 3
 WARM_GAP = (

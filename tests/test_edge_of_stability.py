@@ -15,14 +15,14 @@ from stages.common.hessian import HessianAt, dense_hessian, top_eigenpairs
 from stages.common.params import ParamError, Section
 from stages.common.study import Execution
 from stages.common.verdicts import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED
-from stages.studies.edge_of_stability import STUDY, diagonal
+from stages.studies.edge_of_stability import STUDY, diagonal_net
 from stages.studies.edge_of_stability.config import Network
-from stages.studies.edge_of_stability.constrained import project, taylor_center
+from stages.studies.edge_of_stability.constrained_trajectory import project, taylor_center
+from stages.studies.edge_of_stability.cubic_toy import CubicToy, toy_descent
 from stages.studies.edge_of_stability.data import network_examples
 from stages.studies.edge_of_stability.descent import run_to_edge
 from stages.studies.edge_of_stability.measurement import first_crossing, horizon_after_crossing
-from stages.studies.edge_of_stability.models import MLP
-from stages.studies.edge_of_stability.toy import CubicToy, toy_descent
+from stages.studies.edge_of_stability.mlp import MLP
 
 torch.set_num_threads(1)
 
@@ -235,16 +235,18 @@ def test_horizon_after_crossing_counts_steps_from_the_first_checkpoint_at_the_ed
 
 
 def test_diagonal_closed_form_gradient_matches_autograd():
-    data = diagonal.teacher_data(20, 30, 3, 0.2, seed=0)
+    data = diagonal_net.teacher_data(20, 30, 3, 0.2, seed=0)
     inputs, targets = (
         torch.as_tensor(data["diagonal_inputs"]),
         torch.as_tensor(data["diagonal_targets"]),
     )
     theta = torch.randn(2, 60, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     lrs = torch.tensor([0.01, 0.02], dtype=torch.float64)
-    stepped = diagonal.descend(theta, lrs, inputs, targets, diagonal.full_batch_indices(2, 1, 20))
+    stepped = diagonal_net.descend(
+        theta, lrs, inputs, targets, diagonal_net.full_batch_indices(2, 1, 20)
+    )
     leaf = theta.clone().requires_grad_(True)
-    (gradient,) = torch.autograd.grad(diagonal.half_mse(leaf, inputs, targets).sum(), leaf)
+    (gradient,) = torch.autograd.grad(diagonal_net.half_mse(leaf, inputs, targets).sum(), leaf)
     assert torch.allclose(stepped, theta - lrs[:, None] * gradient, atol=1e-12)
 
 

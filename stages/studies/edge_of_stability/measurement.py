@@ -26,10 +26,10 @@ import pandas as pd
 import torch
 
 from ...common.hessian import HessianAt, exact_trace, top_eigenpairs
-from . import diagonal
+from . import diagonal_net
 from .config import SETTING_COLUMNS, Config, Variant
 from .descent import LossOfFlat, checkpoint_steps
-from .training import diagonal_tensors, digits_loss, toy_model
+from .objectives import cubic_toy, diagonal_tensors, digits_loss
 
 
 def method_label(variant: Variant) -> str:
@@ -192,7 +192,7 @@ def measure_self_stabilization(config: Config, variant: Variant, data, runs, ref
 def measure_toy(config: Config, variant: Variant, data, runs, references) -> Rows:
     """Window means (windows of `window` steps, an even number, so whole period-2 oscillations)
     and the means of x² and S·η/2 from the first step with S·η/2 ≥ 1 to the end."""
-    model, window = toy_model(config), config.toy_cubic.window
+    model, window = cubic_toy(config.toy_cubic), config.toy_cubic.window
     rows = Rows(variant, variant.lr)
     for index, seed in enumerate(runs["seeds"]):
         x, y = runs["x"][index], runs["y"][index]
@@ -238,7 +238,7 @@ def measure_diagonal(config: Config, variant: Variant, data, runs, references) -
     rows = Rows(variant, float("nan"))
     for seed, lr, theta in zip(runs["seeds"], runs["lrs"], runs["final_theta"], strict=True):
         theta = torch.as_tensor(theta)
-        loss = float(diagonal.half_mse(theta, inputs, targets))
+        loss = float(diagonal_net.half_mse(theta, inputs, targets))
         finite = bool(np.isfinite(loss))
         rows.add(seed, variant.steps, "loss_half_mse", loss, lr=lr)
         rows.add(seed, variant.steps, "diverged", float(not finite), lr=lr)
@@ -251,7 +251,7 @@ def measure_diagonal(config: Config, variant: Variant, data, runs, references) -
         )
         if not finite:
             continue
-        hessian = HessianAt(lambda flat: diagonal.half_mse(flat, inputs, targets), theta)
+        hessian = HessianAt(lambda flat: diagonal_net.half_mse(flat, inputs, targets), theta)
         trace = exact_trace(hessian)
         eigen = top_eigenpairs(hessian, k=2, tolerance=setup.lanczos_tolerance, seed=int(seed))
         for metric, value in (

@@ -11,25 +11,12 @@ import numpy as np
 import torch
 
 from ...common.study import Execution, TrainResult
-from . import diagonal
-from .config import Config, Network, Variant
-from .constrained import constrained_descent
-from .data import half_square_loss, network_examples
+from . import diagonal_net
+from .config import Config, Variant
+from .constrained_trajectory import constrained_descent
+from .cubic_toy import toy_descent
 from .descent import EdgeStart, LossOfFlat, Trajectory, checkpoint_steps, descend, run_to_edge
-from .models import MLP
-from .toy import CubicToy, toy_descent
-
-
-def mlp_of(network: Network) -> MLP:
-    return MLP(network.widths, network.activation)
-
-
-def digits_loss(network: Network, data: dict[str, np.ndarray]) -> LossOfFlat:
-    """θ -> Cohen's ½-square loss of the MLP on the network's digits (config.Network)."""
-    inputs, targets = network_examples(network, data["digits_inputs"], data["digits_labels"])
-    inputs, targets = torch.as_tensor(inputs), torch.as_tensor(targets)
-    mlp = mlp_of(network)
-    return lambda theta: half_square_loss(mlp.outputs(theta, inputs), targets)
+from .objectives import cubic_toy, diagonal_tensors, digits_loss, mlp_of
 
 
 def train_cohen_gd(config: Config, variant: Variant, data) -> TrainResult:
@@ -58,7 +45,7 @@ def train_cohen_gd(config: Config, variant: Variant, data) -> TrainResult:
 def track_from_edge(
     loss_of_flat: LossOfFlat, config: Config, variant: Variant, start: EdgeStart
 ) -> Trajectory:
-    """The variant's own dynamics from the edge: GD, θ† (constrained.py) or gradient flow."""
+    """The variant's own dynamics from the edge: GD, θ† (constrained_trajectory.py) or gradient flow."""
     setup = config.self_stabilization
     if variant.method == "constrained":
         return constrained_descent(
@@ -117,11 +104,6 @@ def train_self_stabilization(config: Config, variant: Variant, data) -> TrainRes
     return TrainResult(arrays, run_steps=run_steps, runs=len(setup.seeds))
 
 
-def toy_model(config: Config) -> CubicToy:
-    setup = config.toy_cubic
-    return CubicToy(setup.a, setup.b, setup.alpha, setup.epsilon)
-
-
 def train_toy(config: Config, variant: Variant, data) -> TrainResult:
     """GD on the cubic toy from y0 = 0 (S ≈ a, below 2/η) and x0 ~ U(−s, s) drawn from each seed."""
     setup = config.toy_cubic
@@ -131,13 +113,9 @@ def train_toy(config: Config, variant: Variant, data) -> TrainResult:
             for seed in setup.seeds
         ]
     )
-    xs, ys = toy_descent(toy_model(config), variant.lr, x0, np.zeros_like(x0), variant.steps)
+    xs, ys = toy_descent(cubic_toy(setup), variant.lr, x0, np.zeros_like(x0), variant.steps)
     arrays = {"seeds": np.asarray(setup.seeds, np.int64), "x": xs, "y": ys}
     return TrainResult(arrays, run_steps=variant.steps * len(setup.seeds), runs=len(setup.seeds))
-
-
-def diagonal_tensors(data) -> tuple[torch.Tensor, torch.Tensor]:
-    return torch.as_tensor(data["diagonal_inputs"]), torch.as_tensor(data["diagonal_targets"])
 
 
 def train_diagonal(config: Config, variant: Variant, data) -> TrainResult:
@@ -147,12 +125,12 @@ def train_diagonal(config: Config, variant: Variant, data) -> TrainResult:
     if variant.method == "sgd":
         lrs = variant.run_lrs()
         seeds = [config.first_seed + run for run in range(len(lrs))]
-        indices = diagonal.sample_indices(seeds, variant.steps, variant.batch, len(targets))
+        indices = diagonal_net.sample_indices(seeds, variant.steps, variant.batch, len(targets))
     else:
         lrs, seeds = [variant.lr], [0]
-        indices = diagonal.full_batch_indices(1, variant.steps, len(targets))
-    theta = diagonal.descend(
-        diagonal.initial(len(lrs), inputs.shape[1], config.diagonal_net.init_scale),
+        indices = diagonal_net.full_batch_indices(1, variant.steps, len(targets))
+    theta = diagonal_net.descend(
+        diagonal_net.initial(len(lrs), inputs.shape[1], config.diagonal_net.init_scale),
         torch.tensor(lrs, dtype=torch.float64),
         inputs,
         targets,
