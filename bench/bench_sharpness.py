@@ -89,7 +89,7 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, nargs="+", default=[32, 32])
     parser.add_argument("--steps", type=int, default=200)
     args = parser.parse_args()
-    network = Network(args.examples, tuple(args.hidden), "tanh")
+    network = Network(args.examples, tuple(args.hidden), "tanh", None)
     data = digits(max(args.examples, 500))
     loss_of_flat = digits_loss(
         network, {"digits_inputs": data["inputs"], "digits_labels": data["labels"]}

@@ -3,6 +3,7 @@ synthetic tables where it must pass and where it must fail, and a tiny run throu
 
 import copy
 from pathlib import Path
+from typing import get_args, get_type_hints
 
 import numpy as np
 import pandas as pd
@@ -16,13 +17,19 @@ from stages.common.params import ParamError, Section
 from stages.common.study import Execution
 from stages.common.verdicts import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED
 from stages.studies.edge_of_stability import STUDY, diagonal_net
-from stages.studies.edge_of_stability.config import Network
+from stages.studies.edge_of_stability.config import VARIANT_PARSERS, Network, Variant
 from stages.studies.edge_of_stability.constrained_trajectory import project, taylor_center
 from stages.studies.edge_of_stability.cubic_toy import CubicToy, toy_descent
 from stages.studies.edge_of_stability.data import network_examples
 from stages.studies.edge_of_stability.descent import run_to_edge
-from stages.studies.edge_of_stability.measurement import first_crossing, horizon_after_crossing
+from stages.studies.edge_of_stability.describe import VARIANT_TEXTS
+from stages.studies.edge_of_stability.measurement import (
+    MEASURES,
+    first_crossing,
+    horizon_after_crossing,
+)
 from stages.studies.edge_of_stability.mlp import MLP
+from stages.studies.edge_of_stability.training import TRAINERS
 
 torch.set_num_threads(1)
 
@@ -39,7 +46,7 @@ TINY = merge(
     yaml.safe_load((ROOT / "params.yaml").read_text()),
     yaml.safe_load((ROOT / "tests/profiles/tiny.yaml").read_text()),
 )["edge_of_stability"]
-TINY["variants"]["gd_lr1e6"] = {"experiment": "cohen_gd", "method": "gd", "lr": 1.0e6, "steps": 40}
+TINY["variants"]["cohen_gd"]["gd_lr1e6"] = {"method": "gd", "lr": 1.0e6, "steps": 40}
 
 
 def parse(raw):
@@ -60,16 +67,16 @@ def test_claims_yaml_names_a_tolerance_for_every_check():
 @pytest.mark.parametrize(
     "path, value",
     [
-        ("variants.gd_lr0p1.lr", 0.0),
-        ("variants.gd_lr0p1.lr", -0.3),
-        ("variants.toy_cubic.steps", "800"),
-        ("variants.gd_lr0p1.lr", True),
-        ("variants.gd_lr0p1.learning_rate", 0.3),
-        ("variants.gd_lr0p1.method", "adam"),
-        ("variants.gd_lr0p1.experiment", "cifar"),
-        ("variants.selfstab_flow.substeps", 0),
-        ("variants.sgd_batch1.lrs", [0.5, 0.1]),
-        ("variants.sgd_batch1.batch", 21),
+        ("variants.cohen_gd.gd_lr0p1.lr", 0.0),
+        ("variants.cohen_gd.gd_lr0p1.lr", -0.3),
+        ("variants.toy_cubic.toy_cubic.steps", "800"),
+        ("variants.cohen_gd.gd_lr0p1.lr", True),
+        ("variants.cohen_gd.gd_lr0p1.learning_rate", 0.3),
+        ("variants.cohen_gd.gd_lr0p1.method", "adam"),
+        ("variants.cohen_gd.gd_lr0p1.experiment", "cifar"),
+        ("variants.self_stabilization.selfstab_flow.substeps", 0),
+        ("variants.diagonal_net.sgd_batch1.lrs", [0.5, 0.1]),
+        ("variants.diagonal_net.sgd_batch1.batch", 21),
         ("setup.cohen_gd.network.hidden", [64, 0]),
         ("setup.cohen_gd.network.examples", 101),
         ("setup.cohen_gd.network.activation", "relu"),
@@ -80,7 +87,7 @@ def test_claims_yaml_names_a_tolerance_for_every_check():
         ("setup.data.digits_examples", 5000),
         ("setup.first_seed", -1),
         ("setup.cohen_gd.min_steps_after_crossing", -5),
-        ("variants.gd_lr0p3.steps", 5),  # fewer than checkpoint_every
+        ("variants.cohen_gd.gd_lr0p3.steps", 5),  # fewer than checkpoint_every
         ("setup.self_stabilization.network.binary_labels", [3, 3]),
         ("setup.self_stabilization.network.binary_labels", [3, 10]),
         ("setup.self_stabilization.network.binary_labels", [3]),
@@ -95,10 +102,10 @@ def test_bad_params_name_the_key(path, value):
 
 def test_cohen_variant_without_steps_names_the_key():
     raw = copy.deepcopy(TINY)
-    del raw["variants"]["gd_lr0p3"]["steps"]
+    del raw["variants"]["cohen_gd"]["gd_lr0p3"]["steps"]
     with pytest.raises(ParamError) as error:
         parse(raw)
-    assert error.value.key == "edge_of_stability.variants.gd_lr0p3.steps"
+    assert error.value.key == "edge_of_stability.variants.cohen_gd.gd_lr0p3.steps"
 
 
 def test_first_seed_offsets_every_seed_the_study_draws():
@@ -127,7 +134,7 @@ def test_binary_examples_take_half_from_each_class_with_targets_plus_minus_one()
     chosen, targets = network_examples(Network(4, (8,), "swish", (3, 5)), inputs, labels)
     assert list(chosen[:, 0]) == [0, 3, 2, 4]  # the first two 3s, then the first two 5s
     assert targets.shape == (4, 1) and list(targets[:, 0]) == [-1, -1, 1, 1]
-    ten, one_hot_targets = network_examples(Network(3, (8,), "tanh"), inputs, labels)
+    ten, one_hot_targets = network_examples(Network(3, (8,), "tanh", None), inputs, labels)
     assert (
         list(ten[:, 0]) == [0, 1, 2]
         and one_hot_targets.shape == (3, 10)
@@ -153,7 +160,7 @@ def test_generate_refuses_a_binary_network_larger_than_its_classes():
 
 def test_variant_names_with_dots_are_rejected():
     raw = copy.deepcopy(TINY)
-    raw["variants"]["gd_lr0.3"] = raw["variants"].pop("gd_lr0p1")
+    raw["variants"]["cohen_gd"]["gd_lr0.3"] = raw["variants"]["cohen_gd"].pop("gd_lr0p1")
     with pytest.raises(ParamError, match="DVC keys are dotted"):
         parse(raw)
 
@@ -161,6 +168,104 @@ def test_variant_names_with_dots_are_rejected():
 def test_unknown_top_level_key_is_rejected():
     with pytest.raises(ParamError, match="edge_of_stability.figure_dpi"):
         parse({**TINY, "figure_dpi": 300})
+
+
+@pytest.mark.parametrize(
+    "path, value",
+    [
+        ("variants.self_stabilization.selfstab_flow.projection_steps", 1),  # θ†'s, on the flow
+        ("variants.self_stabilization.selfstab_gd.substeps", 8),  # the flow's, on GD
+        ("variants.self_stabilization.selfstab_constrained.lr", 0.5),  # η is the setup's here
+        ("variants.cohen_gd.gd_lr0p1.lrs", [0.1, 0.2]),  # SGD's, on GD
+        ("variants.diagonal_net.gd_diagonal.batch", 1),  # SGD's, on the diagonal net's GD
+        ("variants.toy_cubic.toy_cubic.experiment", "toy_cubic"),  # its group says it
+    ],
+)
+def test_a_variant_refuses_a_field_of_another_kind(path, value):
+    """One dataclass per kind of variant: a key that kind does not read is refused, in one line
+    that names it and the kind's own keys, not kept as a placeholder."""
+    with pytest.raises(ParamError) as error:
+        parse(edited(TINY, path, value))
+    message = str(error.value)
+    assert error.value.key == f"edge_of_stability.{path}" and "\n" not in message
+    assert "allowed: a known key here (method" in message
+
+
+def test_variants_are_typed_by_kind_and_grouped_by_experiment():
+    config = parse(TINY)
+    kinds = {name: type(v).__name__ for name, v in config.variants.items()}
+    assert kinds == {
+        **{f"gd_lr{lr}": "CohenGD" for lr in ("0p1", "0p3", "0p4", "0p6", "1e6")},
+        "selfstab_gd": "SelfStabilizationGD",
+        "selfstab_constrained": "ConstrainedTrajectory",
+        "selfstab_flow": "GradientFlow",
+        "toy_cubic": "ToyCubicGD",
+        "sgd_batch1": "DiagonalSGD",
+        "gd_diagonal": "DiagonalGD",
+    }
+    assert STUDY.variant_names(config)[:5] == [
+        "gd_lr0p1",
+        "gd_lr0p3",
+        "gd_lr0p4",
+        "gd_lr0p6",
+        "gd_lr1e6",
+    ]
+    assert not hasattr(config.variants["selfstab_flow"], "projection_steps")
+    assert STUDY.measure_reads(config, "selfstab_flow") == ["selfstab_gd"]
+    assert (
+        STUDY.measure_reads(config, "selfstab_gd") == STUDY.measure_reads(config, "gd_lr0p1") == []
+    )
+
+
+def test_every_kind_of_variant_has_a_trainer_a_measurement_and_a_description():
+    """Dispatch is on the variant's type: a kind missing from one table would fail at run time."""
+    kinds = set(get_args(Variant))
+    assert kinds == {
+        parser_kind
+        for methods in VARIANT_PARSERS.values()
+        for parser_kind in (get_type_hints(p)["return"] for p in methods.values())
+    }
+    assert set(TRAINERS) == set(MEASURES) == set(VARIANT_TEXTS) == kinds
+
+
+@pytest.mark.parametrize(
+    "edit, key, allowed",
+    [
+        (
+            lambda raw: raw["variants"].update(cifar={"x": {"method": "gd"}}),
+            "edge_of_stability.variants.cifar",
+            "a known key here (cohen_gd, self_stabilization, toy_cubic, diagonal_net)",
+        ),
+        (
+            lambda raw: raw["variants"]["diagonal_net"].update(
+                gd_lr0p1={"method": "gd", "lr": 1.0, "steps": 5}
+            ),
+            "edge_of_stability.variants.diagonal_net.gd_lr0p1",
+            "a name no other group uses (variants.cohen_gd has it",
+        ),
+        (
+            lambda raw: raw["variants"].pop("toy_cubic"),
+            "edge_of_stability.variants.toy_cubic",
+            "a value (the key is required)",
+        ),
+        (
+            lambda raw: raw["variants"].update(toy_cubic={}),
+            "edge_of_stability.variants.toy_cubic",
+            "at least one entry",
+        ),
+        (
+            lambda raw: raw["setup"]["self_stabilization"].update(gd_variant="selfstab_flow"),
+            "edge_of_stability.setup.self_stabilization.gd_variant",
+            "a variant in variants.self_stabilization with method gd",
+        ),
+    ],
+)
+def test_experiment_groups_are_checked(edit, key, allowed):
+    raw = copy.deepcopy(TINY)
+    edit(raw)
+    with pytest.raises(ParamError) as error:
+        parse(raw)
+    assert error.value.key == key and allowed in str(error.value)
 
 
 # --- numerics ------------------------------------------------------------------------------------
@@ -173,7 +278,11 @@ def test_mlp_initialisation_is_pytorch_default_and_seeded():
     expected = torch.cat(
         [p.detach().reshape(-1) for layer in (first, second) for p in (layer.weight, layer.bias)]
     )
-    assert Network(1, (32,), "tanh").parameter_count == len(expected) == 64 * 32 + 32 + 32 * 10 + 10
+    assert (
+        Network(1, (32,), "tanh", None).parameter_count
+        == len(expected)
+        == 64 * 32 + 32 + 32 * 10 + 10
+    )
     assert torch.equal(mlp.initial(3, dtype=torch.float32), expected)
     assert not torch.equal(mlp.initial(3), mlp.initial(4))
 

@@ -27,14 +27,25 @@ import torch
 
 from ...common.hessian import HessianAt, exact_trace, top_eigenpairs
 from . import diagonal_net
-from .config import SETTING_COLUMNS, Config, Variant
+from .config import (
+    SETTING_COLUMNS,
+    CohenGD,
+    Config,
+    ConstrainedTrajectory,
+    DiagonalGD,
+    DiagonalSGD,
+    GradientFlow,
+    SelfStabilizationGD,
+    ToyCubicGD,
+    Variant,
+)
 from .descent import LossOfFlat, checkpoint_steps
 from .objectives import cubic_toy, diagonal_tensors, digits_loss
 
 
 def method_label(variant: Variant) -> str:
     """The table's `method`: SGD carries its batch size (E4 is a batch-1 statement)."""
-    return f"sgd_batch{variant.batch}" if variant.method == "sgd" else variant.method
+    return f"sgd_batch{variant.batch}" if isinstance(variant, DiagonalSGD) else variant.method
 
 
 def sharpness_along(
@@ -124,7 +135,7 @@ def add_trajectory(
     return top * lr / 2
 
 
-def measure_cohen_gd(config: Config, variant: Variant, data, runs, references) -> Rows:
+def measure_cohen_gd(config: Config, variant: CohenGD, data, runs, reads) -> Rows:
     setup = config.cohen_gd
     rows = Rows(variant, variant.lr)
     loss_of_flat = digits_loss(setup.network, data)
@@ -151,14 +162,20 @@ def measure_cohen_gd(config: Config, variant: Variant, data, runs, references) -
     return rows
 
 
-def measure_self_stabilization(config: Config, variant: Variant, data, runs, references) -> Rows:
+def measure_self_stabilization(
+    config: Config,
+    variant: SelfStabilizationGD | ConstrainedTrajectory | GradientFlow,
+    data,
+    runs,
+    reads,
+) -> Rows:
     """As cohen_gd, per step since the edge, plus (θ†, flow) the distance to the GD variant's run
     at equal steps, and (θ†) the last step tracked before λ2 crossed the stop threshold."""
     setup = config.self_stabilization
     rows = Rows(variant, setup.lr)
     loss_of_flat = digits_loss(setup.network, data)
     saved = checkpoint_steps(setup.track_steps, setup.checkpoint_every)
-    gd = references[setup.gd_variant] if variant.method != "gd" else None
+    gd = reads[setup.gd_variant] if not isinstance(variant, SelfStabilizationGD) else None
     for index, seed in enumerate(runs["seeds"]):
         losses, checkpoints = runs["losses"][index], runs["checkpoints"][index]
         add_trajectory(
@@ -189,7 +206,7 @@ def measure_self_stabilization(config: Config, variant: Variant, data, runs, ref
     return rows
 
 
-def measure_toy(config: Config, variant: Variant, data, runs, references) -> Rows:
+def measure_toy(config: Config, variant: ToyCubicGD, data, runs, reads) -> Rows:
     """Window means (windows of `window` steps, an even number, so whole period-2 oscillations)
     and the means of x² and S·η/2 from the first step with S·η/2 ≥ 1 to the end."""
     model, window = cubic_toy(config.toy_cubic), config.toy_cubic.window
@@ -230,7 +247,7 @@ def measure_toy(config: Config, variant: Variant, data, runs, references) -> Row
     return rows
 
 
-def measure_diagonal(config: Config, variant: Variant, data, runs, references) -> Rows:
+def measure_diagonal(config: Config, variant: DiagonalSGD | DiagonalGD, data, runs, reads) -> Rows:
     """At each run's final θ: loss, converged (loss below the threshold), and for finite runs the
     exact trace, λ1 and λ2 of the full-batch Hessian."""
     setup = config.diagonal_net
@@ -266,10 +283,13 @@ def measure_diagonal(config: Config, variant: Variant, data, runs, references) -
 
 
 MEASURES = {
-    "cohen_gd": measure_cohen_gd,
-    "self_stabilization": measure_self_stabilization,
-    "toy_cubic": measure_toy,
-    "diagonal_net": measure_diagonal,
+    CohenGD: measure_cohen_gd,
+    SelfStabilizationGD: measure_self_stabilization,
+    ConstrainedTrajectory: measure_self_stabilization,
+    GradientFlow: measure_self_stabilization,
+    ToyCubicGD: measure_toy,
+    DiagonalSGD: measure_diagonal,
+    DiagonalGD: measure_diagonal,
 }
 
 
@@ -283,4 +303,4 @@ def measure(
 ) -> pd.DataFrame:
     """The skeleton's measure; `reads` holds the runs config.measure_reads names."""
     variant = config.variants[variant_name]
-    return MEASURES[variant.experiment](config, variant, data, runs, reads).frame()
+    return MEASURES[type(variant)](config, variant, data, runs, reads).frame()

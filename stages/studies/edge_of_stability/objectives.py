@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .config import Network, ToyCubic
+from .config import Network, ToyCubicSetup
 from .cubic_toy import CubicToy
 from .data import network_examples
 from .descent import LossOfFlat
@@ -43,5 +43,5 @@ def diagonal_tensors(data: dict[str, np.ndarray]) -> tuple[torch.Tensor, torch.T
     return torch.as_tensor(data["diagonal_inputs"]), torch.as_tensor(data["diagonal_targets"])
 
 
-def cubic_toy(setup: ToyCubic) -> CubicToy:
+def cubic_toy(setup: ToyCubicSetup) -> CubicToy:
     return CubicToy(setup.a, setup.b, setup.alpha, setup.epsilon)
