@@ -393,20 +393,26 @@ def test_projection_lands_on_the_edge_with_no_gradient_along_u():
 # --- claim checks on synthetic tables ------------------------------------------------------------
 
 
-def rows(experiment, method, lr, seed, steps, metric, values):
-    steps = np.atleast_1d(steps)
+def rows(experiment, method, lr, seed, steps, metric, values, batch_size=None, edge_step=None):
+    """Table rows as measurement.py writes them; with `edge_step`, `steps` count steps since the
+    edge (self_stabilization: step = edge_step + steps_since_edge)."""
+    steps = np.atleast_1d(steps).astype(np.int64)
     values = np.broadcast_to(np.asarray(values, dtype=np.float64), steps.shape)
     return pd.DataFrame(
         {
             "study": "edge_of_stability",
             "variant": f"{experiment}_{method}_{lr:g}",
             "seed": seed,
-            "step": steps.astype(np.int64),
+            "step": steps if edge_step is None else edge_step + steps,
             "metric": metric,
             "value": values,
             "experiment": experiment,
             "method": method,
             "lr": float(lr),
+            "batch_size": pd.array([batch_size] * len(steps), dtype="Int64"),
+            "steps_since_edge": pd.array(
+                [None] * len(steps) if edge_step is None else steps, dtype="Int64"
+            ),
         }
     )
 
@@ -490,76 +496,52 @@ def test_edge_of_stability_passes_and_fails():
     )
 
 
-def self_stabilization_table(dagger_distance=0.08, dagger_peak=1.002, toy_ratio=1.01):
+def self_stabilization_table(
+    dagger_distance=0.08, dagger_peak=1.002, toy_ratio=1.01, flow_distance_at_edge=0.0
+):
+    """Toy means, and θ†, flow and GD tracked 100 steps from an edge that each seed meets at its own
+    step (7, 15, 23), so a check that read `step` for steps since the edge would go wrong."""
     frames, checkpoints = [], np.arange(0, 101, 10)
     for seed in range(3):
-        frames += [
-            rows(
-                "toy_cubic",
-                "gd",
-                0.1,
-                seed,
-                40000,
-                "x_squared_mean_after_edge",
-                0.1 * toy_ratio + 0.001 * seed,
-            ),
-            rows("toy_cubic", "gd", 0.1, seed, 40000, "predicted_x_squared", 0.1),
-            rows(
-                "toy_cubic",
-                "gd",
-                0.1,
-                seed,
-                40000,
-                "sharpness_times_lr_over_2_mean_after_edge",
-                0.986,
-            ),
-            rows(
+
+        def toy(metric, value, seed=seed):
+            return rows("toy_cubic", "gd", 0.1, seed, 40000, metric, value)
+
+        def from_edge(method, offsets, metric, values, seed=seed):
+            return rows(
                 "self_stabilization",
-                "constrained",
+                method,
                 0.5,
                 seed,
+                offsets,
+                metric,
+                values,
+                edge_step=7 + 8 * seed,
+            )
+
+        flow_distance = 0.4 * checkpoints / 100
+        flow_distance[0] = flow_distance_at_edge
+        frames += [
+            toy("x_squared_mean_after_edge", 0.1 * toy_ratio + 0.001 * seed),
+            toy("predicted_x_squared", 0.1),
+            toy("sharpness_times_lr_over_2_mean_after_edge", 0.986),
+            from_edge(
+                "constrained",
                 checkpoints,
                 "distance_to_gd",
                 dagger_distance * checkpoints / 100 + 0.001 * seed,
             ),
-            rows(
-                "self_stabilization",
-                "flow",
-                0.5,
-                seed,
-                checkpoints,
-                "distance_to_gd",
-                0.4 * checkpoints / 100,
-            ),
-            rows(
-                "self_stabilization",
+            from_edge("flow", checkpoints, "distance_to_gd", flow_distance),
+            from_edge(
                 "constrained",
-                0.5,
-                seed,
                 checkpoints,
                 "sharpness_times_lr_over_2",
                 np.minimum(dagger_peak, 0.99 + checkpoints / 1000),
             ),
-            rows("self_stabilization", "constrained", 0.5, seed, 100, "tracked_steps", 100),
-            rows(
-                "self_stabilization",
-                "gd",
-                0.5,
-                seed,
-                checkpoints,
-                "sharpness_times_lr_over_2",
-                1.02,
-            ),
-            rows(
-                "self_stabilization",
-                "flow",
-                0.5,
-                seed,
-                checkpoints,
-                "sharpness_times_lr_over_2",
-                1 + checkpoints / 250,
-            ),
-            rows("self_stabilization", "gd", 0.5, seed, 0, "lambda2_over_lambda1_at_edge", 0.6),
+            from_edge("constrained", 100, "tracked_steps", 100),
+            from_edge("gd", checkpoints, "sharpness_times_lr_over_2", 1.02),
+            from_edge("flow", checkpoints, "sharpness_times_lr_over_2", 1 + checkpoints / 250),
+            from_edge("gd", 0, "lambda2_over_lambda1_at_edge", 0.6),
         ]
     return pd.concat(frames, ignore_index=True)
 
@@ -586,6 +568,18 @@ def test_self_stabilization_passes_and_fails():
     )
 
 
+def test_self_stabilization_distances_count_steps_since_the_edge_only():
+    """The edge itself (steps_since_edge 0) is the common start of GD, θ† and the flow: a distance
+    recorded there does not enter the medians, whatever step from initialisation the edge was."""
+    check = STUDY.module("checks").CHECKS["self_stabilization"]
+    plain = check(self_stabilization_table(), tolerance("self_stabilization")).numbers
+    moved = check(
+        self_stabilization_table(flow_distance_at_edge=1000.0), tolerance("self_stabilization")
+    ).numbers
+    assert plain["distance_gd_to_flow_median"] == pytest.approx(0.22)  # median of 0.04 … 0.4
+    assert moved == plain
+
+
 def trace_table(largest_trace_times_lr_over_2=0.58, gd_sharpness=0.999, converged_share=1.0):
     frames, lrs = [], [0.05, 0.1, 0.2, 0.5]
     for index, lr in enumerate(lrs):
@@ -594,10 +588,14 @@ def trace_table(largest_trace_times_lr_over_2=0.58, gd_sharpness=0.999, converge
             run = index * 8 + seed
             value = target * (1 + 0.01 * (seed - 4))
             converged = float(seed < 8 * converged_share)
+
+            def sgd(metric, value, lr=lr, run=run):
+                return rows("diagonal_net", "sgd", lr, run, 20000, metric, value, batch_size=1)
+
             frames += [
-                rows("diagonal_net", "sgd_batch1", lr, run, 20000, "converged", converged),
-                rows("diagonal_net", "sgd_batch1", lr, run, 20000, "trace_times_lr_over_2", value),
-                rows("diagonal_net", "sgd_batch1", lr, run, 20000, "trace_hessian", value * 2 / lr),
+                sgd("converged", converged),
+                sgd("trace_times_lr_over_2", value),
+                sgd("trace_hessian", value * 2 / lr),
             ]
     frames += [
         rows("diagonal_net", "gd", 2.0, 0, 5000, "converged", 1.0),
@@ -666,7 +664,7 @@ def test_tiny_run_measures_every_claim_quantity(tiny):
         ("self_stabilization", "constrained", "distance_to_gd"),
         ("self_stabilization", "flow", "distance_to_gd"),
         ("toy_cubic", "gd", "x_squared_mean_after_edge"),
-        ("diagonal_net", "sgd_batch1", "trace_hessian"),
+        ("diagonal_net", "sgd", "trace_hessian"),
         ("diagonal_net", "gd", "sharpness"),
     ]:
         selected = (
@@ -679,6 +677,45 @@ def test_tiny_run_measures_every_claim_quantity(tiny):
     sharp = control[control["metric"] == "sharpness"]["value"]
     second = control[control["metric"] == "lambda2"]["value"]
     assert (sharp.to_numpy() >= second.to_numpy()).all()
+
+
+def test_tiny_run_steps_and_seeds_mean_one_thing_and_settings_are_columns(tiny):
+    """`step` is the optimisation step from initialisation the measured parameters come from, `seed`
+    the seed; η, the SGD batch size and the steps since the edge are columns, never in a metric."""
+    config, frames = tiny
+    for name in ("selfstab_gd", "selfstab_constrained", "selfstab_flow"):
+        frame = frames[name]
+        edges = frame[frame.metric == "edge_step"].set_index("seed")["value"].astype(int)
+        assert (edges > 0).all() and frame.steps_since_edge.notna().all(), name
+        assert (frame.step == frame.seed.map(edges) + frame.steps_since_edge).all(), name
+        at_edge = ["edge_step", "edge_reached", "lambda2_over_lambda1_at_edge"]
+        assert (frame[frame.metric.isin(at_edge)].steps_since_edge == 0).all(), name
+        run_summaries = frame[frame.metric.isin(["diverged", "tracked_steps"])]
+        assert (run_summaries.steps_since_edge == config.self_stabilization.track_steps).all()
+    cohen = frames["gd_lr0p3"]
+    summaries = cohen[
+        cohen.metric.isin(["crossing_step", "steps_after_crossing", "horizon_met", "diverged"])
+    ]
+    assert len(summaries) == 4 * len(config.cohen_gd.seeds)
+    assert (summaries.step == config.variants["gd_lr0p3"].steps).all()
+    toy, window = frames["toy_cubic"], config.toy_cubic.window
+    steps = config.variants["toy_cubic"].steps
+    window_means = toy[toy.metric == "x_squared_window_mean"]
+    assert sorted(window_means.step.unique()) == list(range(window - 1, steps, window))
+    assert (toy[toy.metric == "edge_step"].step == steps).all()
+    sgd, variant = frames["sgd_batch1"], config.variants["sgd_batch1"]
+    runs = sgd[sgd.metric == "converged"]
+    assert sorted(runs.seed) == [config.first_seed + r for r in range(len(variant.run_lrs()))]
+    assert runs.groupby("lr").seed.nunique().to_dict() == dict.fromkeys(
+        variant.lrs, variant.seeds_per_lr
+    )
+    assert (sgd.method == "sgd").all() and (sgd.batch_size == variant.batch).all()
+    for name in ("gd_diagonal", "gd_lr0p1", "toy_cubic", "selfstab_gd"):
+        assert frames[name].batch_size.isna().all(), name
+    for name in ("gd_diagonal", "gd_lr0p1", "toy_cubic"):
+        assert frames[name].steps_since_edge.isna().all(), name
+    metrics = {metric for frame in frames.values() for metric in frame.metric}
+    assert not any(word in m for m in metrics for word in ("sgd", "batch", "lr0", "seed"))
 
 
 def test_tiny_run_is_bit_identical_when_repeated(tiny):

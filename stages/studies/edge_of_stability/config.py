@@ -34,8 +34,10 @@ DIGITS_AVAILABLE = 1797  # images in scikit-learn's bundled digits
 ACTIVATIONS = ("tanh", "swish")  # smooth: ∇S = D³L[u, u] needs three derivatives
 SETTING_COLUMNS = {  # the table's setting columns (stages/common/tables.py); null where one does not apply
     "experiment": "string",  # the variant's experiment: cohen_gd, self_stabilization, toy_cubic, diagonal_net
-    "method": "string",  # gd, constrained (θ†), flow (gradient flow) or sgd_batch<B>
+    "method": "string",  # gd, constrained (θ†), flow (gradient flow) or sgd
     "lr": "float64",  # η, the step size of the row's run
+    "batch_size": "int64",  # B, examples per SGD step; null for full-batch methods
+    "steps_since_edge": "int64",  # self_stabilization: steps since GD first had S·η/2 ≥ 1
 }
 VARIANT_NAME = re.compile(r"[A-Za-z0-9_-]+")  # DVC addresses params by dotted keys
 EXPERIMENTS = ("cohen_gd", "self_stabilization", "toy_cubic", "diagonal_net")
