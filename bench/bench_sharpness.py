@@ -32,7 +32,7 @@ from stages.studies.edge_of_stability.config import Network  # noqa: E402
 from stages.studies.edge_of_stability.data import digits  # noqa: E402
 from stages.studies.edge_of_stability.descent import descend  # noqa: E402
 from stages.studies.edge_of_stability.measurement import sharpness_along  # noqa: E402
-from stages.studies.edge_of_stability.training import digits_loss, mlp_of  # noqa: E402
+from stages.studies.edge_of_stability.objectives import digits_loss, mlp_of  # noqa: E402
 
 LR, TOLERANCE, REPEATS = 0.5, 1e-6, 3
 WARM_GAP = (
@@ -89,7 +89,7 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, nargs="+", default=[32, 32])
     parser.add_argument("--steps", type=int, default=200)
     args = parser.parse_args()
-    network = Network(args.examples, tuple(args.hidden), "tanh")
+    network = Network(args.examples, tuple(args.hidden), "tanh", None)
     data = digits(max(args.examples, 500))
     loss_of_flat = digits_loss(
         network, {"digits_inputs": data["inputs"], "digits_labels": data["labels"]}

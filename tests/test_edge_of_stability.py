@@ -3,6 +3,7 @@ synthetic tables where it must pass and where it must fail, and a tiny run throu
 
 import copy
 from pathlib import Path
+from typing import get_args, get_type_hints
 
 import numpy as np
 import pandas as pd
@@ -15,14 +16,20 @@ from stages.common.hessian import HessianAt, dense_hessian, top_eigenpairs
 from stages.common.params import ParamError, Section
 from stages.common.study import Execution
 from stages.common.verdicts import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED
-from stages.studies.edge_of_stability import STUDY, diagonal
-from stages.studies.edge_of_stability.config import Network
-from stages.studies.edge_of_stability.constrained import project, taylor_center
+from stages.studies.edge_of_stability import STUDY, diagonal_net
+from stages.studies.edge_of_stability.config import VARIANT_PARSERS, Network, Variant
+from stages.studies.edge_of_stability.constrained_trajectory import project, taylor_center
+from stages.studies.edge_of_stability.cubic_toy import CubicToy, toy_descent
 from stages.studies.edge_of_stability.data import network_examples
 from stages.studies.edge_of_stability.descent import run_to_edge
-from stages.studies.edge_of_stability.measurement import first_crossing, horizon_after_crossing
-from stages.studies.edge_of_stability.models import MLP
-from stages.studies.edge_of_stability.toy import CubicToy, toy_descent
+from stages.studies.edge_of_stability.describe import VARIANT_TEXTS
+from stages.studies.edge_of_stability.measurement import (
+    MEASURES,
+    first_crossing,
+    horizon_after_crossing,
+)
+from stages.studies.edge_of_stability.mlp import MLP
+from stages.studies.edge_of_stability.training import TRAINERS
 
 torch.set_num_threads(1)
 
@@ -39,7 +46,7 @@ TINY = merge(
     yaml.safe_load((ROOT / "params.yaml").read_text()),
     yaml.safe_load((ROOT / "tests/profiles/tiny.yaml").read_text()),
 )["edge_of_stability"]
-TINY["variants"]["gd_lr1e6"] = {"experiment": "cohen_gd", "method": "gd", "lr": 1.0e6, "steps": 40}
+TINY["variants"]["cohen_gd"]["gd_lr1e6"] = {"method": "gd", "lr": 1.0e6, "steps": 40}
 
 
 def parse(raw):
@@ -60,16 +67,16 @@ def test_claims_yaml_names_a_tolerance_for_every_check():
 @pytest.mark.parametrize(
     "path, value",
     [
-        ("variants.gd_lr0p1.lr", 0.0),
-        ("variants.gd_lr0p1.lr", -0.3),
-        ("variants.toy_cubic.steps", "800"),
-        ("variants.gd_lr0p1.lr", True),
-        ("variants.gd_lr0p1.learning_rate", 0.3),
-        ("variants.gd_lr0p1.method", "adam"),
-        ("variants.gd_lr0p1.experiment", "cifar"),
-        ("variants.selfstab_flow.substeps", 0),
-        ("variants.sgd_batch1.lrs", [0.5, 0.1]),
-        ("variants.sgd_batch1.batch", 21),
+        ("variants.cohen_gd.gd_lr0p1.lr", 0.0),
+        ("variants.cohen_gd.gd_lr0p1.lr", -0.3),
+        ("variants.toy_cubic.toy_cubic.steps", "800"),
+        ("variants.cohen_gd.gd_lr0p1.lr", True),
+        ("variants.cohen_gd.gd_lr0p1.learning_rate", 0.3),
+        ("variants.cohen_gd.gd_lr0p1.method", "adam"),
+        ("variants.cohen_gd.gd_lr0p1.experiment", "cifar"),
+        ("variants.self_stabilization.selfstab_flow.substeps", 0),
+        ("variants.diagonal_net.sgd_batch1.lrs", [0.5, 0.1]),
+        ("variants.diagonal_net.sgd_batch1.batch", 21),
         ("setup.cohen_gd.network.hidden", [64, 0]),
         ("setup.cohen_gd.network.examples", 101),
         ("setup.cohen_gd.network.activation", "relu"),
@@ -80,7 +87,7 @@ def test_claims_yaml_names_a_tolerance_for_every_check():
         ("setup.data.digits_examples", 5000),
         ("setup.first_seed", -1),
         ("setup.cohen_gd.min_steps_after_crossing", -5),
-        ("variants.gd_lr0p3.steps", 5),  # fewer than checkpoint_every
+        ("variants.cohen_gd.gd_lr0p3.steps", 5),  # fewer than checkpoint_every
         ("setup.self_stabilization.network.binary_labels", [3, 3]),
         ("setup.self_stabilization.network.binary_labels", [3, 10]),
         ("setup.self_stabilization.network.binary_labels", [3]),
@@ -95,10 +102,10 @@ def test_bad_params_name_the_key(path, value):
 
 def test_cohen_variant_without_steps_names_the_key():
     raw = copy.deepcopy(TINY)
-    del raw["variants"]["gd_lr0p3"]["steps"]
+    del raw["variants"]["cohen_gd"]["gd_lr0p3"]["steps"]
     with pytest.raises(ParamError) as error:
         parse(raw)
-    assert error.value.key == "edge_of_stability.variants.gd_lr0p3.steps"
+    assert error.value.key == "edge_of_stability.variants.cohen_gd.gd_lr0p3.steps"
 
 
 def test_first_seed_offsets_every_seed_the_study_draws():
@@ -127,7 +134,7 @@ def test_binary_examples_take_half_from_each_class_with_targets_plus_minus_one()
     chosen, targets = network_examples(Network(4, (8,), "swish", (3, 5)), inputs, labels)
     assert list(chosen[:, 0]) == [0, 3, 2, 4]  # the first two 3s, then the first two 5s
     assert targets.shape == (4, 1) and list(targets[:, 0]) == [-1, -1, 1, 1]
-    ten, one_hot_targets = network_examples(Network(3, (8,), "tanh"), inputs, labels)
+    ten, one_hot_targets = network_examples(Network(3, (8,), "tanh", None), inputs, labels)
     assert (
         list(ten[:, 0]) == [0, 1, 2]
         and one_hot_targets.shape == (3, 10)
@@ -153,7 +160,7 @@ def test_generate_refuses_a_binary_network_larger_than_its_classes():
 
 def test_variant_names_with_dots_are_rejected():
     raw = copy.deepcopy(TINY)
-    raw["variants"]["gd_lr0.3"] = raw["variants"].pop("gd_lr0p1")
+    raw["variants"]["cohen_gd"]["gd_lr0.3"] = raw["variants"]["cohen_gd"].pop("gd_lr0p1")
     with pytest.raises(ParamError, match="DVC keys are dotted"):
         parse(raw)
 
@@ -161,6 +168,104 @@ def test_variant_names_with_dots_are_rejected():
 def test_unknown_top_level_key_is_rejected():
     with pytest.raises(ParamError, match="edge_of_stability.figure_dpi"):
         parse({**TINY, "figure_dpi": 300})
+
+
+@pytest.mark.parametrize(
+    "path, value",
+    [
+        ("variants.self_stabilization.selfstab_flow.projection_steps", 1),  # θ†'s, on the flow
+        ("variants.self_stabilization.selfstab_gd.substeps", 8),  # the flow's, on GD
+        ("variants.self_stabilization.selfstab_constrained.lr", 0.5),  # η is the setup's here
+        ("variants.cohen_gd.gd_lr0p1.lrs", [0.1, 0.2]),  # SGD's, on GD
+        ("variants.diagonal_net.gd_diagonal.batch", 1),  # SGD's, on the diagonal net's GD
+        ("variants.toy_cubic.toy_cubic.experiment", "toy_cubic"),  # its group says it
+    ],
+)
+def test_a_variant_refuses_a_field_of_another_kind(path, value):
+    """One dataclass per kind of variant: a key that kind does not read is refused, in one line
+    that names it and the kind's own keys, not kept as a placeholder."""
+    with pytest.raises(ParamError) as error:
+        parse(edited(TINY, path, value))
+    message = str(error.value)
+    assert error.value.key == f"edge_of_stability.{path}" and "\n" not in message
+    assert "allowed: a known key here (method" in message
+
+
+def test_variants_are_typed_by_kind_and_grouped_by_experiment():
+    config = parse(TINY)
+    kinds = {name: type(v).__name__ for name, v in config.variants.items()}
+    assert kinds == {
+        **{f"gd_lr{lr}": "CohenGD" for lr in ("0p1", "0p3", "0p4", "0p6", "1e6")},
+        "selfstab_gd": "SelfStabilizationGD",
+        "selfstab_constrained": "ConstrainedTrajectory",
+        "selfstab_flow": "GradientFlow",
+        "toy_cubic": "ToyCubicGD",
+        "sgd_batch1": "DiagonalSGD",
+        "gd_diagonal": "DiagonalGD",
+    }
+    assert STUDY.variant_names(config)[:5] == [
+        "gd_lr0p1",
+        "gd_lr0p3",
+        "gd_lr0p4",
+        "gd_lr0p6",
+        "gd_lr1e6",
+    ]
+    assert not hasattr(config.variants["selfstab_flow"], "projection_steps")
+    assert STUDY.measure_reads(config, "selfstab_flow") == ["selfstab_gd"]
+    assert (
+        STUDY.measure_reads(config, "selfstab_gd") == STUDY.measure_reads(config, "gd_lr0p1") == []
+    )
+
+
+def test_every_kind_of_variant_has_a_trainer_a_measurement_and_a_description():
+    """Dispatch is on the variant's type: a kind missing from one table would fail at run time."""
+    kinds = set(get_args(Variant))
+    assert kinds == {
+        parser_kind
+        for methods in VARIANT_PARSERS.values()
+        for parser_kind in (get_type_hints(p)["return"] for p in methods.values())
+    }
+    assert set(TRAINERS) == set(MEASURES) == set(VARIANT_TEXTS) == kinds
+
+
+@pytest.mark.parametrize(
+    "edit, key, allowed",
+    [
+        (
+            lambda raw: raw["variants"].update(cifar={"x": {"method": "gd"}}),
+            "edge_of_stability.variants.cifar",
+            "a known key here (cohen_gd, self_stabilization, toy_cubic, diagonal_net)",
+        ),
+        (
+            lambda raw: raw["variants"]["diagonal_net"].update(
+                gd_lr0p1={"method": "gd", "lr": 1.0, "steps": 5}
+            ),
+            "edge_of_stability.variants.diagonal_net.gd_lr0p1",
+            "a name no other group uses (variants.cohen_gd has it",
+        ),
+        (
+            lambda raw: raw["variants"].pop("toy_cubic"),
+            "edge_of_stability.variants.toy_cubic",
+            "a value (the key is required)",
+        ),
+        (
+            lambda raw: raw["variants"].update(toy_cubic={}),
+            "edge_of_stability.variants.toy_cubic",
+            "at least one entry",
+        ),
+        (
+            lambda raw: raw["setup"]["self_stabilization"].update(gd_variant="selfstab_flow"),
+            "edge_of_stability.setup.self_stabilization.gd_variant",
+            "a variant in variants.self_stabilization with method gd",
+        ),
+    ],
+)
+def test_experiment_groups_are_checked(edit, key, allowed):
+    raw = copy.deepcopy(TINY)
+    edit(raw)
+    with pytest.raises(ParamError) as error:
+        parse(raw)
+    assert error.value.key == key and allowed in str(error.value)
 
 
 # --- numerics ------------------------------------------------------------------------------------
@@ -173,7 +278,11 @@ def test_mlp_initialisation_is_pytorch_default_and_seeded():
     expected = torch.cat(
         [p.detach().reshape(-1) for layer in (first, second) for p in (layer.weight, layer.bias)]
     )
-    assert Network(1, (32,), "tanh").parameter_count == len(expected) == 64 * 32 + 32 + 32 * 10 + 10
+    assert (
+        Network(1, (32,), "tanh", None).parameter_count
+        == len(expected)
+        == 64 * 32 + 32 + 32 * 10 + 10
+    )
     assert torch.equal(mlp.initial(3, dtype=torch.float32), expected)
     assert not torch.equal(mlp.initial(3), mlp.initial(4))
 
@@ -235,16 +344,18 @@ def test_horizon_after_crossing_counts_steps_from_the_first_checkpoint_at_the_ed
 
 
 def test_diagonal_closed_form_gradient_matches_autograd():
-    data = diagonal.teacher_data(20, 30, 3, 0.2, seed=0)
+    data = diagonal_net.teacher_data(20, 30, 3, 0.2, seed=0)
     inputs, targets = (
         torch.as_tensor(data["diagonal_inputs"]),
         torch.as_tensor(data["diagonal_targets"]),
     )
     theta = torch.randn(2, 60, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     lrs = torch.tensor([0.01, 0.02], dtype=torch.float64)
-    stepped = diagonal.descend(theta, lrs, inputs, targets, diagonal.full_batch_indices(2, 1, 20))
+    stepped = diagonal_net.descend(
+        theta, lrs, inputs, targets, diagonal_net.full_batch_indices(2, 1, 20)
+    )
     leaf = theta.clone().requires_grad_(True)
-    (gradient,) = torch.autograd.grad(diagonal.half_mse(leaf, inputs, targets).sum(), leaf)
+    (gradient,) = torch.autograd.grad(diagonal_net.half_mse(leaf, inputs, targets).sum(), leaf)
     assert torch.allclose(stepped, theta - lrs[:, None] * gradient, atol=1e-12)
 
 
@@ -282,20 +393,26 @@ def test_projection_lands_on_the_edge_with_no_gradient_along_u():
 # --- claim checks on synthetic tables ------------------------------------------------------------
 
 
-def rows(experiment, method, lr, seed, steps, metric, values):
-    steps = np.atleast_1d(steps)
+def rows(experiment, method, lr, seed, steps, metric, values, batch_size=None, edge_step=None):
+    """Table rows as measurement.py writes them; with `edge_step`, `steps` count steps since the
+    edge (self_stabilization: step = edge_step + steps_since_edge)."""
+    steps = np.atleast_1d(steps).astype(np.int64)
     values = np.broadcast_to(np.asarray(values, dtype=np.float64), steps.shape)
     return pd.DataFrame(
         {
             "study": "edge_of_stability",
             "variant": f"{experiment}_{method}_{lr:g}",
             "seed": seed,
-            "step": steps.astype(np.int64),
+            "step": steps if edge_step is None else edge_step + steps,
             "metric": metric,
             "value": values,
             "experiment": experiment,
             "method": method,
             "lr": float(lr),
+            "batch_size": pd.array([batch_size] * len(steps), dtype="Int64"),
+            "steps_since_edge": pd.array(
+                [None] * len(steps) if edge_step is None else steps, dtype="Int64"
+            ),
         }
     )
 
@@ -379,76 +496,52 @@ def test_edge_of_stability_passes_and_fails():
     )
 
 
-def self_stabilization_table(dagger_distance=0.08, dagger_peak=1.002, toy_ratio=1.01):
+def self_stabilization_table(
+    dagger_distance=0.08, dagger_peak=1.002, toy_ratio=1.01, flow_distance_at_edge=0.0
+):
+    """Toy means, and θ†, flow and GD tracked 100 steps from an edge that each seed meets at its own
+    step (7, 15, 23), so a check that read `step` for steps since the edge would go wrong."""
     frames, checkpoints = [], np.arange(0, 101, 10)
     for seed in range(3):
-        frames += [
-            rows(
-                "toy_cubic",
-                "gd",
-                0.1,
-                seed,
-                40000,
-                "x_squared_mean_after_edge",
-                0.1 * toy_ratio + 0.001 * seed,
-            ),
-            rows("toy_cubic", "gd", 0.1, seed, 40000, "predicted_x_squared", 0.1),
-            rows(
-                "toy_cubic",
-                "gd",
-                0.1,
-                seed,
-                40000,
-                "sharpness_times_lr_over_2_mean_after_edge",
-                0.986,
-            ),
-            rows(
+
+        def toy(metric, value, seed=seed):
+            return rows("toy_cubic", "gd", 0.1, seed, 40000, metric, value)
+
+        def from_edge(method, offsets, metric, values, seed=seed):
+            return rows(
                 "self_stabilization",
-                "constrained",
+                method,
                 0.5,
                 seed,
+                offsets,
+                metric,
+                values,
+                edge_step=7 + 8 * seed,
+            )
+
+        flow_distance = 0.4 * checkpoints / 100
+        flow_distance[0] = flow_distance_at_edge
+        frames += [
+            toy("x_squared_mean_after_edge", 0.1 * toy_ratio + 0.001 * seed),
+            toy("predicted_x_squared", 0.1),
+            toy("sharpness_times_lr_over_2_mean_after_edge", 0.986),
+            from_edge(
+                "constrained",
                 checkpoints,
                 "distance_to_gd",
                 dagger_distance * checkpoints / 100 + 0.001 * seed,
             ),
-            rows(
-                "self_stabilization",
-                "flow",
-                0.5,
-                seed,
-                checkpoints,
-                "distance_to_gd",
-                0.4 * checkpoints / 100,
-            ),
-            rows(
-                "self_stabilization",
+            from_edge("flow", checkpoints, "distance_to_gd", flow_distance),
+            from_edge(
                 "constrained",
-                0.5,
-                seed,
                 checkpoints,
                 "sharpness_times_lr_over_2",
                 np.minimum(dagger_peak, 0.99 + checkpoints / 1000),
             ),
-            rows("self_stabilization", "constrained", 0.5, seed, 100, "tracked_steps", 100),
-            rows(
-                "self_stabilization",
-                "gd",
-                0.5,
-                seed,
-                checkpoints,
-                "sharpness_times_lr_over_2",
-                1.02,
-            ),
-            rows(
-                "self_stabilization",
-                "flow",
-                0.5,
-                seed,
-                checkpoints,
-                "sharpness_times_lr_over_2",
-                1 + checkpoints / 250,
-            ),
-            rows("self_stabilization", "gd", 0.5, seed, 0, "lambda2_over_lambda1_at_edge", 0.6),
+            from_edge("constrained", 100, "tracked_steps", 100),
+            from_edge("gd", checkpoints, "sharpness_times_lr_over_2", 1.02),
+            from_edge("flow", checkpoints, "sharpness_times_lr_over_2", 1 + checkpoints / 250),
+            from_edge("gd", 0, "lambda2_over_lambda1_at_edge", 0.6),
         ]
     return pd.concat(frames, ignore_index=True)
 
@@ -475,6 +568,18 @@ def test_self_stabilization_passes_and_fails():
     )
 
 
+def test_self_stabilization_distances_count_steps_since_the_edge_only():
+    """The edge itself (steps_since_edge 0) is the common start of GD, θ† and the flow: a distance
+    recorded there does not enter the medians, whatever step from initialisation the edge was."""
+    check = STUDY.module("checks").CHECKS["self_stabilization"]
+    plain = check(self_stabilization_table(), tolerance("self_stabilization")).numbers
+    moved = check(
+        self_stabilization_table(flow_distance_at_edge=1000.0), tolerance("self_stabilization")
+    ).numbers
+    assert plain["distance_gd_to_flow_median"] == pytest.approx(0.22)  # median of 0.04 … 0.4
+    assert moved == plain
+
+
 def trace_table(largest_trace_times_lr_over_2=0.58, gd_sharpness=0.999, converged_share=1.0):
     frames, lrs = [], [0.05, 0.1, 0.2, 0.5]
     for index, lr in enumerate(lrs):
@@ -483,10 +588,14 @@ def trace_table(largest_trace_times_lr_over_2=0.58, gd_sharpness=0.999, converge
             run = index * 8 + seed
             value = target * (1 + 0.01 * (seed - 4))
             converged = float(seed < 8 * converged_share)
+
+            def sgd(metric, value, lr=lr, run=run):
+                return rows("diagonal_net", "sgd", lr, run, 20000, metric, value, batch_size=1)
+
             frames += [
-                rows("diagonal_net", "sgd_batch1", lr, run, 20000, "converged", converged),
-                rows("diagonal_net", "sgd_batch1", lr, run, 20000, "trace_times_lr_over_2", value),
-                rows("diagonal_net", "sgd_batch1", lr, run, 20000, "trace_hessian", value * 2 / lr),
+                sgd("converged", converged),
+                sgd("trace_times_lr_over_2", value),
+                sgd("trace_hessian", value * 2 / lr),
             ]
     frames += [
         rows("diagonal_net", "gd", 2.0, 0, 5000, "converged", 1.0),
@@ -555,7 +664,7 @@ def test_tiny_run_measures_every_claim_quantity(tiny):
         ("self_stabilization", "constrained", "distance_to_gd"),
         ("self_stabilization", "flow", "distance_to_gd"),
         ("toy_cubic", "gd", "x_squared_mean_after_edge"),
-        ("diagonal_net", "sgd_batch1", "trace_hessian"),
+        ("diagonal_net", "sgd", "trace_hessian"),
         ("diagonal_net", "gd", "sharpness"),
     ]:
         selected = (
@@ -568,6 +677,45 @@ def test_tiny_run_measures_every_claim_quantity(tiny):
     sharp = control[control["metric"] == "sharpness"]["value"]
     second = control[control["metric"] == "lambda2"]["value"]
     assert (sharp.to_numpy() >= second.to_numpy()).all()
+
+
+def test_tiny_run_steps_and_seeds_mean_one_thing_and_settings_are_columns(tiny):
+    """`step` is the optimisation step from initialisation the measured parameters come from, `seed`
+    the seed; η, the SGD batch size and the steps since the edge are columns, never in a metric."""
+    config, frames = tiny
+    for name in ("selfstab_gd", "selfstab_constrained", "selfstab_flow"):
+        frame = frames[name]
+        edges = frame[frame.metric == "edge_step"].set_index("seed")["value"].astype(int)
+        assert (edges > 0).all() and frame.steps_since_edge.notna().all(), name
+        assert (frame.step == frame.seed.map(edges) + frame.steps_since_edge).all(), name
+        at_edge = ["edge_step", "edge_reached", "lambda2_over_lambda1_at_edge"]
+        assert (frame[frame.metric.isin(at_edge)].steps_since_edge == 0).all(), name
+        run_summaries = frame[frame.metric.isin(["diverged", "tracked_steps"])]
+        assert (run_summaries.steps_since_edge == config.self_stabilization.track_steps).all()
+    cohen = frames["gd_lr0p3"]
+    summaries = cohen[
+        cohen.metric.isin(["crossing_step", "steps_after_crossing", "horizon_met", "diverged"])
+    ]
+    assert len(summaries) == 4 * len(config.cohen_gd.seeds)
+    assert (summaries.step == config.variants["gd_lr0p3"].steps).all()
+    toy, window = frames["toy_cubic"], config.toy_cubic.window
+    steps = config.variants["toy_cubic"].steps
+    window_means = toy[toy.metric == "x_squared_window_mean"]
+    assert sorted(window_means.step.unique()) == list(range(window - 1, steps, window))
+    assert (toy[toy.metric == "edge_step"].step == steps).all()
+    sgd, variant = frames["sgd_batch1"], config.variants["sgd_batch1"]
+    runs = sgd[sgd.metric == "converged"]
+    assert sorted(runs.seed) == [config.first_seed + r for r in range(len(variant.run_lrs()))]
+    assert runs.groupby("lr").seed.nunique().to_dict() == dict.fromkeys(
+        variant.lrs, variant.seeds_per_lr
+    )
+    assert (sgd.method == "sgd").all() and (sgd.batch_size == variant.batch).all()
+    for name in ("gd_diagonal", "gd_lr0p1", "toy_cubic", "selfstab_gd"):
+        assert frames[name].batch_size.isna().all(), name
+    for name in ("gd_diagonal", "gd_lr0p1", "toy_cubic"):
+        assert frames[name].steps_since_edge.isna().all(), name
+    metrics = {metric for frame in frames.values() for metric in frame.metric}
+    assert not any(word in m for m in metrics for word in ("sgd", "batch", "lr0", "seed"))
 
 
 def test_tiny_run_is_bit_identical_when_repeated(tiny):

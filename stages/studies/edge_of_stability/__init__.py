@@ -1,9 +1,10 @@
 """Study edge_of_stability: progressive sharpening, the edge of stability and self-stabilization.
 
 Cohen, Kaur, Li, Kolter & Talwalkar (ICLR 2021); Damian, Nichani & Lee (ICLR 2023); Wu & Su
-(ICML 2023). Claims E1–E4 are in claims.yaml. The skeleton (stages/common/study.py) plus: models
-(MLP and diagonal net on a flat θ), descent (GD, gradient flow, the search for the edge),
-constrained (θ†), toy (the cubic model), diagonal (batched SGD).
+(ICML 2023). Claims E1–E4 are in claims.yaml. The skeleton (stages/common/study.py) plus: mlp
+(the digits MLP on a flat θ), objectives (the losses each experiment descends), descent (GD,
+gradient flow, the search for the edge), constrained_trajectory (θ†), cubic_toy (Damian et al.'s
+two-variable model), diagonal_net (Wu & Su's diagonal linear net and its batched SGD).
 """
 
 from ...common.study import Study

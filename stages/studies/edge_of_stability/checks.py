@@ -41,15 +41,20 @@ def at_most(spread: Spread, threshold: float) -> str:
 # --- reading the table ---------------------------------------------------------------------------
 
 
-def series(table: pd.DataFrame, experiment: str, method: str, metric: str) -> pd.DataFrame:
-    """Rows of one experiment, method and metric: columns lr, seed, step, value, sorted."""
-    rows = table[
+def series(
+    table: pd.DataFrame, experiment: str, method: str, metric: str, batch_size: int | None = None
+) -> pd.DataFrame:
+    """Rows of one experiment, method (with `batch_size`, of that SGD batch size) and metric:
+    columns lr, seed, step, steps_since_edge, value, sorted by (lr, seed, step)."""
+    selected = (
         (table["experiment"] == experiment)
         & (table["method"] == method)
         & (table["metric"] == metric)
-    ]
+    )
+    if batch_size is not None:  # a null batch size (a full-batch method) is never equal
+        selected &= table["batch_size"].eq(batch_size).fillna(False)
     return (
-        rows[["lr", "seed", "step", "value"]]
+        table.loc[selected, ["lr", "seed", "step", "steps_since_edge", "value"]]
         .sort_values(["lr", "seed", "step"])
         .reset_index(drop=True)
     )
@@ -309,9 +314,8 @@ def self_stabilization(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
         rows = require(
             series(table, "self_stabilization", method, "distance_to_gd"), f"{method} distances"
         )
-        return (
-            rows[rows["step"] > 0].groupby("seed")["value"].median()
-        )  # NaN past the end of tracking is skipped
+        since_edge = rows[rows["steps_since_edge"] > 0]  # the edge itself is the common start
+        return since_edge.groupby("seed")["value"].median()  # NaN after tracking ended: skipped
 
     to_dagger, to_flow = median_distance("constrained"), median_distance("flow")
     dagger_spread, flow_spread = Spread.of(to_dagger), Spread.of(to_flow)
@@ -458,14 +462,16 @@ def self_stabilization(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
 # --- E4 SGD trace bound --------------------------------------------------------------------------
 
 
-def converged_values(table: pd.DataFrame, method: str, metric: str) -> pd.DataFrame:
+def converged_values(
+    table: pd.DataFrame, method: str, metric: str, batch_size: int | None = None
+) -> pd.DataFrame:
     """Final-step `metric` of every diagonal-net run with its lr; NaN for runs that did not converge."""
-    values = require(series(table, "diagonal_net", method, metric), f"{method} {metric}").set_index(
+    what = f"{method}{'' if batch_size is None else f' batch {batch_size}'} {metric}"
+    values = require(series(table, "diagonal_net", method, metric, batch_size), what).set_index(
         ["lr", "seed"]
     )["value"]
-    converged = series(table, "diagonal_net", method, "converged").set_index(["lr", "seed"])[
-        "value"
-    ]
+    converged = series(table, "diagonal_net", method, "converged", batch_size)
+    converged = converged.set_index(["lr", "seed"])["value"]
     return values.reindex(converged.index).where(converged == 1.0).reset_index()
 
 
@@ -475,8 +481,8 @@ def sgd_trace_bound(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
     (η, tr H) over converged runs ≤ trend_spearman_at_most); GD near its edge has λmax·η/2 in
     [gd_sharpness_low, gd_sharpness_high] but tr(H)·η/2 ≥ gd_trace_times_lr_over_2_at_least."""
     bound = tolerance.number("trace_times_lr_over_2_at_most", positive=True)
-    sgd = converged_values(table, "sgd_batch1", "trace_times_lr_over_2")
-    traces = converged_values(table, "sgd_batch1", "trace_hessian")
+    sgd = converged_values(table, "sgd", "trace_times_lr_over_2", batch_size=1)
+    traces = converged_values(table, "sgd", "trace_hessian", batch_size=1)
     verdicts, rows, numbers, worst = [], [], {}, []
     for lr, group in sgd.groupby("lr"):
         spread = Spread.of(group["value"])

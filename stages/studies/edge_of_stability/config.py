@@ -1,74 +1,76 @@
-"""The validated `edge_of_stability` section of params.yaml.
+"""The validated `edge_of_stability` section of params.yaml, as frozen dataclasses.
 
-`setup` holds the data and four experiments; each variant (one train instance) names an
-experiment and a method:
-- cohen_gd / gd:                  full-batch GD on a digits MLP from initialisation, for the variant's own
-  number of steps (E1, E2; the horizon rule: at least `min_steps_after_crossing` steps after 2/η);
-- self_stabilization / gd, constrained, flow: from the step where GD first has S·η/2 ≥ 1, GD,
-  the constrained trajectory θ† or gradient flow (E3b); θ† and the flow are measured against the
-  run of the GD variant named by `gd_variant`;
-- toy_cubic / gd:                 GD on Damian et al.'s two-variable cubic model (E3a);
-- diagonal_net / sgd, gd:         the diagonal linear net, SGD at several η batched as one tensor
-  program, or full-batch GD near its edge (E4).
-`setup.first_seed` is added to every seed the study draws (the listed seeds are offsets from it), so a
-reviewer reruns on a fresh block of seeds with `dvc exp run -S edge_of_stability.setup.first_seed=100`.
+`setup` holds the data and one section per experiment; `variants` holds one group per experiment,
+each variant (one train instance) naming its method, and each (experiment, method) pair is a kind
+of variant with a dataclass of its own, holding only the fields that kind reads:
+- cohen_gd / gd (`CohenGD`): full-batch GD on a digits MLP from initialisation, for the variant's
+  own number of steps (E1, E2; the horizon rule: at least `min_steps_after_crossing` steps after 2/η);
+- self_stabilization / gd, constrained, flow (`SelfStabilizationGD`, `ConstrainedTrajectory`,
+  `GradientFlow`): from the step where GD first has S·η/2 ≥ 1, GD, the constrained trajectory θ† or
+  gradient flow (E3b); θ† and the flow are measured against the run of the GD variant named by
+  `setup.self_stabilization.gd_variant`;
+- toy_cubic / gd (`ToyCubicGD`): GD on Damian et al.'s two-variable cubic model (E3a);
+- diagonal_net / sgd, gd (`DiagonalSGD`, `DiagonalGD`): the diagonal linear net, SGD at several η
+  batched as one tensor program, or full-batch GD near its edge (E4).
+Code dispatches on a variant's type; its `experiment` and `method` (class constants) only label the
+table's rows. `setup.first_seed` is added to every seed the study draws (the listed seeds are
+offsets from it), so a reviewer reruns on a fresh block of seeds with
+`dvc exp run -S edge_of_stability.setup.first_seed=100`.
 Every check runs before any compute and names the bad key, the value and what is allowed.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from itertools import pairwise
+from typing import ClassVar
 
 from ...common.params import ParamError, Section
 
 DIGIT_PIXELS, CLASSES = 64, 10
 DIGITS_AVAILABLE = 1797  # images in scikit-learn's bundled digits
 ACTIVATIONS = ("tanh", "swish")  # smooth: ∇S = D³L[u, u] needs three derivatives
-SETTING_COLUMNS = {
-    "experiment": "string",
-    "method": "string",
-    "lr": "float64",
-}  # the table's setting columns
+SETTING_COLUMNS = {  # the table's setting columns (stages/common/tables.py); null where one does not apply
+    "experiment": "string",  # the variant's experiment: cohen_gd, self_stabilization, toy_cubic, diagonal_net
+    "method": "string",  # gd, constrained (θ†), flow (gradient flow) or sgd
+    "lr": "float64",  # η, the step size of the row's run
+    "batch_size": "int64",  # B, examples per SGD step; null for full-batch methods
+    "steps_since_edge": "int64",  # self_stabilization: steps since GD first had S·η/2 ≥ 1
+}
 VARIANT_NAME = re.compile(r"[A-Za-z0-9_-]+")  # DVC addresses params by dotted keys
-METHODS = {
-    "cohen_gd": ("gd",),
-    "self_stabilization": ("gd", "constrained", "flow"),
-    "toy_cubic": ("gd",),
-    "diagonal_net": ("sgd", "gd"),
-}
-VARIANT_KEYS = {  # keys a variant may carry besides experiment and method
-    ("cohen_gd", "gd"): {"lr", "steps"},
-    ("self_stabilization", "gd"): set(),
-    ("self_stabilization", "constrained"): {"projection_steps", "stop_lambda2_times_lr_over_2"},
-    ("self_stabilization", "flow"): {"substeps"},
-    ("toy_cubic", "gd"): {"lr", "steps"},
-    ("diagonal_net", "sgd"): {"lrs", "seeds_per_lr", "batch", "steps"},
-    ("diagonal_net", "gd"): {"lr", "steps"},
-}
+EXPERIMENTS = ("cohen_gd", "self_stabilization", "toy_cubic", "diagonal_net")
+
+
+# --- setup ---------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class DataSetup:
-    digits_examples: int
-    diagonal_examples: int
-    diagonal_dimension: int
-    diagonal_support: int
-    diagonal_teacher_value: float
-    diagonal_seed: int
+    """What stage generate writes once: the digits, and the diagonal net's teacher data."""
+
+    digits_examples: int  # the first N scikit-learn digits; every network trains on a prefix
+    diagonal_examples: int  # n, examples of the diagonal net's data
+    diagonal_dimension: int  # d, the input dimension (the net has 2d parameters θ = [u, v])
+    diagonal_support: int  # non-zero entries of the teacher w* (its leading ones)
+    diagonal_teacher_value: float  # w*_i on the support
+    diagonal_seed: int  # seed of x ~ N(0, I_d): first_seed + the listed offset
 
 
 @dataclass(frozen=True)
 class Network:
-    """examples: the first `examples` generated digits (ten classes, one-hot targets), or, when
-    `binary_labels` = (a, b), the first examples/2 digits of class a (target −1) and of class b (+1)
-    with one output (Damian et al.'s binary-MSE set-up: their cifar10_binary is cat vs dog)."""
+    """An MLP on digits. examples: the first `examples` generated digits (ten classes, one-hot
+    targets), or, when `binary_labels` = (a, b), the first examples/2 digits of class a (target −1)
+    and of class b (+1) with one output (Damian et al.'s binary-MSE set-up: their cifar10_binary is
+    cat vs dog)."""
 
-    examples: int
-    hidden: tuple[int, ...]
-    activation: str
-    binary_labels: tuple[int, int] | None = None
+    examples: int  # training examples (full batch)
+    hidden: tuple[int, ...]  # hidden widths, input to output
+    activation: str  # tanh or swish, after every layer but the last
+    binary_labels: (
+        tuple[int, int] | None
+    )  # (a, b) for two classes with ±1 targets; None: ten classes
 
     @property
     def outputs(self) -> int:
@@ -84,127 +86,218 @@ class Network:
 
 
 @dataclass(frozen=True)
+class CohenGDSetup:
+    """Cohen et al. (2021) §3 at CPU size: what every cohen_gd variant shares."""
+
+    network: Network
+    min_steps_after_crossing: (
+        int  # horizon rule: each η runs at least this many steps past S·η/2 = 1
+    )
+    checkpoint_every: int  # steps between saved θ, where S = λ1 and λ2 are measured
+    seeds: tuple[int, ...]  # initialisation seeds: first_seed + the listed offsets
+    lanczos_tolerance: float  # ARPACK's relative accuracy of λ1, λ2
+
+
+@dataclass(frozen=True)
+class SelfStabilizationSetup:
+    """Damian et al. (2023) §4–5 at CPU size: GD from init to the edge, then the variant's dynamics."""
+
+    lr: float  # η of GD to the edge and of every trajectory from it (2/η the edge)
+    network: Network
+    seeds: tuple[int, ...]  # initialisation seeds: first_seed + the listed offsets
+    max_steps_to_edge: int  # GD steps allowed to reach S·η/2 ≥ 1; a seed that does not is lost
+    edge_search_every: int  # S checked every this many steps, then every step after an overshoot
+    track_steps: int  # steps tracked from the edge (for the flow: units η of time)
+    checkpoint_every: int  # steps between saved θ (≤ track_steps)
+    lanczos_tolerance: float  # ARPACK's relative accuracy; also used by θ†'s projections
+    gd_variant: str  # the self_stabilization gd variant whose run θ† and the flow are compared with
+
+
+@dataclass(frozen=True)
+class ToyCubicSetup:
+    """Damian et al. (2023) §3: L(x, y) = ½(a + b·y)x² + εx − αy (cubic_toy.py)."""
+
+    a: float  # a, the sharpness at y = 0
+    b: float  # b, how fast the sharpness grows with y
+    alpha: float  # α, the drift of y (the speed of progressive sharpening)
+    epsilon: float  # ε, the x-gradient that seeds the oscillation
+    initial_x_scale: float  # x0 ~ U(−s, s) per seed (y0 = 0)
+    window: int  # steps per window mean (even: whole period-2 oscillations)
+    seeds: tuple[int, ...]  # seeds of x0: first_seed + the listed offsets
+
+
+@dataclass(frozen=True)
+class DiagonalNetSetup:
+    """Wu & Su (2023): f(x) = ⟨u⊙u − v⊙v, x⟩ on the teacher data (diagonal_net.py)."""
+
+    init_scale: float  # u = v = init_scale·1 at the start (f ≡ 0)
+    converged_loss_below: float  # a run converged when its final loss is below this
+    lanczos_tolerance: float  # ARPACK's relative accuracy of λ1, λ2
+
+
+# --- variants: one dataclass per kind ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
 class CohenGD:
-    network: Network
-    min_steps_after_crossing: int  # the horizon rule: each η runs at least this long past S·η/2 = 1
-    checkpoint_every: int
-    seeds: tuple[int, ...]
-    lanczos_tolerance: float
+    """Full-batch GD θ_{t+1} = θ_t − η∇L(θ_t) on the digits MLP from init (Cohen et al. §3)."""
 
-
-@dataclass(frozen=True)
-class SelfStabilization:
-    lr: float
-    network: Network
-    seeds: tuple[int, ...]
-    max_steps_to_edge: int
-    edge_search_every: int
-    track_steps: int
-    checkpoint_every: int
-    lanczos_tolerance: float
-    gd_variant: str
-
-
-@dataclass(frozen=True)
-class ToyCubic:
-    a: float
-    b: float
-    alpha: float
-    epsilon: float
-    initial_x_scale: float
-    window: int
-    seeds: tuple[int, ...]
-
-
-@dataclass(frozen=True)
-class DiagonalNet:
-    init_scale: float
-    converged_loss_below: float
-    lanczos_tolerance: float
-
-
-@dataclass(frozen=True)
-class Variant:
-    """One train instance: an experiment, a method and the method's own settings."""
-
+    experiment: ClassVar[str] = "cohen_gd"
+    method: ClassVar[str] = "gd"
     name: str
-    experiment: str
-    method: str
-    lr: float = 0.0  # cohen_gd, toy_cubic, diagonal_net gd
-    steps: int = 0  # cohen_gd, toy_cubic, diagonal_net
-    lrs: tuple[
-        float, ...
-    ] = ()  # diagonal_net sgd: run r uses lrs[r // seeds_per_lr] and seed first_seed + r
-    seeds_per_lr: int = 0
-    batch: int = 0
-    projection_steps: int = 0  # self_stabilization constrained
-    stop_lambda2_times_lr_over_2: float = 0.0
-    substeps: int = 0  # self_stabilization flow
+    lr: float  # η (the edge is S = 2/η)
+    steps: int  # GD steps from initialisation (≥ setup.cohen_gd.checkpoint_every)
+
+
+@dataclass(frozen=True)
+class SelfStabilizationGD:
+    """GD continued from the edge: the trajectory θ† and the flow are compared with."""
+
+    experiment: ClassVar[str] = "self_stabilization"
+    method: ClassVar[str] = "gd"
+    name: str
+
+
+@dataclass(frozen=True)
+class ConstrainedTrajectory:
+    """θ†: projected GD onto {S ≤ 2/η, ∇L·u = 0} from the edge (Damian et al. §4; their
+    `linear_project`, constrained_trajectory.py)."""
+
+    experiment: ClassVar[str] = "self_stabilization"
+    method: ClassVar[str] = "constrained"
+    name: str
+    projection_steps: int  # linearised projections per step (Damian et al.'s code: 3)
+    stop_lambda2_times_lr_over_2: float  # tracking stops once λ2·η/2 exceeds this (theirs: 0.95)
+
+
+@dataclass(frozen=True)
+class GradientFlow:
+    """Gradient flow dθ/dt = −∇L(θ) from the edge, compared with GD at equal times t = kη."""
+
+    experiment: ClassVar[str] = "self_stabilization"
+    method: ClassVar[str] = "flow"
+    name: str
+    substeps: int  # Euler steps of η/substeps per unit η of time
+
+
+@dataclass(frozen=True)
+class ToyCubicGD:
+    """GD on the cubic toy from y0 = 0 (S ≈ a below 2/η) and x0 drawn from each seed."""
+
+    experiment: ClassVar[str] = "toy_cubic"
+    method: ClassVar[str] = "gd"
+    name: str
+    lr: float  # η
+    steps: int  # GD steps
+
+
+@dataclass(frozen=True)
+class DiagonalSGD:
+    """SGD with replacement on the diagonal net, every (η, seed) run batched as one tensor program;
+    run r uses η = lrs[r // seeds_per_lr] and seed first_seed + r (its batch order)."""
+
+    experiment: ClassVar[str] = "diagonal_net"
+    method: ClassVar[str] = "sgd"
+    name: str
+    lrs: tuple[float, ...]  # the step sizes η, increasing
+    seeds_per_lr: int  # runs per η, each with its own seed
+    batch: int  # B, examples per step (Wu & Su's trace bound is for B = 1)
+    steps: int  # SGD steps per run
 
     def run_lrs(self) -> list[float]:
+        """η of every run, in run order."""
         return [lr for lr in self.lrs for _ in range(self.seeds_per_lr)]
 
 
 @dataclass(frozen=True)
+class DiagonalGD:
+    """Full-batch GD on the diagonal net from u = v = init_scale·1 (deterministic: one run)."""
+
+    experiment: ClassVar[str] = "diagonal_net"
+    method: ClassVar[str] = "gd"
+    name: str
+    lr: float  # η
+    steps: int  # GD steps
+
+
+Variant = (
+    CohenGD
+    | SelfStabilizationGD
+    | ConstrainedTrajectory
+    | GradientFlow
+    | ToyCubicGD
+    | DiagonalSGD
+    | DiagonalGD
+)
+
+
+@dataclass(frozen=True)
 class Config:
-    first_seed: int
+    first_seed: int  # added to every seed the study draws (the listed seeds are offsets)
     data: DataSetup
-    cohen_gd: CohenGD
-    self_stabilization: SelfStabilization
-    toy_cubic: ToyCubic
-    diagonal_net: DiagonalNet
-    variants: dict[str, Variant]
+    cohen_gd: CohenGDSetup
+    self_stabilization: SelfStabilizationSetup
+    toy_cubic: ToyCubicSetup
+    diagonal_net: DiagonalNetSetup
+    variants: dict[str, Variant]  # every experiment group's variants, in params order
 
 
 def measure_reads(config: Config, variant_name: str) -> list[str]:
     """Other variants whose runs a variant's measure reads: θ† and the flow, the GD variant's run."""
-    variant = config.variants[variant_name]
-    compared = variant.experiment == "self_stabilization" and variant.method != "gd"
+    compared = isinstance(config.variants[variant_name], (ConstrainedTrajectory, GradientFlow))
     return [config.self_stabilization.gd_variant] if compared else []
+
+
+def variant_names(config: Config) -> list[str]:
+    """The variants, in params order: one train instance each."""
+    return list(config.variants)
+
+
+# --- parsing -------------------------------------------------------------------------------------
 
 
 def parse(section: Section) -> Config:
     section.only("setup", "variants")
     setup = section.section("setup")
-    setup.only("first_seed", "data", *METHODS)
+    setup.only("first_seed", "data", *EXPERIMENTS)
     first_seed = setup.integer("first_seed", minimum=0)
     data = parse_data(setup.section("data"), first_seed)
-    variants = {}
-    for name, entry in section.sections("variants").items():
-        if not VARIANT_NAME.fullmatch(name):
-            raise ParamError(
-                entry.path,
-                name,
-                "a variant name of letters, digits, _ and - (DVC keys are dotted paths)",
-            )
-        variants[name] = parse_variant(name, entry, data)
-    config = Config(
+    setups = Config(
         first_seed,
         data,
         parse_cohen_gd(setup.section("cohen_gd"), data, first_seed),
         parse_self_stabilization(setup.section("self_stabilization"), data, first_seed),
         parse_toy(setup.section("toy_cubic"), first_seed),
         parse_diagonal_net(setup.section("diagonal_net")),
-        variants,
+        variants={},
     )
-    for name, variant in variants.items():
-        if variant.experiment == "cohen_gd" and variant.steps < config.cohen_gd.checkpoint_every:
-            raise ParamError(
-                f"{section.path}.variants.{name}.steps",
-                variant.steps,
-                f"an integer >= setup.cohen_gd.checkpoint_every = {config.cohen_gd.checkpoint_every}",
-            )
-    gd_variant = variants.get(config.self_stabilization.gd_variant)
-    if gd_variant is None or (gd_variant.experiment, gd_variant.method) != (
-        "self_stabilization",
-        "gd",
-    ):
+    groups = section.section("variants")
+    groups.only(*EXPERIMENTS)
+    variants: dict[str, Variant] = {}
+    for experiment in EXPERIMENTS:
+        for name, entry in groups.sections(experiment).items():
+            if not VARIANT_NAME.fullmatch(name):
+                raise ParamError(
+                    entry.path,
+                    name,
+                    "a variant name of letters, digits, _ and - (DVC keys are dotted paths)",
+                )
+            if name in variants:
+                raise ParamError(
+                    entry.path,
+                    name,
+                    f"a name no other group uses (variants.{variants[name].experiment} has it; "
+                    "claims.yaml names variants alone)",
+                )
+            variants[name] = parse_variant(experiment, name, entry, setups)
+    gd_variant = variants.get(setups.self_stabilization.gd_variant)
+    if not isinstance(gd_variant, SelfStabilizationGD):
         raise ParamError(
             setup.key("self_stabilization.gd_variant"),
-            config.self_stabilization.gd_variant,
-            "the name of a variant with experiment self_stabilization and method gd",
+            setups.self_stabilization.gd_variant,
+            "the name of a variant in variants.self_stabilization with method gd",
         )
-    return config
+    return replace(setups, variants=variants)
 
 
 def parse_data(section: Section, first_seed: int) -> DataSetup:
@@ -239,11 +332,11 @@ def parse_data(section: Section, first_seed: int) -> DataSetup:
     )
 
 
-def parse_cohen_gd(section: Section, data: DataSetup, first_seed: int) -> CohenGD:
+def parse_cohen_gd(section: Section, data: DataSetup, first_seed: int) -> CohenGDSetup:
     section.only(
         "network", "min_steps_after_crossing", "checkpoint_every", "seeds", "lanczos_tolerance"
     )
-    return CohenGD(
+    return CohenGDSetup(
         parse_network(section.section("network"), data),
         section.integer("min_steps_after_crossing", minimum=0),
         section.integer("checkpoint_every", minimum=1),
@@ -254,7 +347,7 @@ def parse_cohen_gd(section: Section, data: DataSetup, first_seed: int) -> CohenG
 
 def parse_self_stabilization(
     section: Section, data: DataSetup, first_seed: int
-) -> SelfStabilization:
+) -> SelfStabilizationSetup:
     section.only(
         "lr",
         "network",
@@ -267,7 +360,7 @@ def parse_self_stabilization(
         "gd_variant",
     )
     track_steps = section.integer("track_steps", minimum=1)
-    return SelfStabilization(
+    return SelfStabilizationSetup(
         section.number("lr", positive=True),
         parse_network(section.section("network"), data),
         seeds(section, first_seed),
@@ -280,14 +373,14 @@ def parse_self_stabilization(
     )
 
 
-def parse_toy(section: Section, first_seed: int) -> ToyCubic:
+def parse_toy(section: Section, first_seed: int) -> ToyCubicSetup:
     section.only("a", "b", "alpha", "epsilon", "initial_x_scale", "window", "seeds")
     window = section.integer("window", minimum=2)
     if window % 2:
         raise ParamError(
             section.key("window"), window, "an even integer >= 2 (whole period-2 oscillations)"
         )
-    return ToyCubic(
+    return ToyCubicSetup(
         section.number("a", positive=True),
         section.number("b", positive=True),
         section.number("alpha", positive=True),
@@ -298,59 +391,94 @@ def parse_toy(section: Section, first_seed: int) -> ToyCubic:
     )
 
 
-def parse_diagonal_net(section: Section) -> DiagonalNet:
+def parse_diagonal_net(section: Section) -> DiagonalNetSetup:
     section.only("init_scale", "converged_loss_below", "lanczos_tolerance")
-    return DiagonalNet(
+    return DiagonalNetSetup(
         section.number("init_scale", positive=True),
         section.number("converged_loss_below", positive=True),
         lanczos_tolerance(section),
     )
 
 
-def parse_variant(name: str, section: Section, data: DataSetup) -> Variant:
-    experiment = section.choice("experiment", tuple(METHODS))
-    method = section.choice("method", METHODS[experiment])
-    section.only("experiment", "method", *sorted(VARIANT_KEYS[experiment, method]))
-    if experiment == "self_stabilization":
-        if method == "constrained":
-            return Variant(
-                name,
-                experiment,
-                method,
-                projection_steps=section.integer("projection_steps", minimum=1),
-                stop_lambda2_times_lr_over_2=section.number(
-                    "stop_lambda2_times_lr_over_2", low=0.0, high=1.0, open_interval=True
-                ),
-            )
-        if method == "flow":
-            return Variant(
-                name, experiment, method, substeps=section.integer("substeps", minimum=1)
-            )
-        return Variant(name, experiment, method)
-    if (experiment, method) == ("diagonal_net", "sgd"):
-        batch = section.integer("batch", minimum=1)
-        if batch > data.diagonal_examples:
-            raise ParamError(
-                section.key("batch"),
-                batch,
-                f"an integer <= data.diagonal_examples = {data.diagonal_examples}",
-            )
-        return Variant(
-            name,
-            experiment,
-            method,
-            steps=section.integer("steps", minimum=1),
-            lrs=tuple(section.numbers("lrs", positive=True, increasing=True)),
-            seeds_per_lr=section.integer("seeds_per_lr", minimum=1),
-            batch=batch,
+def parse_cohen_gd_variant(name: str, section: Section, setups: Config) -> CohenGD:
+    section.only("method", "lr", "steps")
+    lr, steps = section.number("lr", positive=True), section.integer("steps", minimum=1)
+    every = setups.cohen_gd.checkpoint_every
+    if steps < every:
+        raise ParamError(
+            section.key("steps"), steps, f"an integer >= setup.cohen_gd.checkpoint_every = {every}"
         )
-    return Variant(
+    return CohenGD(name, lr, steps)
+
+
+def parse_self_stabilization_gd(name: str, section: Section, setups: Config) -> SelfStabilizationGD:
+    section.only("method")
+    return SelfStabilizationGD(name)
+
+
+def parse_constrained(name: str, section: Section, setups: Config) -> ConstrainedTrajectory:
+    section.only("method", "projection_steps", "stop_lambda2_times_lr_over_2")
+    return ConstrainedTrajectory(
         name,
-        experiment,
-        method,
-        lr=section.number("lr", positive=True),
-        steps=section.integer("steps", minimum=1),
+        section.integer("projection_steps", minimum=1),
+        section.number("stop_lambda2_times_lr_over_2", low=0.0, high=1.0, open_interval=True),
     )
+
+
+def parse_flow(name: str, section: Section, setups: Config) -> GradientFlow:
+    section.only("method", "substeps")
+    return GradientFlow(name, section.integer("substeps", minimum=1))
+
+
+def parse_toy_gd(name: str, section: Section, setups: Config) -> ToyCubicGD:
+    section.only("method", "lr", "steps")
+    return ToyCubicGD(
+        name, section.number("lr", positive=True), section.integer("steps", minimum=1)
+    )
+
+
+def parse_diagonal_sgd(name: str, section: Section, setups: Config) -> DiagonalSGD:
+    section.only("method", "lrs", "seeds_per_lr", "batch", "steps")
+    batch = section.integer("batch", minimum=1)
+    if batch > setups.data.diagonal_examples:
+        raise ParamError(
+            section.key("batch"),
+            batch,
+            f"an integer <= setup.data.diagonal_examples = {setups.data.diagonal_examples}",
+        )
+    return DiagonalSGD(
+        name,
+        tuple(section.numbers("lrs", positive=True, increasing=True)),
+        section.integer("seeds_per_lr", minimum=1),
+        batch,
+        section.integer("steps", minimum=1),
+    )
+
+
+def parse_diagonal_gd(name: str, section: Section, setups: Config) -> DiagonalGD:
+    section.only("method", "lr", "steps")
+    return DiagonalGD(
+        name, section.number("lr", positive=True), section.integer("steps", minimum=1)
+    )
+
+
+VARIANT_PARSERS: dict[str, dict[str, Callable[[str, Section, Config], Variant]]] = {
+    "cohen_gd": {"gd": parse_cohen_gd_variant},
+    "self_stabilization": {
+        "gd": parse_self_stabilization_gd,
+        "constrained": parse_constrained,
+        "flow": parse_flow,
+    },
+    "toy_cubic": {"gd": parse_toy_gd},
+    "diagonal_net": {"sgd": parse_diagonal_sgd, "gd": parse_diagonal_gd},
+}
+
+
+def parse_variant(experiment: str, name: str, section: Section, setups: Config) -> Variant:
+    """One variant of an experiment group: its method picks the kind, which takes only its keys
+    (`setups` is the config without its variants, for checks against the experiment's setup)."""
+    methods = VARIANT_PARSERS[experiment]
+    return methods[section.choice("method", tuple(methods))](name, section, setups)
 
 
 def parse_network(section: Section, data: DataSetup) -> Network:
@@ -421,8 +549,3 @@ def checkpoint_every(section: Section, steps: int) -> int:
 def lanczos_tolerance(section: Section) -> float:
     """ARPACK's relative accuracy of the Ritz values."""
     return section.number("lanczos_tolerance", positive=True, high=1e-2)
-
-
-def variant_names(config: Config) -> list[str]:
-    """The variants, in params order: one train instance each."""
-    return list(config.variants)

@@ -1,19 +1,19 @@
-"""The digits data of the edge-of-stability runs and Cohen's loss.
+"""The data every variant trains on (stage generate), and the digits a network takes from it.
 
 scikit-learn's bundled 8×8 digits (no download): the first `examples` images, pixels divided by 16,
 centred per pixel and divided by (std + 0.1) per pixel (some border pixels are constant, so plain
-standardisation would divide by zero). Targets are one-hot over the 10 classes.
+standardisation would divide by zero). Targets are one-hot over the 10 classes, or ±1 with one output
+for a two-class network (`network_examples`).
 """
 
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from ...common import digits as common_digits
 from ...common.params import ParamError
 from .config import CLASSES, Config, Network
-from .diagonal import teacher_data
+from .diagonal_net import teacher_data
 
 
 def digits(examples: int) -> dict[str, np.ndarray]:
@@ -45,19 +45,6 @@ def network_examples(
         )
     rows = np.concatenate(chosen)
     return inputs[rows], np.where(labels[rows] == network.binary_labels[1], 1.0, -1.0)[:, None]
-
-
-def half_square_loss(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Cohen et al. (2021) loss: ½ Σ_classes (f_c(x) − onehot_c)², averaged over examples.
-
-    The ½ matters for every 2/η comparison: Damian et al. (2023) use Σ (f − onehot)² without it,
-    which doubles the Hessian and so halves the step size at which the same network reaches 2/η.
-    """
-    return 0.5 * (outputs - targets).pow(2).sum(dim=1).mean()
-
-
-def accuracy(outputs: torch.Tensor, labels: torch.Tensor) -> float:
-    return float((outputs.argmax(dim=1) == labels).to(torch.float64).mean())
 
 
 def generate(config: Config) -> dict[str, np.ndarray]:

@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
-from .config import Config, Network
+from .config import (
+    CohenGD,
+    Config,
+    ConstrainedTrajectory,
+    DiagonalGD,
+    DiagonalSGD,
+    GradientFlow,
+    Network,
+    SelfStabilizationGD,
+    ToyCubicGD,
+    Variant,
+)
+
+DIGITS_KINDS = (CohenGD, SelfStabilizationGD, ConstrainedTrajectory, GradientFlow)  # MLPs on digits
 
 LOSS = (
     "Loss: Cohen et al.'s ½·Σ_outputs (f(x) − target)², averaged over examples (targets one-hot over ten "
@@ -56,56 +69,97 @@ def seeds_text(seeds) -> str:
     return "seeds " + ", ".join(str(s) for s in seeds)
 
 
-def variant_text(config: Config, name: str) -> str:
-    v = config.variants[name]
-    if v.experiment == "cohen_gd":
-        setup = config.cohen_gd
-        return (
-            f"`{name}`: full-batch GD, η = {v.lr:g} (2/η = {2 / v.lr:g}), {v.steps} steps, "
-            f"{seeds_text(setup.seeds)}; {network_text(setup.network)}; S and λ2 every "
-            f"{setup.checkpoint_every} steps by warm-started Lanczos (which='LA')."
-        )
-    if v.experiment == "self_stabilization":
-        setup = config.self_stabilization
-        own = {
-            "gd": "GD",
-            "constrained": (
-                f"θ† (GD step, then {v.projection_steps} linearised projection(s) onto S ≤ 2/η with "
-                f"a Newton step along u; tracking stops when λ2·η/2 > "
-                f"{v.stop_lambda2_times_lr_over_2:g})"
-            ),
-            "flow": f"gradient flow ({v.substeps} Euler sub-steps of η/{v.substeps} per step)",
-        }[v.method]
-        compared = f"; distances to `{setup.gd_variant}` at equal steps" if v.method != "gd" else ""
-        return (
-            f"`{name}`: GD at η = {setup.lr:g} from init until S·η/2 ≥ 1 (checked every "
-            f"{setup.edge_search_every} steps, then every step), {seeds_text(setup.seeds)}; "
-            f"{network_text(setup.network)}; then {setup.track_steps} steps of {own}{compared}."
-        )
-    if v.experiment == "toy_cubic":
-        toy = config.toy_cubic
-        return (
-            f"`{name}`: GD on L = ½(a + b·y)x² + εx − αy with a = {toy.a:g}, b = {toy.b:g}, α = {toy.alpha:g}, "
-            f"ε = {toy.epsilon:g}, η = {v.lr:g}, {v.steps} steps from y = 0, x ~ U(±{toy.initial_x_scale:g}), "
-            f"{seeds_text(toy.seeds)}; predicted δ² = 2α/b = {2 * toy.alpha / toy.b:g}."
-        )
+def cohen_gd_text(config: Config, v: CohenGD) -> str:
+    setup = config.cohen_gd
+    return (
+        f"`{v.name}`: full-batch GD, η = {v.lr:g} (2/η = {2 / v.lr:g}), {v.steps} steps, "
+        f"{seeds_text(setup.seeds)}; {network_text(setup.network)}; S and λ2 every "
+        f"{setup.checkpoint_every} steps by warm-started Lanczos (which='LA')."
+    )
+
+
+def from_edge_text(config: Config, v: Variant, own: str) -> str:
+    setup = config.self_stabilization
+    compared = (
+        ""
+        if isinstance(v, SelfStabilizationGD)
+        else (f"; distances to `{setup.gd_variant}` at equal steps")
+    )
+    return (
+        f"`{v.name}`: GD at η = {setup.lr:g} from init until S·η/2 ≥ 1 (checked every "
+        f"{setup.edge_search_every} steps, then every step), {seeds_text(setup.seeds)}; "
+        f"{network_text(setup.network)}; then {setup.track_steps} steps of {own}{compared}."
+    )
+
+
+def self_stabilization_gd_text(config: Config, v: SelfStabilizationGD) -> str:
+    return from_edge_text(config, v, "GD")
+
+
+def constrained_text(config: Config, v: ConstrainedTrajectory) -> str:
+    return from_edge_text(
+        config,
+        v,
+        f"θ† (GD step, then {v.projection_steps} linearised projection(s) onto S ≤ 2/η with "
+        f"a Newton step along u; tracking stops when λ2·η/2 > {v.stop_lambda2_times_lr_over_2:g})",
+    )
+
+
+def flow_text(config: Config, v: GradientFlow) -> str:
+    return from_edge_text(
+        config, v, f"gradient flow ({v.substeps} Euler sub-steps of η/{v.substeps} per step)"
+    )
+
+
+def toy_text(config: Config, v: ToyCubicGD) -> str:
+    toy = config.toy_cubic
+    return (
+        f"`{v.name}`: GD on L = ½(a + b·y)x² + εx − αy with a = {toy.a:g}, b = {toy.b:g}, α = {toy.alpha:g}, "
+        f"ε = {toy.epsilon:g}, η = {v.lr:g}, {v.steps} steps from y = 0, x ~ U(±{toy.initial_x_scale:g}), "
+        f"{seeds_text(toy.seeds)}; predicted δ² = 2α/b = {2 * toy.alpha / toy.b:g}."
+    )
+
+
+def diagonal_model_text(config: Config) -> str:
     data, net = config.data, config.diagonal_net
-    model = (
+    return (
         f"diagonal net f(x) = ⟨u⊙u − v⊙v, x⟩ from u = v = {net.init_scale:g}, loss 1/(2n)·Σ(f − y)², "
         f"n = {data.diagonal_examples}, d = {data.diagonal_dimension}, x ~ N(0, I), teacher with "
         f"{data.diagonal_support} entries {data.diagonal_teacher_value:g}; converged when loss < "
         f"{net.converged_loss_below:g}; tr(H) exact (Σ_i e_iᵀHe_i), λmax by Lanczos"
     )
-    if v.method == "sgd":
-        return (
-            f"`{name}`: SGD batch {v.batch} at η = {', '.join(f'{lr:g}' for lr in v.lrs)}, {v.seeds_per_lr} "
-            f"runs each (each its own seed for the batch order), {v.steps} steps; {model}."
-        )
-    return f"`{name}`: full-batch GD at η = {v.lr:g}, {v.steps} steps; {model}."
+
+
+def diagonal_sgd_text(config: Config, v: DiagonalSGD) -> str:
+    return (
+        f"`{v.name}`: SGD batch {v.batch} at η = {', '.join(f'{lr:g}' for lr in v.lrs)}, {v.seeds_per_lr} "
+        f"runs each (each its own seed for the batch order), {v.steps} steps; "
+        f"{diagonal_model_text(config)}."
+    )
+
+
+def diagonal_gd_text(config: Config, v: DiagonalGD) -> str:
+    return f"`{v.name}`: full-batch GD at η = {v.lr:g}, {v.steps} steps; {diagonal_model_text(config)}."
+
+
+VARIANT_TEXTS = {  # one sentence per kind of variant (config.py)
+    CohenGD: cohen_gd_text,
+    SelfStabilizationGD: self_stabilization_gd_text,
+    ConstrainedTrajectory: constrained_text,
+    GradientFlow: flow_text,
+    ToyCubicGD: toy_text,
+    DiagonalSGD: diagonal_sgd_text,
+    DiagonalGD: diagonal_gd_text,
+}
+
+
+def variant_text(config: Config, name: str) -> str:
+    variant = config.variants[name]
+    return VARIANT_TEXTS[type(variant)](config, variant)
 
 
 def differences(config: Config, experiment: str) -> str:
-    constrained = [v for v in config.variants.values() if v.method == "constrained"]
+    constrained = [v for v in config.variants.values() if isinstance(v, ConstrainedTrajectory)]
     return DIFFERENCES[experiment].format(
         every=config.cohen_gd.checkpoint_every,
         horizon=config.cohen_gd.min_steps_after_crossing,
@@ -119,7 +173,7 @@ def differences(config: Config, experiment: str) -> str:
 def describe(config: Config, variants: list[str], probe) -> str:
     lines = [f"- {variant_text(config, name)}" for name in variants]
     experiments = {config.variants[n].experiment for n in variants}
-    if experiments & {"cohen_gd", "self_stabilization"}:
+    if any(isinstance(config.variants[n], DIGITS_KINDS) for n in variants):
         lines.append(f"- {LOSS}")
     lines += [
         f"- {differences(config, experiment)}"

@@ -70,7 +70,9 @@ def self_stabilization(table: pd.DataFrame):
     distances["distance of GD to"] = distances["method"].map(
         {"constrained": "θ† (constrained)", "flow": "gradient flow"}
     )
-    seed_band_lines(distance_ax, distances, "step", "value", "distance of GD to", log_y=False)
+    seed_band_lines(
+        distance_ax, distances, "steps_since_edge", "value", "distance of GD to", log_y=False
+    )
     distance_ax.set(
         title="‖θ_GD − θ‖ since the edge", xlabel="steps since S reached 2/η", ylabel="distance"
     )
@@ -83,7 +85,7 @@ def self_stabilization(table: pd.DataFrame):
     sharpness["trajectory"] = sharpness["method"].map(
         {"gd": "GD", "constrained": "θ†", "flow": "gradient flow"}
     )
-    seed_band_lines(sharp_ax, sharpness, "step", "value", "trajectory", log_y=False)
+    seed_band_lines(sharp_ax, sharpness, "steps_since_edge", "value", "trajectory", log_y=False)
     sharp_ax.axhline(1.0, color="black", linestyle="--", linewidth=0.9)
     sharp_ax.set(
         title="S·η/2 along each trajectory", xlabel="steps since S reached 2/η", ylabel="S·η/2"
@@ -116,13 +118,16 @@ def toy_cubic(table: pd.DataFrame):
 def sgd_trace(table: pd.DataFrame):
     figure, (ax,) = new_figure(width=5.5)
     diagonal = table[table["experiment"] == "diagonal_net"]
-    converged = diagonal[(diagonal["metric"] == "converged") & (diagonal["value"] == 1.0)][
-        ["method", "lr", "seed"]
-    ]
+    run = ["method", "batch_size", "lr", "seed"]
+    converged = diagonal[(diagonal["metric"] == "converged") & (diagonal["value"] == 1.0)][run]
     traces = diagonal[diagonal["metric"].isin(["trace_hessian", "sharpness"])].merge(
-        converged, on=["method", "lr", "seed"]
+        converged, on=run
     )
-    sgd = traces[(traces["method"] == "sgd_batch1") & (traces["metric"] == "trace_hessian")]
+    sgd = traces[
+        (traces["method"] == "sgd")
+        & traces["batch_size"].eq(1).fillna(False)
+        & (traces["metric"] == "trace_hessian")
+    ]
     ax.scatter(sgd["lr"], sgd["value"], s=12, alpha=0.5, label="SGD batch 1: tr(H), each run")
     medians = sgd.groupby("lr")["value"].median()
     ax.plot(medians.index, medians.values, marker="o", label="SGD batch 1: median tr(H)")
@@ -154,7 +159,7 @@ FIGURES = {  # name: (draw, the (experiment, method) pairs whose rows it needs)
         {("self_stabilization", m) for m in ("gd", "constrained", "flow")},
     ),
     "toy_cubic": (toy_cubic, {("toy_cubic", "gd")}),
-    "sgd_trace": (sgd_trace, {("diagonal_net", "sgd_batch1"), ("diagonal_net", "gd")}),
+    "sgd_trace": (sgd_trace, {("diagonal_net", "sgd"), ("diagonal_net", "gd")}),
 }
 
 

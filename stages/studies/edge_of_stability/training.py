@@ -1,8 +1,9 @@
 """Train one variant: every seed of it, in this process (one torch thread, float64 throughout).
 
-One function per experiment; the arrays each returns are what measurement.py reads back.
-Sharpness along a trajectory is not computed here but in measure, from the checkpoints, except
-where the dynamics themselves need it (the search for the edge and the projections of θ†).
+One trainer per kind of variant (config.py), chosen by the variant's type; the arrays each returns
+are what measurement.py reads back. Sharpness along a trajectory is not computed here but in
+measure, from the checkpoints, except where the dynamics themselves need it (the search for the
+edge and the projections of θ†).
 """
 
 from __future__ import annotations
@@ -11,28 +12,25 @@ import numpy as np
 import torch
 
 from ...common.study import Execution, TrainResult
-from . import diagonal
-from .config import Config, Network, Variant
-from .constrained import constrained_descent
-from .data import half_square_loss, network_examples
+from . import diagonal_net
+from .config import (
+    CohenGD,
+    Config,
+    ConstrainedTrajectory,
+    DiagonalGD,
+    DiagonalSGD,
+    GradientFlow,
+    SelfStabilizationGD,
+    ToyCubicGD,
+    Variant,
+)
+from .constrained_trajectory import constrained_descent
+from .cubic_toy import toy_descent
 from .descent import EdgeStart, LossOfFlat, Trajectory, checkpoint_steps, descend, run_to_edge
-from .models import MLP
-from .toy import CubicToy, toy_descent
+from .objectives import cubic_toy, diagonal_tensors, digits_loss, mlp_of
 
 
-def mlp_of(network: Network) -> MLP:
-    return MLP(network.widths, network.activation)
-
-
-def digits_loss(network: Network, data: dict[str, np.ndarray]) -> LossOfFlat:
-    """θ -> Cohen's ½-square loss of the MLP on the network's digits (config.Network)."""
-    inputs, targets = network_examples(network, data["digits_inputs"], data["digits_labels"])
-    inputs, targets = torch.as_tensor(inputs), torch.as_tensor(targets)
-    mlp = mlp_of(network)
-    return lambda theta: half_square_loss(mlp.outputs(theta, inputs), targets)
-
-
-def train_cohen_gd(config: Config, variant: Variant, data) -> TrainResult:
+def train_cohen_gd(config: Config, variant: CohenGD, data) -> TrainResult:
     """Full-batch GD from PyTorch's default initialisation, one run per seed (Cohen et al. §3)."""
     setup = config.cohen_gd
     loss_of_flat = digits_loss(setup.network, data)
@@ -55,12 +53,20 @@ def train_cohen_gd(config: Config, variant: Variant, data) -> TrainResult:
     return TrainResult(arrays, run_steps=variant.steps * len(setup.seeds), runs=len(setup.seeds))
 
 
+def substeps_per_step(variant: SelfStabilizationGD | ConstrainedTrajectory | GradientFlow) -> int:
+    """Gradient evaluations per tracked step: the flow's Euler sub-steps, else one."""
+    return variant.substeps if isinstance(variant, GradientFlow) else 1
+
+
 def track_from_edge(
-    loss_of_flat: LossOfFlat, config: Config, variant: Variant, start: EdgeStart
+    loss_of_flat: LossOfFlat,
+    config: Config,
+    variant: SelfStabilizationGD | ConstrainedTrajectory | GradientFlow,
+    start: EdgeStart,
 ) -> Trajectory:
-    """The variant's own dynamics from the edge: GD, θ† (constrained.py) or gradient flow."""
+    """The variant's own dynamics from the edge: GD, θ† (constrained_trajectory.py) or the flow."""
     setup = config.self_stabilization
-    if variant.method == "constrained":
+    if isinstance(variant, ConstrainedTrajectory):
         return constrained_descent(
             loss_of_flat,
             start.theta,
@@ -72,13 +78,19 @@ def track_from_edge(
             variant.stop_lambda2_times_lr_over_2,
             setup.lanczos_tolerance,
         )
-    substeps = variant.substeps if variant.method == "flow" else 1
     return descend(
-        loss_of_flat, start.theta, setup.lr, setup.track_steps, setup.checkpoint_every, substeps
+        loss_of_flat,
+        start.theta,
+        setup.lr,
+        setup.track_steps,
+        setup.checkpoint_every,
+        substeps_per_step(variant),
     )
 
 
-def train_self_stabilization(config: Config, variant: Variant, data) -> TrainResult:
+def train_self_stabilization(
+    config: Config, variant: SelfStabilizationGD | ConstrainedTrajectory | GradientFlow, data
+) -> TrainResult:
     """GD from initialisation to the first step with S·η/2 ≥ 1, then `track_steps` steps of GD,
     of θ† or of gradient flow (Damian et al. start all three at that point). A seed whose GD
     never reaches the edge keeps NaN trajectories (edge_reached false)."""
@@ -104,7 +116,7 @@ def train_self_stabilization(config: Config, variant: Variant, data) -> TrainRes
             track_from_edge(loss_of_flat, config, variant, start) if start.reached else unreached
         )
         starts.append(start)
-        run_steps += start.step + (steps * max(1, variant.substeps) if start.reached else 0)
+        run_steps += start.step + (steps * substeps_per_step(variant) if start.reached else 0)
     arrays = {
         "seeds": np.asarray(setup.seeds, np.int64),
         "edge_step": np.asarray([s.step for s in starts], np.int64),
@@ -117,12 +129,7 @@ def train_self_stabilization(config: Config, variant: Variant, data) -> TrainRes
     return TrainResult(arrays, run_steps=run_steps, runs=len(setup.seeds))
 
 
-def toy_model(config: Config) -> CubicToy:
-    setup = config.toy_cubic
-    return CubicToy(setup.a, setup.b, setup.alpha, setup.epsilon)
-
-
-def train_toy(config: Config, variant: Variant, data) -> TrainResult:
+def train_toy(config: Config, variant: ToyCubicGD, data) -> TrainResult:
     """GD on the cubic toy from y0 = 0 (S ≈ a, below 2/η) and x0 ~ U(−s, s) drawn from each seed."""
     setup = config.toy_cubic
     x0 = np.asarray(
@@ -131,28 +138,18 @@ def train_toy(config: Config, variant: Variant, data) -> TrainResult:
             for seed in setup.seeds
         ]
     )
-    xs, ys = toy_descent(toy_model(config), variant.lr, x0, np.zeros_like(x0), variant.steps)
+    xs, ys = toy_descent(cubic_toy(setup), variant.lr, x0, np.zeros_like(x0), variant.steps)
     arrays = {"seeds": np.asarray(setup.seeds, np.int64), "x": xs, "y": ys}
     return TrainResult(arrays, run_steps=variant.steps * len(setup.seeds), runs=len(setup.seeds))
 
 
-def diagonal_tensors(data) -> tuple[torch.Tensor, torch.Tensor]:
-    return torch.as_tensor(data["diagonal_inputs"]), torch.as_tensor(data["diagonal_targets"])
-
-
-def train_diagonal(config: Config, variant: Variant, data) -> TrainResult:
-    """SGD: all (η, seed) runs as one tensor program, run r with seed first_seed + r (its batch order).
-    GD: one run (from u = v = init_scale·1 GD is deterministic; its seed is 0)."""
+def descend_diagonal(
+    config: Config, data, lrs: list[float], seeds: list[int], indices: torch.Tensor, steps: int
+) -> TrainResult:
+    """Runs of the diagonal net from u = v = init_scale·1, one per (η, seed), as one tensor program."""
     inputs, targets = diagonal_tensors(data)
-    if variant.method == "sgd":
-        lrs = variant.run_lrs()
-        seeds = [config.first_seed + run for run in range(len(lrs))]
-        indices = diagonal.sample_indices(seeds, variant.steps, variant.batch, len(targets))
-    else:
-        lrs, seeds = [variant.lr], [0]
-        indices = diagonal.full_batch_indices(1, variant.steps, len(targets))
-    theta = diagonal.descend(
-        diagonal.initial(len(lrs), inputs.shape[1], config.diagonal_net.init_scale),
+    theta = diagonal_net.descend(
+        diagonal_net.initial(len(lrs), inputs.shape[1], config.diagonal_net.init_scale),
         torch.tensor(lrs, dtype=torch.float64),
         inputs,
         targets,
@@ -163,14 +160,33 @@ def train_diagonal(config: Config, variant: Variant, data) -> TrainResult:
         "lrs": np.asarray(lrs),
         "final_theta": theta.numpy(),
     }
-    return TrainResult(arrays, run_steps=variant.steps * len(lrs), runs=len(lrs))
+    return TrainResult(arrays, run_steps=steps * len(lrs), runs=len(lrs))
+
+
+def train_diagonal_sgd(config: Config, variant: DiagonalSGD, data) -> TrainResult:
+    """SGD: all (η, seed) runs at once, run r with seed first_seed + r (its batch order)."""
+    lrs = variant.run_lrs()
+    seeds = [config.first_seed + run for run in range(len(lrs))]
+    examples = len(data["diagonal_targets"])
+    indices = diagonal_net.sample_indices(seeds, variant.steps, variant.batch, examples)
+    return descend_diagonal(config, data, lrs, seeds, indices, variant.steps)
+
+
+def train_diagonal_gd(config: Config, variant: DiagonalGD, data) -> TrainResult:
+    """GD: one run (from u = v = init_scale·1 GD is deterministic; its seed is 0)."""
+    examples = len(data["diagonal_targets"])
+    indices = diagonal_net.full_batch_indices(1, variant.steps, examples)
+    return descend_diagonal(config, data, [variant.lr], [0], indices, variant.steps)
 
 
 TRAINERS = {
-    "cohen_gd": train_cohen_gd,
-    "self_stabilization": train_self_stabilization,
-    "toy_cubic": train_toy,
-    "diagonal_net": train_diagonal,
+    CohenGD: train_cohen_gd,
+    SelfStabilizationGD: train_self_stabilization,
+    ConstrainedTrajectory: train_self_stabilization,
+    GradientFlow: train_self_stabilization,
+    ToyCubicGD: train_toy,
+    DiagonalSGD: train_diagonal_sgd,
+    DiagonalGD: train_diagonal_gd,
 }
 
 
@@ -183,6 +199,6 @@ def train(
     execution: Execution,
     reads,
 ) -> TrainResult:
-    """The skeleton's train: the variant's experiment picks the trainer (one process)."""
-    variant = config.variants[variant_name]
-    return TRAINERS[variant.experiment](config, variant, data)
+    """The skeleton's train: the variant's kind picks the trainer (one process)."""
+    variant: Variant = config.variants[variant_name]
+    return TRAINERS[type(variant)](config, variant, data)

@@ -1,10 +1,7 @@
-"""Models as functions of one flat parameter vector θ, so that Hessian tools apply directly.
-
-- `MLP`: fully connected net with a smooth activation (tanh as in Cohen et al.'s fc-tanh; swish
-  as in Damian et al., whose ∇S needs three derivatives; tanh has them too). Initialised with
-  PyTorch's default `nn.Linear` initialisation under an explicit seed.
-- `diagonal_net_outputs`: the diagonal linear network f(x) = ⟨u⊙u − v⊙v, x⟩ of Wu & Su's
-  (2023) SGD-stability experiments (θ = [u, v]).
+"""The MLP of the digits experiments as a function of one flat parameter vector θ, so that Hessian
+tools apply directly: fully connected, with a smooth activation (tanh as in Cohen et al.'s fc-tanh;
+swish as in Damian et al., whose ∇S needs three derivatives; tanh has them too), initialised with
+PyTorch's default `nn.Linear` initialisation under an explicit seed.
 """
 
 from __future__ import annotations
@@ -52,10 +49,3 @@ class MLP:
             if index < len(self.layer_shapes) - 1:
                 hidden = activate(hidden)
         return hidden
-
-
-def diagonal_net_outputs(theta: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
-    """f(x) = ⟨u⊙u − v⊙v, x⟩ with θ = [u, v]; a leading run dimension in θ (runs, 2d) gives
-    (runs, examples) outputs."""
-    u, v = theta.chunk(2, dim=-1)
-    return (u * u - v * v) @ inputs.T
