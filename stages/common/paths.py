@@ -69,8 +69,8 @@ def figures_dir(study: str) -> Path:
     return REPORTS / "figures" / study
 
 
-def stage_address(study: str, kind: str, variant: str | None = None) -> str:
-    """How DVC names a study's stage from the project root, e.g.
-    `pipelines/gpfq/dvc.yaml:train-gpfq@mlp` (`dvc repro <address>`)."""
-    name = f"{kind}-{study}" + (f"@{variant}" if variant else "")
-    return f"{PIPELINES / study / 'dvc.yaml'}:{name}"
+def stage_address(study: str, kind: str) -> str:
+    """How DVC names one of a study's single stages from the project root, e.g.
+    `pipelines/gpfq/dvc.yaml:render-gpfq` (`dvc repro <address>`). Train and measure stages are
+    `<kind>-<study>-<experiment>@<variant>`: find them in DVC's stage list (stages/rerun_claim.py)."""
+    return f"{PIPELINES / study / 'dvc.yaml'}:{kind}-{study}"
