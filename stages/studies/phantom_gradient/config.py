@@ -140,7 +140,7 @@ class DenseVariant:
     """Train the dense model with one gradient (P3), keeping checkpoints for P1."""
 
     name: str
-    gradient: Gradient  # the gradient of the implicit layer that training follows
+    gradient: Gradient  # what training follows: params `backward` (exact | unrolled | neumann), k, damping
     measure_direction: bool  # P1's cosines at this variant's checkpoints (measure's main cost)
 
 
