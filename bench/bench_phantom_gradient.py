@@ -26,9 +26,10 @@ pin_threads()
 
 from stages.common.params import study_section  # noqa: E402
 from stages.studies.phantom_gradient import STUDY  # noqa: E402
+from stages.studies.phantom_gradient.backward_timing import TimedCell, time_seed  # noqa: E402
+from stages.studies.phantom_gradient.config import ConvTimingVariant  # noqa: E402
 from stages.studies.phantom_gradient.data import generate  # noqa: E402
-from stages.studies.phantom_gradient.implicit import Costs  # noqa: E402
-from stages.studies.phantom_gradient.timing import TimedCell, backwards, time_seed  # noqa: E402
+from stages.studies.phantom_gradient.implicit_layer import Costs  # noqa: E402
 
 
 def main() -> None:
@@ -38,10 +39,10 @@ def main() -> None:
     args = parser.parse_args()
     config = STUDY.parse(study_section("phantom_gradient"))
     data = generate(config)
-    timing_variant = next(v for v in config.variants.values() if v.experiment == "conv_timing")
-    choices = backwards(timing_variant.backward)
+    timing_variant = next(v for v in config.variants.values() if isinstance(v, ConvTimingVariant))
+    choices = timing_variant.estimators()
     print(
-        f"phantom: k = {timing_variant.backward.k}, λ = {timing_variant.backward.damping:g}; "
+        f"phantom: k = {timing_variant.k}, λ = {timing_variant.damping:g}; "
         f"seed {config.first_seed}, {args.repeats} timed rounds after {config.conv_timing.warmup} warm-up rounds"
     )
     for channels in args.channels:
@@ -49,9 +50,9 @@ def main() -> None:
         timed = TimedCell(dataclasses.replace(config, conv_timing=setup), config.first_seed, data)
         fixed_point = timed.fixed_point(Costs())
         passes = {}
-        for name, backward in choices.items():
+        for name, gradient in choices.items():
             costs = Costs()
-            timed.gradient(fixed_point, backward, costs)
+            timed.gradient(fixed_point, gradient, costs)
             passes[name] = costs.backward_passes
         seconds = {
             name: float(np.median(values))

@@ -3,6 +3,8 @@ layer, large-k phantom = exact, unrolled = Neumann, gradcheck), the solver's con
 reported failures, params validation, each claim check on synthetic tables where it must pass and
 where it must fail, and a tiny run through the Study API (bit-identical reruns, no time in a table)."""
 
+import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -12,14 +14,22 @@ import torch
 import yaml
 from params_profile import edited, merge
 
+from stages.common.atomic import read_arrays, write_arrays
 from stages.common.params import ParamError, Section
 from stages.common.study import Execution
+from stages.common.tables import to_arrow, validate
 from stages.common.verdicts import NOT_REPRODUCED, REPRODUCED
 from stages.studies.phantom_gradient import STUDY
-from stages.studies.phantom_gradient.cells import DenseCell
-from stages.studies.phantom_gradient.implicit import Cell, Costs, equilibrium, solve_forward
-from stages.studies.phantom_gradient.settings import Backward, SolverSettings
-from stages.studies.phantom_gradient.solver import anderson
+from stages.studies.phantom_gradient.anderson import anderson
+from stages.studies.phantom_gradient.config import (
+    ConvTimingVariant,
+    DenseVariant,
+    ExactGradient,
+    PhantomGradient,
+    SolverSettings,
+)
+from stages.studies.phantom_gradient.implicit_layer import Cell, Costs, equilibrium, solve_forward
+from stages.studies.phantom_gradient.models import DenseCell
 
 torch.set_num_threads(1)
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,9 +85,9 @@ def random_problem(seed=0, width=6, inputs=4, batch=3, norm=0.6):
     return weight, injection_weight, bias, x, c
 
 
-def layer_gradients(cell, x, c, backward, settings=TIGHT):
-    """∂(Σ c⊙z*)/∂(W, U, b) under one backward choice."""
-    state = equilibrium(cell, x, backward, settings, settings, Costs())
+def layer_gradients(cell, x, c, gradient, settings=TIGHT):
+    """∂(Σ c⊙z*)/∂(W, U, b) under one gradient."""
+    state = equilibrium(cell, x, gradient, settings, settings, Costs())
     return torch.autograd.grad((c * state).sum(), [cell.weight, cell.injection_weight, cell.bias])
 
 
@@ -88,7 +98,7 @@ def test_exact_gradient_of_a_linear_layer_is_the_closed_form():
     """z* = (I − W)⁻¹(Ux + b), L = Σ c·z*: ∂L/∂z-side adjoint g = c (I − W)⁻¹, ∂L/∂W = Σ gᵀ z*ᵀ."""
     weight, injection_weight, bias, x, c = random_problem()
     params = [t.clone().requires_grad_() for t in (weight, injection_weight, bias)]
-    grads = layer_gradients(TensorCell(*params, linear=True), x, c, Backward("exact"))
+    grads = layer_gradients(TensorCell(*params, linear=True), x, c, ExactGradient())
     identity = torch.eye(len(weight), dtype=torch.float64)
     fixed_point = torch.linalg.solve(identity - weight, (x @ injection_weight.T + bias).T).T
     adjoint = torch.linalg.solve((identity - weight).T, c.T).T  # rows g = c (I − W)⁻¹
@@ -102,12 +112,12 @@ def test_phantom_gradient_with_large_k_is_the_exact_gradient(damping):
     weight, injection_weight, bias, x, c = random_problem(seed=1)
     params = [t.clone().requires_grad_() for t in (weight, injection_weight, bias)]
     cell = TensorCell(*params)
-    exact = layer_gradients(cell, x, c, Backward("exact"))
+    exact = layer_gradients(cell, x, c, ExactGradient())
     for form in ("unrolled", "neumann"):
-        phantom = layer_gradients(cell, x, c, Backward(form, 200, damping))
+        phantom = layer_gradients(cell, x, c, PhantomGradient(form, 200, damping))
         for got, want in zip(phantom, exact, strict=True):
             torch.testing.assert_close(got, want, rtol=1e-8, atol=1e-10)
-    short = layer_gradients(cell, x, c, Backward("unrolled", 1, damping))
+    short = layer_gradients(cell, x, c, PhantomGradient("unrolled", 1, damping))
     assert not torch.allclose(short[0], exact[0], rtol=1e-3), "k = 1 should not already be exact"
 
 
@@ -116,8 +126,8 @@ def test_unrolled_and_neumann_forms_agree_to_rounding():
     x = torch.rand(5, 8, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
     c = torch.randn(5, 16, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
     for k, damping in ((1, 1.0), (3, 0.5), (7, 0.8)):
-        unrolled = layer_gradients(cell, x, c, Backward("unrolled", k, damping))
-        neumann = layer_gradients(cell, x, c, Backward("neumann", k, damping))
+        unrolled = layer_gradients(cell, x, c, PhantomGradient("unrolled", k, damping))
+        neumann = layer_gradients(cell, x, c, PhantomGradient("neumann", k, damping))
         for got, want in zip(unrolled, neumann, strict=True):
             torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-12)
 
@@ -126,7 +136,7 @@ def test_gradcheck_of_the_exact_backward_in_float64():
     weight, injection_weight, bias, x, c = random_problem(seed=2, width=4, inputs=3, batch=2)
 
     def loss(w, u, b):
-        state = equilibrium(TensorCell(w, u, b), x, Backward("exact"), TIGHT, TIGHT, Costs())
+        state = equilibrium(TensorCell(w, u, b), x, ExactGradient(), TIGHT, TIGHT, Costs())
         return (c * state).sum()
 
     params = tuple(t.clone().requires_grad_() for t in (weight, injection_weight, bias))
@@ -138,10 +148,14 @@ def test_costs_count_what_each_backward_does():
     x = torch.rand(4, 8, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     settings = SolverSettings(5, 1e-8, 100)
     counted = {}
-    for backward in (Backward("exact"), Backward("unrolled", 5, 0.5), Backward("neumann", 5, 0.5)):
+    for gradient in (
+        ExactGradient(),
+        PhantomGradient("unrolled", 5, 0.5),
+        PhantomGradient("neumann", 5, 0.5),
+    ):
         costs = Costs()
-        equilibrium(cell, x, backward, settings, settings, costs).sum().backward()
-        counted[backward.form] = costs
+        equilibrium(cell, x, gradient, settings, settings, costs).sum().backward()
+        counted[gradient.form] = costs
     assert (counted["unrolled"].backward_graph_evaluations, counted["unrolled"].backward_vjps) == (
         5,
         5,
@@ -210,21 +224,47 @@ def test_spectral_cap_keeps_the_dense_cell_contractive():
 
 
 def test_default_and_tiny_params_parse():
-    assert set(parse(PARAMS).variants) == set(PARAMS["variants"])
+    declared = {name for group in PARAMS["variants"].values() for name in group}
+    assert set(parse(PARAMS).variants) == declared
     assert parse(TINY).dense.width == 16
+
+
+def test_each_kind_of_variant_parses_to_its_own_type():
+    variants = parse(PARAMS).variants
+    exact, unrolled, timing = (
+        variants["dense_exact"],
+        variants["dense_unrolled"],
+        variants["conv_timing"],
+    )
+    assert isinstance(exact, DenseVariant) and exact.gradient == ExactGradient()
+    assert not hasattr(exact.gradient, "k")  # no placeholder k or λ where they do not apply
+    assert unrolled.gradient == PhantomGradient("unrolled", 5, 0.5) and unrolled.measure_direction
+    assert variants["dense_jacobian_free"].gradient.jacobian_free
+    assert isinstance(timing, ConvTimingVariant) and not hasattr(timing, "measure_direction")
+    assert timing.estimators() == {
+        "exact": ExactGradient(),
+        "unrolled": PhantomGradient("unrolled", 5, 0.5),
+        "neumann": PhantomGradient("neumann", 5, 0.5),
+    }
+    with pytest.raises(ValueError, match="k >= 1"):
+        PhantomGradient("unrolled", 0, 0.5)
 
 
 @pytest.mark.parametrize(
     "path, value, expected",
     [
         (
-            "variants.dense_unrolled.damping",
+            "variants.dense.dense_unrolled.damping",
             1.5,
-            "phantom_gradient.variants.dense_unrolled.damping = 1.5: allowed: a number in (0, 1]",
+            "phantom_gradient.variants.dense.dense_unrolled.damping = 1.5: allowed: a number in (0, 1]",
         ),
-        ("variants.dense_unrolled.backward", "broyden", "allowed: one of exact, unrolled, neumann"),
-        ("variants.dense_exact.k", 5, "'k' is not one"),
-        ("variants.dense_unrolled.k", 0, "allowed: an integer >= 1"),
+        (
+            "variants.dense.dense_unrolled.backward",
+            "broyden",
+            "allowed: one of exact, unrolled, neumann",
+        ),
+        ("variants.dense.dense_exact.k", 5, "'k' is not one"),
+        ("variants.dense.dense_unrolled.k", 0, "allowed: an integer >= 1"),
         (
             "setup.dense.max_spectral_norm",
             1.2,
@@ -234,18 +274,44 @@ def test_default_and_tiny_params_parse():
         ("setup.conv_timing.groups", 5, "a divisor of channels"),
         ("setup.direction.ks", [5, 2], "increasing"),
         ("setup.first_seed", -1, "allowed: an integer >= 0"),
+        # a field of the other kind of variant, or of the old flat layout, is refused by name
+        (
+            "variants.conv_timing.conv_timing.measure_direction",
+            True,
+            "phantom_gradient.variants.conv_timing.conv_timing.measure_direction = True: "
+            "allowed: a known key here (k, damping); 'measure_direction' is not one",
+        ),
+        ("variants.conv_timing.conv_timing.backward", "unrolled", "'backward' is not one"),
+        ("variants.dense.dense_exact.experiment", "dense", "'experiment' is not one"),
+        (
+            "variants.timing",
+            {"conv": {"k": 5, "damping": 0.5}},
+            "phantom_gradient.variants.timing = {'conv': {'k': 5, 'damping': 0.5}}: "
+            "allowed: a known key here (dense, conv_timing)",
+        ),
+        (
+            "variants.conv_timing.dense_exact",
+            {"k": 5, "damping": 0.5},
+            "phantom_gradient.variants.conv_timing.dense_exact = 'dense_exact': "
+            "allowed: a variant name no other experiment uses",
+        ),
+        ("variants.conv_timing", {}, "phantom_gradient.variants.conv_timing = {}"),
     ],
 )
 def test_bad_params_name_key_value_and_allowed(path, value, expected):
     with pytest.raises(ParamError) as error:
         parse(edited(PARAMS, path, value))
     assert expected in str(error.value)
+    assert "\n" not in str(error.value)  # one line
 
 
 # --- checks on synthetic tables -------------------------------------------------------------------------
 
+STEPS_PER_EPOCH = 12  # a made-up epoch length: steps and epochs must not be confused
 
-def row(variant, seed, step, metric, value, experiment, backward="exact", k=0, damping=0.0):
+
+def row(variant, seed, step, metric, value, **settings):
+    """One tidy row; every setting column not given is null."""
     return {
         "study": "phantom_gradient",
         "variant": variant,
@@ -253,10 +319,22 @@ def row(variant, seed, step, metric, value, experiment, backward="exact", k=0, d
         "step": step,
         "metric": metric,
         "value": value,
-        "experiment": experiment,
-        "backward": backward,
-        "k": k,
-        "damping": damping,
+        **dict.fromkeys(STUDY.setting_columns),
+        **settings,
+    }
+
+
+def as_read(rows) -> pd.DataFrame:
+    """The rows as a stage reads them: through the schema and Arrow (nullable ints come back float)."""
+    return to_arrow(pd.DataFrame(rows), STUDY.setting_columns, "synthetic").to_pandas()
+
+
+def trained_with(form, k=None, damping=None):
+    return {
+        "experiment": "dense",
+        "training_gradient": form,
+        "training_k": k,
+        "training_damping": damping,
     }
 
 
@@ -264,41 +342,37 @@ def direction_table(cosine_at_5: float, difference: float = 1e-11) -> pd.DataFra
     rows = []
     for seed in range(3):
         for epoch in (0, 15):
+            at = {**trained_with("exact"), "epoch": epoch}
+            step = epoch * STEPS_PER_EPOCH
             for damping in (0.5, 1.0):
                 for k, cosine in ((1, 0.9), (2, 0.93), (5, cosine_at_5), (10, 0.999)):
+                    phantom = {"estimator_k": k, "estimator_damping": damping}
                     rows.append(
                         row(
                             "dense_exact",
                             seed,
-                            epoch,
-                            f"cosine_unrolled_k{k}_damping{damping:g}",
+                            step,
+                            "cosine_with_exact",
                             cosine,
-                            "direction",
-                            "unrolled",
-                            k,
-                            damping,
+                            **at,
+                            **phantom,
+                            estimator="unrolled",
                         )
                     )
                     rows.append(
                         row(
                             "dense_exact",
                             seed,
-                            epoch,
-                            f"unrolled_neumann_relative_difference_k{k}_damping{damping:g}",
+                            step,
+                            "unrolled_neumann_relative_difference",
                             difference,
-                            "direction",
-                            "neumann",
-                            k,
-                            damping,
+                            **at,
+                            **phantom,
                         )
                     )
-            rows.append(
-                row("dense_exact", seed, epoch, "reference_unconverged_solves", 0, "direction")
-            )
-            rows.append(
-                row("dense_exact", seed, epoch, "jacobian_spectral_radius_max", 0.8, "direction")
-            )
-    return pd.DataFrame(rows)
+            rows.append(row("dense_exact", seed, step, "reference_unconverged_solves", 0, **at))
+            rows.append(row("dense_exact", seed, step, "jacobian_spectral_radius_max", 0.8, **at))
+    return as_read(rows)
 
 
 def test_direction_check_passes_and_fails():
@@ -320,20 +394,27 @@ def test_direction_check_passes_and_fails():
     assert apart.verdict == NOT_REPRODUCED
 
 
+def test_direction_check_reports_checkpoints_by_epoch_not_step():
+    outcome = STUDY.module("checks").CHECKS["phantom_direction"](
+        direction_table(0.99), tolerance("phantom_direction")
+    )
+    assert {row["epoch"] for row in outcome.rows} == {0, 15, "all"}
+    assert "dense_exact_epoch15_damping0.5_cosine_k5_median" in outcome.numbers
+    assert outcome.rows[0]["median cosine per k"].startswith("k=1: 0.9000, k=2: ")
+
+
 def cost_table(exact_passes: float) -> pd.DataFrame:
     rows = []
+    timing = {"experiment": "conv_timing"}
     for seed in range(3):
         for form, passes in (("exact", exact_passes), ("unrolled", 10.0), ("neumann", 6.0)):
-            rows.append(
-                row("conv_timing", seed, 0, f"backward_passes_{form}", passes, "conv_timing", form)
-            )
-            rows.append(
-                row(
-                    "conv_timing", seed, 0, f"backward_vjps_{form}", passes - 1, "conv_timing", form
+            phantom = {} if form == "exact" else {"estimator_k": 5, "estimator_damping": 0.5}
+            for metric, value in (("backward_passes", passes), ("backward_vjps", passes - 1)):
+                rows.append(
+                    row("conv_timing", seed, 0, metric, value, **timing, **phantom, estimator=form)
                 )
-            )
-        rows.append(row("conv_timing", seed, 0, "unconverged_solves", 0.0, "conv_timing"))
-    return pd.DataFrame(rows)
+        rows.append(row("conv_timing", seed, 0, "unconverged_solves", 0.0, **timing))
+    return as_read(rows)
 
 
 def test_cost_check_is_judged_on_counts():
@@ -353,18 +434,27 @@ def test_cost_check_is_judged_on_counts():
 
 def accuracy_table(phantom_shift: float) -> pd.DataFrame:
     rows = []
+    last = 15 * STEPS_PER_EPOCH
     for seed in range(5):
         base = 0.95 + 0.005 * seed
-        for variant, form, k, damping, shift in (
-            ("dense_exact", "exact", 0, 0.0, 0.0),
-            ("dense_unrolled", "unrolled", 5, 0.5, phantom_shift),
-            ("dense_jacobian_free", "unrolled", 1, 1.0, -0.2),
+        for variant, gradient, shift in (
+            ("dense_exact", trained_with("exact"), 0.0),
+            ("dense_unrolled", trained_with("unrolled", 5, 0.5), phantom_shift),
+            ("dense_jacobian_free", trained_with("unrolled", 1, 1.0), -0.2),
         ):
             rows.append(
-                row(variant, seed, 15, "test_accuracy", base + shift, "dense", form, k, damping)
+                row(
+                    variant,
+                    seed,
+                    last,
+                    "test_accuracy_fraction",
+                    base + shift,
+                    **gradient,
+                    epoch=15,
+                )
             )
-            rows.append(row(variant, seed, 0, "diverged", 0.0, "dense", form, k, damping))
-    return pd.DataFrame(rows)
+            rows.append(row(variant, seed, last, "diverged", 0.0, **gradient, epoch=15))
+    return as_read(rows)
 
 
 def test_accuracy_check_judges_phantom_not_jacobian_free():
@@ -372,6 +462,11 @@ def test_accuracy_check_judges_phantom_not_jacobian_free():
         accuracy_table(-0.003), tolerance("phantom_accuracy")
     )
     assert outcome.verdict == REPRODUCED  # Jacobian-free's −0.2 is shown, not judged
+    assert [row["backward"] for row in outcome.rows] == [
+        "exact",
+        "unrolled k=1 λ=1 (Jacobian-free)",
+        "unrolled k=5 λ=0.5",
+    ]
     assert (
         STUDY.module("checks")
         .CHECKS["phantom_accuracy"](accuracy_table(-0.05), tolerance("phantom_accuracy"))
@@ -382,6 +477,9 @@ def test_accuracy_check_judges_phantom_not_jacobian_free():
 
 # --- a tiny run through the Study API ---------------------------------------------------------------------
 
+# the old names carried settings: cosine_unrolled_k5_damping0.5, backward_passes_exact, ..._vs_exact
+SETTING_IN_A_NAME = re.compile(r"_k\d|damping\d|epoch\d|(?<!_with)_(exact|unrolled|neumann)$|_vs_")
+
 
 @pytest.fixture(scope="module")
 def tiny():
@@ -389,7 +487,13 @@ def tiny():
     return config, STUDY.module("data").generate(config)
 
 
-def test_tiny_dense_run_is_bit_identical_and_measured(tiny):
+def as_saved(arrays: dict, tmp_path) -> dict:
+    """The run's arrays as the measure stage reads them (written and read back as .npz)."""
+    write_arrays(tmp_path / "run.npz", arrays)
+    return read_arrays(tmp_path / "run.npz")
+
+
+def test_tiny_dense_run_is_bit_identical_and_measured(tiny, tmp_path):
     config, data = tiny
     first = STUDY.module("training").train(
         config, "dense_unrolled", data, probe=None, execution=Execution(), reads={}
@@ -401,23 +505,69 @@ def test_tiny_dense_run_is_bit_identical_and_measured(tiny):
     for name in first.arrays:
         assert np.array_equal(first.arrays[name], second.arrays[name], equal_nan=True), name
     frame = STUDY.module("measurement").measure(
-        config, "dense_unrolled", data, first.arrays, reads={}
+        config, "dense_unrolled", data, as_saved(first.arrays, tmp_path), reads={}
     )
     k, damping = config.direction.ks[-1], config.direction.dampings[0]
     assert {
-        "test_accuracy",
+        "test_accuracy_fraction",
         "backward_passes_per_step",
-        f"cosine_unrolled_k{k}_damping{damping:g}",
-        f"unrolled_neumann_relative_difference_k{k}_damping{damping:g}",
+        "cosine_with_exact",
+        "unrolled_neumann_relative_difference",
     } <= set(frame["metric"])
-    steps = config.variants["dense_unrolled"].backward.k
+    at_grid_point = (frame["estimator_k"] == k) & (frame["estimator_damping"] == damping)
+    assert (at_grid_point & (frame["metric"] == "cosine_with_exact")).any()
+    assert (at_grid_point & (frame["metric"] == "unrolled_neumann_relative_difference")).any()
+    steps = config.variants["dense_unrolled"].gradient.k
     assert (
         frame.loc[frame["metric"] == "backward_passes_per_step", "value"].eq(2 * steps).all()
     )  # k steps + k VJPs
     assert frame.loc[frame["metric"] == "unconverged_solves", "value"].eq(0).all()
 
 
-def test_timing_keeps_times_out_of_the_arrays_and_table(tiny):
+def test_tiny_dense_table_has_one_meaning_per_column(tiny, tmp_path):
+    config, data = tiny
+    result = STUDY.module("training").train(
+        config, "dense_unrolled", data, probe=None, execution=Execution(), reads={}
+    )
+    frame = STUDY.module("measurement").measure(
+        config, "dense_unrolled", data, as_saved(result.arrays, tmp_path), reads={}
+    )
+    frame.insert(0, "study", "phantom_gradient")
+    frame.insert(1, "variant", "dense_unrolled")
+    validate(frame, STUDY.setting_columns, "tiny")  # the schema, one row per key
+    assert not [m for m in set(frame["metric"]) if SETTING_IN_A_NAME.search(m)]
+    # step is the optimisation step: epoch × steps per epoch (the last minibatch may be short)
+    per_epoch = math.ceil(len(data["train_labels"]) / config.dense.batch_size)
+    assert result.arrays["steps_per_epoch"] == per_epoch
+    assert frame["step"].eq(frame["epoch"] * per_epoch).all()
+    assert frame["epoch"].max() == config.dense.epochs and per_epoch > 1
+    assert result.run_steps == per_epoch * config.dense.epochs * config.dense.seeds
+    # the training gradient on every row; the estimator only on the direction rows
+    assert (frame["training_gradient"] == "unrolled").all() and frame["training_k"].eq(5).all()
+    assert frame["training_damping"].eq(0.5).all()
+    cosines = frame[frame["metric"] == "cosine_with_exact"]
+    grid = {
+        (form, k, damping)
+        for form in ("unrolled", "neumann")
+        for k in config.direction.ks
+        for damping in config.direction.dampings
+    }
+    for (seed, epoch), checkpoint in cosines.groupby(["seed", "epoch"]):
+        found = zip(
+            checkpoint["estimator"],
+            checkpoint["estimator_k"],
+            checkpoint["estimator_damping"],
+            strict=True,
+        )
+        assert set(found) == grid, (seed, epoch)
+    assert sorted(cosines["epoch"].unique()) == config.dense.checkpoint_epochs()
+    training = frame[frame["metric"].isin(["train_loss_cross_entropy", "test_accuracy_fraction"])]
+    assert training["estimator"].isna().all() and training["estimator_k"].isna().all()
+    diverged = frame[frame["metric"] == "diverged"]
+    assert diverged["epoch"].eq(config.dense.epochs).all() and diverged["value"].eq(0).all()
+
+
+def test_timing_keeps_times_out_of_the_arrays_and_table(tiny, tmp_path):
     config, data = tiny
     result = STUDY.module("training").train(
         config, "conv_timing", data, probe=None, execution=Execution(), reads={}
@@ -431,8 +581,18 @@ def test_timing_keeps_times_out_of_the_arrays_and_table(tiny):
     for name in result.arrays:  # counts, cosines and residuals do not depend on the clock
         assert np.array_equal(result.arrays[name], again.arrays[name]), name
     frame = STUDY.module("measurement").measure(
-        config, "conv_timing", data, result.arrays, reads={}
+        config, "conv_timing", data, as_saved(result.arrays, tmp_path), reads={}
     )
     times = set(result.wall_clock.values())
     assert not times & set(frame["value"])
     assert not any("time" in metric or "second" in metric for metric in frame["metric"])
+    # one metric per quantity, the estimator a column of its own; nothing is trained here
+    assert not [m for m in set(frame["metric"]) if SETTING_IN_A_NAME.search(m)]
+    passes = frame[frame["metric"] == "backward_passes"].set_index(["seed", "estimator"])
+    assert set(passes.index.get_level_values("estimator")) == {"exact", "unrolled", "neumann"}
+    variant = config.variants["conv_timing"]
+    assert pd.isna(passes.loc[(0, "exact"), "estimator_k"])
+    assert passes.loc[(0, "unrolled"), "estimator_k"] == variant.k
+    assert passes.loc[(0, "unrolled"), "value"] == 2 * variant.k  # k steps + k VJPs
+    assert frame["step"].eq(0).all() and frame["epoch"].isna().all()
+    assert frame["training_gradient"].isna().all()

@@ -21,29 +21,30 @@ from ...common.verdicts import (
     spearman,
     threshold_verdict,
 )
+from .table_rows import (
+    direction_cosines,
+    direction_rows,
+    experiment_rows,
+    training_backward_passes,
+)
 
 
-def rows_of(table: pd.DataFrame, experiment: str, metric: str | None = None) -> pd.DataFrame:
-    rows = table[table["experiment"] == experiment]
-    if metric is not None:
-        rows = rows[rows["metric"] == metric]
+def required(rows: pd.DataFrame, what: str) -> pd.DataFrame:
     if rows.empty:
-        raise DataError(
-            f"the table has no {experiment} rows{f' for {metric!r}' if metric else ''}: "
-            "run the variants this claim names"
-        )
+        raise DataError(f"the table has no {what} rows: run the variants this claim names")
     return rows
 
 
-def per_seed(rows: pd.DataFrame, variant: str, metric: str, step: int | None = None) -> pd.Series:
-    """One value per seed: at `step`, or at the last step recorded."""
+def of_metric(rows: pd.DataFrame, metric: str) -> pd.DataFrame:
+    return required(rows[rows["metric"] == metric], repr(metric))
+
+
+def per_seed(rows: pd.DataFrame, variant: str, metric: str) -> pd.Series:
+    """One value per seed: at the last step recorded (a trained network's final value)."""
     picked = rows[(rows["variant"] == variant) & (rows["metric"] == metric)]
     if picked.empty:
         raise DataError(f"the table has no {metric!r} rows for variant {variant!r}")
-    if step is None:
-        picked = picked.loc[picked.groupby("seed")["step"].idxmax()]
-    else:
-        picked = picked[picked["step"] == step]
+    picked = picked.loc[picked.groupby("seed")["step"].idxmax()]
     return picked.set_index("seed")["value"].sort_index()
 
 
@@ -61,24 +62,27 @@ def phantom_direction(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
     floor = tolerance.number("cosine_at_least", low=-1.0, high=1.0)
     rise_floor = tolerance.number("rise_spearman_at_least", low=-1.0, high=1.0)
     agreement = tolerance.number("forms_relative_difference_at_most", positive=True)
-    direction = rows_of(table, "direction")
-    cosines = direction[
-        (direction["backward"] == "unrolled") & direction["metric"].str.startswith("cosine_")
-    ]
-    differences = direction[
-        direction["metric"].str.startswith("unrolled_neumann_relative_difference_")
-    ]
-    if judged_k not in set(cosines["k"]):
+    direction = required(direction_rows(table), "direction (dense checkpoint)")
+    cosines = direction_cosines(table, "unrolled")
+    differences = direction[direction["metric"] == "unrolled_neumann_relative_difference"]
+    if judged_k not in set(cosines["estimator_k"]):
         raise DataError(
-            f"judged_k = {judged_k} is not on the direction grid {sorted(set(cosines['k']))}"
+            f"judged_k = {judged_k} is not on the direction grid "
+            f"{sorted(set(cosines['estimator_k']))}"
         )
     verdicts, rows, numbers, lowest = [], [], {}, []
-    for (variant, epoch, damping), group in cosines.groupby(["variant", "step", "damping"]):
-        at_k = Spread.of(group[group["k"] == judged_k].set_index("seed")["value"].sort_index())
-        rise = Spread.of(
-            group.groupby("seed")[["k", "value"]].apply(lambda r: spearman(r["k"], r["value"]))
+    for (variant, epoch, damping), group in cosines.groupby(
+        ["variant", "epoch", "estimator_damping"]
+    ):
+        at_k = Spread.of(
+            group[group["estimator_k"] == judged_k].set_index("seed")["value"].sort_index()
         )
-        by_k = group.groupby("k")["value"].median()
+        rise = Spread.of(
+            group.groupby("seed")[["estimator_k", "value"]].apply(
+                lambda r: spearman(r["estimator_k"], r["value"])
+            )
+        )
+        by_k = group.groupby("estimator_k")["value"].median()
         parts = [threshold_verdict(at_k, floor), threshold_verdict(rise, rise_floor)]
         verdict = combine(parts)
         verdicts.append(verdict)
@@ -100,8 +104,8 @@ def phantom_direction(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
     largest = Spread.of(differences.groupby(["variant", "seed"])["value"].max())
     forms_verdict = threshold_verdict(largest, agreement, at_most=True)
     numbers.update(largest.as_numbers("unrolled_neumann_largest_relative_difference"))
-    unconverged = float(rows_of(table, "direction", "reference_unconverged_solves")["value"].sum())
-    radius = rows_of(table, "direction", "jacobian_spectral_radius_max")["value"]
+    unconverged = float(of_metric(direction, "reference_unconverged_solves")["value"].sum())
+    radius = of_metric(direction, "jacobian_spectral_radius_max")["value"]
     numbers.update(
         {
             "reference_unconverged_solves": unconverged,
@@ -146,17 +150,17 @@ def backward_cost(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
     forward or adjoint solve missed its tolerance is lost. The dense model's passes per training
     step are shown beside it."""
     floor = tolerance.number("passes_ratio_at_least", positive=True)
-    timing = rows_of(table, "conv_timing")
+    timing = required(experiment_rows(table, "conv_timing"), "conv_timing")
     variant = timing["variant"].iloc[0]
     converged = per_seed(timing, variant, "unconverged_solves") == 0
+    by_form = {
+        form: timing[timing["estimator"] == form] for form in ("exact", "unrolled", "neumann")
+    }
     passes = {
-        form: per_seed(timing, variant, f"backward_passes_{form}").where(converged)
-        for form in ("exact", "unrolled", "neumann")
+        form: per_seed(rows, variant, "backward_passes").where(converged)
+        for form, rows in by_form.items()
     }
-    vjps = {
-        form: per_seed(timing, variant, f"backward_vjps_{form}")
-        for form in ("exact", "unrolled", "neumann")
-    }
+    vjps = {form: per_seed(rows, variant, "backward_vjps") for form, rows in by_form.items()}
     ratio = Spread.of(paired_ratio(passes["exact"], passes["unrolled"]))
     neumann_ratio = Spread.of(paired_ratio(passes["exact"], passes["neumann"]))
     verdict = threshold_verdict(ratio, floor)
@@ -182,10 +186,8 @@ def backward_cost(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
                 "verdict": verdict if form == "unrolled" else "(shown)",
             }
         )
-    dense = table[
-        (table["experiment"] == "dense") & (table["metric"] == "backward_passes_per_step")
-    ]
-    exact_dense = dense[dense["backward"] == "exact"]
+    dense = training_backward_passes(table)
+    exact_dense = dense[dense["training_gradient"] == "exact"]
     for name, group in dense.groupby("variant"):
         per_step = group.groupby("seed")["value"].mean()
         spread = Spread.of(per_step)
@@ -226,27 +228,31 @@ def phantom_accuracy(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
     ≥ −margin (a share, e.g. 0.01 = one percentage point). Jacobian-free backprop (k = 1, λ = 1) is
     shown beside them and not judged."""
     margin = tolerance.number("margin", low=0.0, high=1.0)
-    dense = rows_of(table, "dense", "test_accuracy")
-    exact_variant = dense.loc[dense["backward"] == "exact", "variant"]
+    dense = of_metric(experiment_rows(table, "dense"), "test_accuracy_fraction")
+    exact_variant = dense.loc[dense["training_gradient"] == "exact", "variant"]
     if exact_variant.empty:
         raise DataError("P3 needs the exact-gradient variant's runs")
     exact_name = exact_variant.iloc[0]
-    exact = per_seed(dense, exact_name, "test_accuracy")
+    exact = per_seed(dense, exact_name, "test_accuracy_fraction")
     diverged = table[table["metric"] == "diverged"].set_index(["variant", "seed"])["value"]
     verdicts, rows, numbers, gaps = [], [], {}, []
     for name, group in sorted(dense.groupby("variant"), key=lambda item: item[0] != exact_name):
-        final = per_seed(dense, name, "test_accuracy").where(
+        final = per_seed(dense, name, "test_accuracy_fraction").where(
             diverged.loc[name].reindex(exact.index) == 0
         )
         spread = Spread.of(final)
         numbers.update(spread.as_numbers(f"{name}_final_test_accuracy"))
         first = group.iloc[0]
+        exact_trained = first["training_gradient"] == "exact"
         label = (
             "exact"
-            if first["backward"] == "exact"
-            else f"{first['backward']} k={first['k']} λ={first['damping']:g}"
+            if exact_trained
+            else f"{first['training_gradient']} k={int(first['training_k'])} "
+            f"λ={first['training_damping']:g}"
         )
-        jacobian_free = first["backward"] != "exact" and first["k"] == 1 and first["damping"] == 1.0
+        jacobian_free = (
+            not exact_trained and first["training_k"] == 1 and first["training_damping"] == 1.0
+        )
         row = {
             "variant": name,
             "backward": label + (" (Jacobian-free)" if jacobian_free else ""),

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-from .config import Config
-from .settings import Backward
+from .config import (
+    Config,
+    ConvTimingVariant,
+    DenseVariant,
+    Gradient,
+    PhantomGradient,
+    SolverSettings,
+)
 
 DIFFERENCES = (
     "Differences from the paper, point by point: (1) data and model: scikit-learn's 8×8 digits (1,797 images) "
@@ -20,18 +26,16 @@ DIFFERENCES = (
 )
 
 
-def backward_text(backward: Backward) -> str:
-    if backward.form == "exact":
+def gradient_text(gradient: Gradient) -> str:
+    if not isinstance(gradient, PhantomGradient):
         return (
             "exact implicit gradient (adjoint fixed point g = gJ + ∂L/∂z by Anderson, then one VJP)"
         )
-    jacobian_free = (
-        " = Jacobian-free backprop" if backward.k == 1 and backward.damping == 1.0 else ""
-    )
-    return f"{backward.form} phantom gradient, k = {backward.k}, λ = {backward.damping:g}{jacobian_free}"
+    jacobian_free = " = Jacobian-free backprop" if gradient.jacobian_free else ""
+    return f"{gradient.form} phantom gradient, k = {gradient.k}, λ = {gradient.damping:g}{jacobian_free}"
 
 
-def solver_text(settings) -> str:
+def solver_text(settings: SolverSettings) -> str:
     return (
         f"Anderson (memory {settings.memory}) to relative residual ‖f(z) − z‖/‖f(z)‖ ≤ {settings.tolerance:g}, "
         f"at most {settings.max_iterations} evaluations"
@@ -42,7 +46,8 @@ def describe(config: Config, variants: list[str], probe) -> str:
     dense, direction, conv = config.dense, config.direction, config.conv_timing
     seeds = config.seeds(dense.seeds)
     lines = []
-    if any(config.variants[v].experiment == "dense" for v in variants):
+    kinds = {type(config.variants[name]) for name in variants}
+    if DenseVariant in kinds:
         lines.append(
             f"- Model: z* = tanh(W z* + U x + b), width {dense.width}, logits V z* + c, float64, on scikit-learn digits "
             f"(pixels/16; split {1 - config.test_fraction:.0%}/{config.test_fraction:.0%}, split seed "
@@ -58,7 +63,7 @@ def describe(config: Config, variants: list[str], probe) -> str:
             f"{{{', '.join(f'{d:g}' for d in direction.dampings)}}}; cosine over the layer's parameters (W, U, b); "
             f"ρ(J) on {direction.spectral_samples} examples."
         )
-    if any(config.variants[v].experiment == "conv_timing" for v in variants):
+    if ConvTimingVariant in kinds:
         conv_seeds = config.seeds(conv.seeds)
         lines.append(
             f"- Timing cell (P2): f(z, x) = tanh(GroupNorm({conv.groups} groups)(conv3×3(z) + conv3×3(x))), "
@@ -69,11 +74,12 @@ def describe(config: Config, variants: list[str], probe) -> str:
         )
     for name in variants:
         variant = config.variants[name]
-        what = (
-            "trains the dense model with the "
-            if variant.experiment == "dense"
-            else "times the exact gradient against the "
-        ) + backward_text(variant.backward)
+        if isinstance(variant, DenseVariant):
+            what = "trains the dense model with the " + gradient_text(variant.gradient)
+        else:
+            what = "times the exact gradient against the " + gradient_text(
+                variant.estimators()["unrolled"]
+            )
         lines.append(f"- `{name}` {what}.")
     lines.append(f"- {DIFFERENCES}")
     return "\n".join(lines)

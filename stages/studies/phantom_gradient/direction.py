@@ -17,23 +17,22 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from .cells import DenseClassifier
-from .config import Direction
-from .implicit import Costs, attach, solve_forward
-from .settings import Backward
+from .config import PHANTOM_FORMS, DirectionGrid, ExactGradient, Gradient, PhantomGradient
+from .implicit_layer import Costs, attach, solve_forward
+from .models import DenseClassifier
 
 
 @dataclass
 class DirectionAt:
-    cosines: dict[tuple[str, int, float], float] = field(
-        default_factory=dict
-    )  # (form, k, λ) -> cosine
-    relative_differences: dict[tuple[int, float], float] = field(
-        default_factory=dict
-    )  # (k, λ) -> unrolled vs Neumann
-    reference_unconverged: int = 0
-    reference_max_residual: float = math.nan
-    jacobian_spectral_radius_max: float = math.nan
+    """What P1 measures at one checkpoint."""
+
+    reference_unconverged: int  # reference solves (forward and adjoint) that missed their tolerance
+    reference_max_residual: float  # their largest relative residual ‖f(z) − z‖ / ‖f(z)‖
+    jacobian_spectral_radius_max: float  # largest ρ(J) over the sampled examples
+    # cosine with the exact gradient per phantom gradient of the grid (NaN: untrusted reference)
+    cosines: dict[PhantomGradient, float] = field(default_factory=dict)
+    # ‖unrolled − Neumann‖ / ‖Neumann‖ per (k, λ) of the grid
+    relative_differences: dict[tuple[int, float], float] = field(default_factory=dict)
 
 
 def layer_gradient(
@@ -41,16 +40,16 @@ def layer_gradient(
     inputs: torch.Tensor,
     labels: torch.Tensor,
     fixed_point: torch.Tensor,
-    backward: Backward,
-    direction: Direction,
+    gradient: Gradient,
+    direction: DirectionGrid,
     costs: Costs,
 ) -> torch.Tensor:
-    """∂L/∂(W, U, b) of the cross-entropy on `inputs` under one backward choice, flat."""
+    """∂L/∂(W, U, b) of the cross-entropy on `inputs` under one gradient, flat."""
     state = attach(
         model.cell,
         model.cell.inject(inputs),
         fixed_point,
-        backward,
+        gradient,
         direction.reference_solver,
         costs,
     )
@@ -61,14 +60,15 @@ def layer_gradient(
 
 
 def direction_at(
-    model: DenseClassifier, inputs: torch.Tensor, labels: torch.Tensor, direction: Direction
+    model: DenseClassifier, inputs: torch.Tensor, labels: torch.Tensor, direction: DirectionGrid
 ) -> DirectionAt:
+    """P1 at the model's parameters: every phantom gradient of the grid against the exact one."""
     costs = Costs()
     with torch.no_grad():
         fixed_point = solve_forward(
             model.cell, model.cell.inject(inputs), direction.reference_solver, costs
         )
-    exact = layer_gradient(model, inputs, labels, fixed_point, Backward("exact"), direction, costs)
+    exact = layer_gradient(model, inputs, labels, fixed_point, ExactGradient(), direction, costs)
     result = DirectionAt(
         reference_unconverged=costs.forward_unconverged + costs.adjoint_unconverged,
         reference_max_residual=max(costs.forward_residuals + costs.adjoint_residuals),
@@ -79,22 +79,16 @@ def direction_at(
     trusted = result.reference_unconverged == 0 and bool(torch.isfinite(exact).all())
     for damping in direction.dampings:
         for k in direction.ks:
-            phantoms = {
-                form: layer_gradient(
-                    model,
-                    inputs,
-                    labels,
-                    fixed_point,
-                    Backward(form, k, damping),
-                    direction,
-                    Costs(),
-                )
-                for form in ("unrolled", "neumann")
-            }
-            for form, gradient in phantoms.items():
+            phantoms = [PhantomGradient(form, k, damping) for form in PHANTOM_FORMS]
+            gradients = [
+                layer_gradient(model, inputs, labels, fixed_point, phantom, direction, Costs())
+                for phantom in phantoms
+            ]
+            for phantom, gradient in zip(phantoms, gradients, strict=True):
                 cosine = float(gradient @ exact / (gradient.norm() * exact.norm()))
-                result.cosines[form, k, damping] = cosine if trusted else math.nan
+                result.cosines[phantom] = cosine if trusted else math.nan
+            unrolled, neumann = gradients
             result.relative_differences[k, damping] = float(
-                (phantoms["unrolled"] - phantoms["neumann"]).norm() / phantoms["neumann"].norm()
+                (unrolled - neumann).norm() / neumann.norm()
             )
     return result

@@ -15,21 +15,20 @@ import pandas as pd
 import seaborn as sns
 
 from ...common.figures import new_figure, seed_band_lines
+from .table_rows import direction_cosines, experiment_rows, training_backward_passes
 
 
 def cosine_vs_k(table: pd.DataFrame):
-    rows = table[
-        (table["experiment"] == "direction")
-        & (table["backward"] == "unrolled")
-        & table["metric"].str.startswith("cosine_")
-    ].copy()
-    rows["trajectory, λ"] = rows["variant"] + ", λ=" + rows["damping"].map(lambda d: f"{d:g}")
-    epochs = sorted(rows["step"].unique())
+    rows = direction_cosines(table, "unrolled").rename(columns={"estimator_k": "k"})
+    rows["trajectory, λ"] = (
+        rows["variant"] + ", λ=" + rows["estimator_damping"].map(lambda d: f"{d:g}")
+    )
+    epochs = sorted(rows["epoch"].unique())
     figure, axes = new_figure(columns=len(epochs), width=3.4, height=3.4)
     for ax, epoch in zip(axes, epochs, strict=True):
         seed_band_lines(
             ax,
-            rows[rows["step"] == epoch],
+            rows[rows["epoch"] == epoch],
             "k",
             "value",
             "trajectory, λ",
@@ -50,11 +49,9 @@ def cosine_vs_k(table: pd.DataFrame):
 
 def backward_cost(table: pd.DataFrame):
     figure, (conv_ax, dense_ax) = new_figure(columns=2)
-    conv = table[
-        (table["experiment"] == "conv_timing") & table["metric"].str.startswith("backward_passes_")
-    ]
+    conv = experiment_rows(table, "conv_timing", "backward_passes")
     sns.barplot(
-        data=conv,
+        data=conv.rename(columns={"estimator": "backward"}),
         x="backward",
         y="value",
         estimator="median",
@@ -65,9 +62,7 @@ def backward_cost(table: pd.DataFrame):
     conv_ax.set(
         title="conv cell: passes through f per backward", ylabel="evaluations with graph + VJPs"
     )
-    dense = table[
-        (table["experiment"] == "dense") & (table["metric"] == "backward_passes_per_step")
-    ]
+    dense = training_backward_passes(table)
     per_seed = dense.groupby(["variant", "seed"])["value"].mean().reset_index()
     sns.barplot(
         data=per_seed, x="variant", y="value", estimator="median", errorbar=("pi", 50), ax=dense_ax
@@ -79,8 +74,8 @@ def backward_cost(table: pd.DataFrame):
 
 def accuracy_curves(table: pd.DataFrame):
     figure, (ax,) = new_figure(width=5.5)
-    rows = table[(table["experiment"] == "dense") & (table["metric"] == "test_accuracy")]
-    seed_band_lines(ax, rows, "step", "value", "variant", log_y=False)
+    rows = experiment_rows(table, "dense", "test_accuracy_fraction").astype({"epoch": "int64"})
+    seed_band_lines(ax, rows, "epoch", "value", "variant", log_y=False)
     ax.set(
         title="test accuracy (digits) per training gradient",
         xlabel="epoch",
@@ -90,14 +85,13 @@ def accuracy_curves(table: pd.DataFrame):
     return figure
 
 
-FIGURES = {
-    "cosine_vs_k": (cosine_vs_k, "direction"),
-    "backward_cost": (backward_cost, "conv_timing"),
-    "accuracy_curves": (accuracy_curves, "dense"),
+FIGURES = {  # name: (draw, the rows it needs)
+    "cosine_vs_k": (cosine_vs_k, lambda table: direction_cosines(table, "unrolled")),
+    "backward_cost": (backward_cost, lambda table: experiment_rows(table, "conv_timing")),
+    "accuracy_curves": (accuracy_curves, lambda table: experiment_rows(table, "dense")),
 }
 
 
 def figures(config, table: pd.DataFrame) -> dict:
     """Every figure whose rows are in the table (a profile with fewer variants draws fewer)."""
-    present = set(table["experiment"])
-    return {name: draw(table) for name, (draw, needs) in FIGURES.items() if needs in present}
+    return {name: draw(table) for name, (draw, needs) in FIGURES.items() if not needs(table).empty}

@@ -1,17 +1,23 @@
-"""Measure one variant's runs into tidy rows (seed, step, metric, value, experiment, backward, k, damping).
+"""Measure one variant's runs into tidy rows (stages/common/tables.TidyRows; the setting columns are
+config.SETTING_COLUMNS). No wall-clock time enters these rows.
 
-Dense variants (`experiment` = dense, step = epoch, the variant's own backward choice):
-train_loss (mean cross-entropy of the epoch), test_accuracy (share of the test split, epoch 0 =
-at initialisation), spectral_norm_w (‖W‖₂), forward_evaluations_per_step, backward_passes_per_step
-(evaluations of f recorded for the backward pass + VJPs through f), backward_vjps_per_step,
-unconverged_solves, max_relative_residual, diverged (step 0).
-Their direction rows (`experiment` = direction, step = checkpoint epoch, backward/k/damping = the
-phantom measured): cosine_<form>_k<k>_damping<λ>, unrolled_neumann_relative_difference_k<k>_damping<λ>,
-reference_unconverged_solves, reference_max_relative_residual, jacobian_spectral_radius_max.
-The conv_timing variant (step 0, one row per seed): backward_graph_evaluations_<form>,
-backward_vjps_<form>, backward_passes_<form> for exact, unrolled and neumann; forward_evaluations,
-forward_relative_residual, unconverged_solves, cosine_<form>_vs_exact,
-unrolled_neumann_relative_difference, diverged. No wall-clock time enters these rows.
+Dense variants (experiment = dense; training_gradient, training_k, training_damping = the variant's
+gradient; a row at `epoch` e sits at step e × steps per epoch, the parameters after e epochs):
+- per epoch, estimator null: train_loss_cross_entropy (mean over the epoch's minibatches, nats),
+  test_accuracy_fraction (share of the test split in [0, 1]; epoch 0 = at initialisation),
+  spectral_norm_w (‖W‖₂), forward_evaluations_per_step, backward_passes_per_step (evaluations of f
+  recorded for the backward pass + VJPs through f), backward_vjps_per_step, unconverged_solves and
+  max_relative_residual (over the epoch's training and test solves);
+- diverged (1 if a loss went non-finite, else 0) at the last epoch;
+- with measure_direction, at each checkpoint epoch (P1): cosine_with_exact per phantom gradient of
+  the grid (estimator, estimator_k, estimator_damping), unrolled_neumann_relative_difference per
+  (k, λ) (estimator null: both forms), and with estimator null reference_unconverged_solves,
+  reference_max_relative_residual, jacobian_spectral_radius_max.
+The conv_timing variant (experiment = conv_timing, step 0, epoch and training columns null; one row
+per seed): backward_graph_evaluations, backward_vjps and backward_passes for each estimator (exact,
+unrolled, neumann), cosine_with_exact for both phantom forms; with estimator null
+forward_evaluations, forward_relative_residual, unconverged_solves (forward and exact adjoint),
+unrolled_neumann_relative_difference (at the variant's k, λ) and diverged.
 """
 
 from __future__ import annotations
@@ -20,74 +26,87 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .config import SETTING_COLUMNS, Config, Variant
+from ...common.tables import TidyRows
+from .config import (
+    PHANTOM_FORMS,
+    SETTING_COLUMNS,
+    Config,
+    ConvTimingVariant,
+    DenseVariant,
+    Gradient,
+    PhantomGradient,
+)
 from .direction import direction_at
-from .settings import Backward
-from .timing import FORM_ORDER, backwards
 from .training import EPOCH_METRICS, dense_model, tensors
 
-
-def direction_metric(form: str, k: int, damping: float) -> str:
-    return f"cosine_{form}_k{k}_damping{damping:g}"
+NO_ESTIMATOR = {"estimator": None, "estimator_k": None, "estimator_damping": None}
 
 
-def difference_metric(k: int, damping: float) -> str:
-    return f"unrolled_neumann_relative_difference_k{k}_damping{damping:g}"
+def training_columns(gradient: Gradient | None) -> dict:
+    """The training_* settings of a row: the gradient its network was trained with (None: untrained)."""
+    phantom = isinstance(gradient, PhantomGradient)
+    return {
+        "training_gradient": None if gradient is None else gradient.form,
+        "training_k": gradient.k if phantom else None,
+        "training_damping": gradient.damping if phantom else None,
+    }
 
 
-class Rows:
-    """Long-format rows; every row names the gradient estimator it describes."""
-
-    def __init__(self):
-        self.rows = []
-
-    def add(
-        self, seed: int, step: int, metric: str, value: float, experiment: str, backward: Backward
-    ) -> None:
-        self.rows.append(
-            {
-                "seed": int(seed),
-                "step": int(step),
-                "metric": metric,
-                "value": float(value),
-                "experiment": experiment,
-                "backward": backward.form,
-                "k": int(backward.k),
-                "damping": float(backward.damping if backward.form != "exact" else 0.0),
-            }
-        )
-
-    def frame(self) -> pd.DataFrame:
-        return pd.DataFrame(
-            self.rows, columns=["seed", "step", "metric", "value", *SETTING_COLUMNS]
-        )
+def estimator_columns(gradient: Gradient) -> dict:
+    """The estimator* settings of a row: the gradient estimator it measures."""
+    phantom = isinstance(gradient, PhantomGradient)
+    return {
+        "estimator": gradient.form,
+        "estimator_k": gradient.k if phantom else None,
+        "estimator_damping": gradient.damping if phantom else None,
+    }
 
 
-def measure_dense(config: Config, variant: Variant, data, runs, rows: Rows) -> None:
-    backward = variant.backward
+def phantom_pair_columns(k: int, damping: float) -> dict:
+    """The settings of a row comparing the two phantom forms at one (k, λ)."""
+    return {"estimator": None, "estimator_k": k, "estimator_damping": damping}
+
+
+def measure_dense(config: Config, variant: DenseVariant, data, runs) -> pd.DataFrame:
+    rows = TidyRows(
+        SETTING_COLUMNS,
+        experiment="dense",
+        **training_columns(variant.gradient),
+        **NO_ESTIMATOR,
+    )
+    steps_per_epoch = int(runs["steps_per_epoch"].item())  # saved as a one-element array
+    last_epoch = runs[EPOCH_METRICS[0]].shape[1] - 1
     inputs, labels = tensors(data, "train")
     examples = config.direction.examples
     inputs, labels = inputs[:examples], labels[:examples]
     for index, seed in enumerate(runs["seeds"]):
-        rows.add(seed, 0, "diverged", float(runs["diverged"][index]), "dense", backward)
+        rows.add(
+            seed,
+            last_epoch * steps_per_epoch,
+            "diverged",
+            float(runs["diverged"][index]),
+            epoch=last_epoch,
+        )
         for metric in EPOCH_METRICS:
             for epoch, value in enumerate(runs[metric][index]):
                 if np.isfinite(value):
-                    rows.add(seed, epoch, metric, value, "dense", backward)
+                    rows.add(seed, epoch * steps_per_epoch, metric, value, epoch=epoch)
         if variant.measure_direction:
             measure_direction(
                 config,
                 int(seed),
                 runs["checkpoint_epochs"],
+                steps_per_epoch,
                 runs["checkpoints"][index],
                 inputs,
                 labels,
                 rows,
             )
+    return rows.frame()
 
 
 def measure_direction(
-    config: Config, seed: int, epochs, checkpoints, inputs, labels, rows: Rows
+    config: Config, seed: int, epochs, steps_per_epoch: int, checkpoints, inputs, labels, rows
 ) -> None:
     """P1's rows at one seed's checkpoints (a diverged seed's missing checkpoints are skipped)."""
     model = dense_model(config.dense, seed)
@@ -96,67 +115,69 @@ def measure_direction(
             continue
         model.load_flat(torch.as_tensor(vector))
         measured = direction_at(model, inputs, labels, config.direction)
-        for (form, k, damping), cosine in measured.cosines.items():
-            rows.add(
-                seed,
-                epoch,
-                direction_metric(form, k, damping),
-                cosine,
-                "direction",
-                Backward(form, k, damping),
-            )
+        step, at = int(epoch) * steps_per_epoch, {"epoch": int(epoch)}
+        for phantom, cosine in measured.cosines.items():
+            rows.add(seed, step, "cosine_with_exact", cosine, **at, **estimator_columns(phantom))
         for (k, damping), difference in measured.relative_differences.items():
             rows.add(
                 seed,
-                epoch,
-                difference_metric(k, damping),
+                step,
+                "unrolled_neumann_relative_difference",
                 difference,
-                "direction",
-                Backward("neumann", k, damping),
+                **at,
+                **phantom_pair_columns(k, damping),
             )
         for metric, value in (
             ("reference_unconverged_solves", measured.reference_unconverged),
             ("reference_max_relative_residual", measured.reference_max_residual),
             ("jacobian_spectral_radius_max", measured.jacobian_spectral_radius_max),
         ):
-            rows.add(seed, epoch, metric, value, "direction", Backward("exact"))
+            rows.add(seed, step, metric, value, **at)
 
 
-def measure_timing(backward: Backward, runs, rows: Rows) -> None:
-    choices = backwards(backward)
+def measure_timing(variant: ConvTimingVariant, runs) -> pd.DataFrame:
+    rows = TidyRows(
+        SETTING_COLUMNS,
+        experiment="conv_timing",
+        epoch=None,
+        **training_columns(None),
+        **NO_ESTIMATOR,
+    )
+    estimators = variant.estimators()
     for index, seed in enumerate(runs["seeds"]):
-        for form in FORM_ORDER:
-            graph, vjps = (
-                runs[f"backward_graph_evaluations_{form}"][index],
-                runs[f"backward_vjps_{form}"][index],
-            )
+        for form, estimator in estimators.items():
+            graph = runs[f"backward_graph_evaluations_{form}"][index]
+            vjps = runs[f"backward_vjps_{form}"][index]
             for metric, value in (
                 ("backward_graph_evaluations", graph),
                 ("backward_vjps", vjps),
                 ("backward_passes", graph + vjps),
             ):
-                rows.add(seed, 0, f"{metric}_{form}", value, "conv_timing", choices[form])
-        for form in ("unrolled", "neumann"):
+                rows.add(seed, 0, metric, value, **estimator_columns(estimator))
+        for form in PHANTOM_FORMS:
             rows.add(
                 seed,
                 0,
-                f"cosine_{form}_vs_exact",
+                "cosine_with_exact",
                 runs[f"cosine_{form}"][index],
-                "conv_timing",
-                choices[form],
+                **estimator_columns(estimators[form]),
             )
-        cosines = [runs[f"cosine_{form}"][index] for form in ("unrolled", "neumann")]
+        rows.add(
+            seed,
+            0,
+            "unrolled_neumann_relative_difference",
+            runs["unrolled_neumann_relative_difference"][index],
+            **phantom_pair_columns(variant.k, variant.damping),
+        )
+        cosines = [runs[f"cosine_{form}"][index] for form in PHANTOM_FORMS]
         for metric, value in (
             ("forward_evaluations", runs["forward_evaluations"][index]),
             ("forward_relative_residual", runs["forward_relative_residual"][index]),
             ("unconverged_solves", runs["unconverged_solves"][index]),
-            (
-                "unrolled_neumann_relative_difference",
-                runs["unrolled_neumann_relative_difference"][index],
-            ),
             ("diverged", float(not np.all(np.isfinite(cosines)))),
         ):
-            rows.add(seed, 0, metric, value, "conv_timing", backward)
+            rows.add(seed, 0, metric, value)
+    return rows.frame()
 
 
 def measure(
@@ -167,10 +188,8 @@ def measure(
     *,
     reads,
 ) -> pd.DataFrame:
+    """The skeleton's measure, by the kind of variant."""
     variant = config.variants[variant_name]
-    rows = Rows()
-    if variant.experiment == "dense":
-        measure_dense(config, variant, data, runs, rows)
-    else:
-        measure_timing(variant.backward, runs, rows)
-    return rows.frame()
+    if isinstance(variant, DenseVariant):
+        return measure_dense(config, variant, data, runs)
+    return measure_timing(variant, runs)

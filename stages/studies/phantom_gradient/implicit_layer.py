@@ -1,4 +1,4 @@
-"""An implicit (equilibrium) layer z* = f(z*, x) with a choice of backward pass (Geng et al. 2021).
+"""An implicit (equilibrium) layer z* = f(z*, x) with a choice of gradient (Geng et al. 2021).
 
 The forward pass solves the fixed point with Anderson acceleration and keeps no graph. What the
 backward pass returns for ∂L/∂θ is ∂L/∂z · A · ∂f/∂θ at z*, with
@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from .settings import Backward, SolverSettings
-from .solver import anderson
+from .anderson import anderson
+from .config import Gradient, PhantomGradient, SolverSettings
 
 
 @dataclass
@@ -72,34 +72,34 @@ def solve_forward(
 def equilibrium(
     cell: Cell,
     inputs: torch.Tensor,
-    backward: Backward,
+    gradient: Gradient,
     forward_settings: SolverSettings,
     adjoint_settings: SolverSettings,
     costs: Costs,
 ) -> torch.Tensor:
-    """z* (≈ f(z*, x)) attached to the graph so that autograd's ∂L/∂θ is the chosen backward's."""
+    """z* (≈ f(z*, x)) attached to the graph so that autograd's ∂L/∂θ is the chosen gradient's."""
     injection = cell.inject(inputs)
     fixed_point = solve_forward(cell, injection, forward_settings, costs)
-    return attach(cell, injection, fixed_point, backward, adjoint_settings, costs)
+    return attach(cell, injection, fixed_point, gradient, adjoint_settings, costs)
 
 
 def attach(
     cell: Cell,
     injection: torch.Tensor,
     fixed_point: torch.Tensor,
-    backward: Backward,
+    gradient: Gradient,
     adjoint_settings: SolverSettings,
     costs: Costs,
 ) -> torch.Tensor:
     """The backward-specific part: everything after the forward solve that the chosen gradient costs."""
-    if backward.form == "unrolled":
+    if isinstance(gradient, PhantomGradient) and gradient.form == "unrolled":
         state = fixed_point
-        for _ in range(backward.k):
-            state = (1.0 - backward.damping) * state + backward.damping * cell.step(
+        for _ in range(gradient.k):
+            state = (1.0 - gradient.damping) * state + gradient.damping * cell.step(
                 state, injection
             )
-        costs.backward_graph_evaluations += backward.k
-        costs.backward_vjps += backward.k
+        costs.backward_graph_evaluations += gradient.k
+        costs.backward_vjps += gradient.k
         return state
     anchor = fixed_point.detach().requires_grad_()
     output = cell.step(anchor, injection)
@@ -124,14 +124,15 @@ def attach(
         return solve.point
 
     def neumann(upstream: torch.Tensor) -> torch.Tensor:
+        """upstream · A with A = λ Σ_{t<k} ((1 − λ)I + λJ)^t, term by term."""
         term, total = upstream, upstream
-        for _ in range(backward.k - 1):
-            term = (1.0 - backward.damping) * term + backward.damping * vjp(term)
+        for _ in range(gradient.k - 1):
+            term = (1.0 - gradient.damping) * term + gradient.damping * vjp(term)
             total = total + term
-        costs.backward_vjps += backward.k - 1
-        return backward.damping * total
+        costs.backward_vjps += gradient.k - 1
+        return gradient.damping * total
 
-    estimate = exact if backward.form == "exact" else neumann
+    estimate = neumann if isinstance(gradient, PhantomGradient) else exact
     if output.requires_grad:
         output.register_hook(
             lambda upstream: None if inner or upstream is None else estimate(upstream)

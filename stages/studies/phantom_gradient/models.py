@@ -1,6 +1,6 @@
-"""The two implicit cells: a dense tanh cell on digits (training, P1 and P3) and a small
-convolutional cell with GroupNorm (the backward-cost claim P2), and the spectral-norm cap that keeps
-the dense cell contractive.
+"""The study's models: two implicit cells, a dense tanh cell on digits (training, P1 and P3) and a
+small convolutional cell with GroupNorm (the backward-cost claim P2), the spectral-norm cap that keeps
+the dense cell contractive, the digits classifier built on the dense cell and the linear heads.
 
 Dense: f(z, x) = tanh(W z + U x + b); J = diag(1 − f²) W, so ‖W‖₂ ≤ c < 1 makes f a contraction
 with ρ(J) ≤ c (the study notes cap c at 0.95).
@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .implicit import Cell
+from .implicit_layer import Cell
 
 
 class DenseCell(Cell):

@@ -1,4 +1,5 @@
-"""P2: the backward pass of the convolutional implicit cell, exact against the phantom gradients.
+"""P2: the backward passes of the convolutional implicit cell, exact against the phantom gradients,
+counted and timed (the conv_timing variant's run).
 
 Per seed: a cell and a linear head drawn from the seed, a batch of training digits drawn from it,
 one forward solve per round (shared by the three backward choices, untimed). A backward is timed
@@ -17,22 +18,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ...common.digits import IMAGE_SIDE
 from ...common.study import TrainResult
-from .cells import ConvCell, linear_head
-from .config import CLASSES, Config
-from .implicit import Costs, attach, solve_forward
-from .settings import Backward
-
-IMAGE_SIDE = 8
-FORM_ORDER = ("exact", "unrolled", "neumann")
-
-
-def backwards(phantom: Backward) -> dict[str, Backward]:
-    return {
-        "exact": Backward("exact"),
-        "unrolled": Backward("unrolled", phantom.k, phantom.damping),
-        "neumann": Backward("neumann", phantom.k, phantom.damping),
-    }
+from .config import CLASSES, GRADIENT_FORMS, Config, ConvTimingVariant, Gradient
+from .implicit_layer import Costs, attach, solve_forward
+from .models import ConvCell, linear_head
 
 
 def cosine(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -60,12 +50,12 @@ class TimedCell:
         with torch.no_grad():
             return solve_forward(self.cell, self.cell.inject(self.images), self.setup.solver, costs)
 
-    def gradient(self, fixed_point: torch.Tensor, backward: Backward, costs: Costs) -> torch.Tensor:
+    def gradient(self, fixed_point: torch.Tensor, gradient: Gradient, costs: Costs) -> torch.Tensor:
         state = attach(
             self.cell,
             self.cell.inject(self.images),
             fixed_point,
-            backward,
+            gradient,
             self.setup.solver,
             costs,
         )
@@ -75,7 +65,7 @@ class TimedCell:
 
 
 def time_seed(
-    timed: TimedCell, choices: dict[str, Backward], warmup: int, repeats: int
+    timed: TimedCell, choices: dict[str, Gradient], warmup: int, repeats: int
 ) -> dict[str, list[float]]:
     seconds = {name: [] for name in choices}
     names = list(choices)
@@ -91,11 +81,13 @@ def time_seed(
     return seconds
 
 
-def train_conv_timing(
-    config: Config, phantom: Backward, data: dict[str, np.ndarray]
+def time_backwards(
+    config: Config, variant: ConvTimingVariant, data: dict[str, np.ndarray]
 ) -> TrainResult:
+    """The conv_timing variant's run: per seed, the counts and cosines of the three backward passes
+    (arrays), and their times over every seed's rounds (wall_clock, median and quartiles)."""
     setup = config.conv_timing
-    choices = backwards(phantom)
+    choices = variant.estimators()
     seeds = config.seeds(setup.seeds)
     arrays = {
         name: []
@@ -108,7 +100,7 @@ def train_conv_timing(
             "unrolled_neumann_relative_difference",
             *(
                 f"{part}_{form}"
-                for form in FORM_ORDER
+                for form in GRADIENT_FORMS
                 for part in ("backward_graph_evaluations", "backward_vjps")
             ),
         )
@@ -120,7 +112,7 @@ def train_conv_timing(
         fixed_point = timed.fixed_point(forward)
         costs = {name: Costs() for name in choices}
         grads = {name: timed.gradient(fixed_point, choices[name], costs[name]) for name in choices}
-        for form in FORM_ORDER:
+        for form in GRADIENT_FORMS:
             arrays[f"backward_graph_evaluations_{form}"].append(
                 costs[form].backward_graph_evaluations
             )
@@ -138,7 +130,7 @@ def train_conv_timing(
         for name, values in time_seed(timed, choices, setup.warmup, setup.repeats).items():
             seconds[name] += values
     wall_clock = {}
-    for name in FORM_ORDER:
+    for name in GRADIENT_FORMS:
         q25, median, q75 = np.quantile(seconds[name], [0.25, 0.5, 0.75])
         wall_clock.update(
             {

@@ -16,11 +16,10 @@ from dataclasses import dataclass
 
 import torch
 
-from .settings import SolverSettings
+from .config import SolverSettings
 
-RIDGE = (
-    1e-10  # relative to the mean diagonal of GGᵀ: keeps the small solve regular at tight tolerances
-)
+# relative to the mean diagonal of GGᵀ: keeps the small solve regular at tight tolerances
+RIDGE = 1e-10
 
 
 @dataclass(frozen=True)
