@@ -1,9 +1,7 @@
-"""Study gpfq: params validation, the local MNIST IDX loader (on a fixture written here), the claim
-checks on synthetic tables with known verdicts, and a tiny train -> measure path through the schema."""
+"""Study gpfq: params validation, the claim checks on synthetic tables with known verdicts, and a
+tiny train -> measure path through the schema (the MNIST IDX loader: test_gpfq_idx_datasets.py)."""
 
 import copy
-import gzip
-import struct
 
 import numpy as np
 import pandas as pd
@@ -11,8 +9,6 @@ import pytest
 import yaml
 from conftest import REPO
 
-from stages.common import idx_datasets
-from stages.common.atomic import DataError
 from stages.common.params import ParamError, Section
 from stages.common.study import Execution
 from stages.common.tables import to_arrow
@@ -103,77 +99,6 @@ def test_a_variant_name_used_twice_is_refused():
 
     with pytest.raises(ParamError, match="not used by another variant"):
         parse(duplicate)
-
-
-# --- the IDX loader -------------------------------------------------------------------------------
-
-
-def idx_bytes(array: np.ndarray) -> bytes:
-    return (
-        bytes([0, 0, idx_datasets.UNSIGNED_BYTE, array.ndim])
-        + struct.pack(f">{array.ndim}i", *array.shape)
-        + array.astype(np.uint8).tobytes()
-    )
-
-
-@pytest.fixture()
-def mnist_folder(tmp_path):
-    rng = np.random.default_rng(0)
-    arrays = {
-        "train_images": rng.integers(0, 256, (5, 28, 28)),
-        "train_labels": np.array([0, 1, 2, 3, 9]),
-        "test_images": rng.integers(0, 256, (2, 28, 28)),
-        "test_labels": np.array([7, 4]),
-    }
-    for name, stem in idx_datasets.MNIST_FILES.items():
-        payload = idx_bytes(arrays[name])
-        if name == "test_images":  # one file gzip-compressed, as downloads often are
-            (tmp_path / f"{stem}.gz").write_bytes(gzip.compress(payload, mtime=0))
-        else:
-            (tmp_path / stem).write_bytes(payload)
-    return tmp_path, arrays
-
-
-def test_idx_round_trip_and_mnist_scaling(mnist_folder):
-    folder, arrays = mnist_folder
-    np.testing.assert_array_equal(
-        idx_datasets.read_idx(folder / idx_datasets.MNIST_FILES["train_images"]),
-        arrays["train_images"],
-    )
-    data = idx_datasets.mnist(folder)
-    assert data["train_inputs"].shape == (5, 784) and data["test_inputs"].shape == (2, 784)
-    np.testing.assert_allclose(
-        data["test_inputs"] * 255, arrays["test_images"].reshape(2, -1), atol=1e-4
-    )
-    assert (
-        data["train_labels"].tolist() == [0, 1, 2, 3, 9] and data["test_labels"].dtype == np.int64
-    )
-
-
-def test_the_study_generates_from_a_local_mnist_folder(mnist_folder):
-    folder, _ = mnist_folder
-    cfg = parse(
-        lambda s: s["setup"].update(
-            data={"mnist_idx_dir": str(folder), "test_fraction": 0.25},
-            quantization={"calibration_samples": 3},
-        )
-    )
-    data = STUDY.module("data").generate(cfg)
-    assert data["train_inputs"].shape == (5, 784)
-
-
-def test_truncated_or_missing_idx_files_are_data_errors(mnist_folder):
-    folder, _ = mnist_folder
-    labels = folder / idx_datasets.MNIST_FILES["train_labels"]
-    labels.write_bytes(labels.read_bytes()[:-1])
-    with pytest.raises(DataError, match="data bytes"):
-        idx_datasets.read_idx(labels)
-    labels.write_bytes(b"\x00\x00\x0d\x01")  # float32 type code: not MNIST's unsigned bytes
-    with pytest.raises(DataError, match="unsigned bytes"):
-        idx_datasets.read_idx(labels)
-    labels.unlink()
-    with pytest.raises(DataError, match="is missing"):
-        idx_datasets.mnist(folder)
 
 
 # --- checks on synthetic tables ---------------------------------------------------------------------
