@@ -1,9 +1,9 @@
-"""Study gpfq: params validation, the local MNIST IDX loader (on a fixture written here), the claim
-checks on synthetic tables with known verdicts, and a tiny train -> measure path through the schema."""
+"""Study gpfq: params validation into typed variants, the claim checks on synthetic tables with known
+verdicts, and a tiny train -> measure -> check and figure path through the schema (the MNIST IDX
+loader: test_gpfq_idx_datasets.py)."""
 
 import copy
-import gzip
-import struct
+import re
 
 import numpy as np
 import pandas as pd
@@ -11,16 +11,17 @@ import pytest
 import yaml
 from conftest import REPO
 
-from stages.common import idx_datasets
-from stages.common.atomic import DataError
+from stages.common.atomic import read_arrays, write_arrays
 from stages.common.params import ParamError, Section
 from stages.common.study import Execution
-from stages.common.tables import to_arrow
-from stages.common.verdicts import NOT_REPRODUCED, REPRODUCED
-from stages.studies.gpfq import STUDY, checks, config
+from stages.common.tables import read_table, to_arrow, write_table
+from stages.common.verdicts import NOT_REPRODUCED, REPRODUCED, VERDICTS
+from stages.studies.gpfq import STUDY, checks, config, summaries
 
 PARAMS = yaml.safe_load((REPO / "params.yaml").read_text())["gpfq"]
 CLAIMS = yaml.safe_load((REPO / "claims.yaml").read_text())["gpfq"]
+VARIANTS = PARAMS["variants"]
+NOT_APPLICABLE = dict.fromkeys(config.SETTING_COLUMNS)  # every setting null
 
 
 def parse(edit=None):
@@ -33,40 +34,60 @@ def parse(edit=None):
 def test_default_params_declare_readers_apart_from_what_they_read():
     cfg = parse()
     names = STUDY.variant_names(cfg)
-    assert set(names) == set(PARAMS["variants"]) | set(PARAMS["quantizer_variants"])
-    for name in PARAMS["quantizer_variants"]:
+    assert set(names) == set().union(*(VARIANTS[e] for e in config.EXPERIMENTS))
+    for name in VARIANTS["quantization"]:
         (read,) = STUDY.train_reads(cfg, name)
-        assert read in PARAMS["variants"] and read != name
-    assert all(STUDY.train_reads(cfg, name) == [] for name in PARAMS["variants"])
+        assert read in VARIANTS["float_training"] and read != name
+    assert all(
+        STUDY.train_reads(cfg, name) == []
+        for name in {**VARIANTS["float_training"], **VARIANTS["single_layer"]}
+    )
+
+
+def test_each_experiment_parses_into_its_own_variant_type():
+    cfg = parse()
+    kinds = {
+        "float_training": config.FloatVariant,
+        "single_layer": config.SingleLayerVariant,
+        "quantization": config.QuantizationVariant,
+    }
+    for experiment, kind in kinds.items():
+        assert all(type(cfg.variants[name]) is kind for name in VARIANTS[experiment])
+    ternary, three_bits = cfg.variants["mlp_ternary"], cfg.variants["mlp_3bit"]
+    assert (ternary.bits, three_bits.bits, three_bits.alphabet) == (None, 3, "3bit")
+    assert cfg.model_of(three_bits) == "mlp" and cfg.model_of(cfg.variants["float_cnn"]) == "cnn"
+    assert not hasattr(cfg.variants["float_mlp"], "scales")  # no placeholder fields
 
 
 @pytest.mark.parametrize(
     "edit, key, allowed",
     [
         (
-            lambda s: s["quantizer_variants"]["mlp_3bit"].update(alphabet=9),
-            "gpfq.quantizer_variants.mlp_3bit.alphabet",
+            lambda s: s["variants"]["quantization"]["mlp_3bit"].update(alphabet=9),
+            "gpfq.variants.quantization.mlp_3bit.alphabet",
             "ternary or a number of bits",
         ),
         (
-            lambda s: s["quantizer_variants"]["mlp_3bit"].update(alphabet="binary"),
-            "gpfq.quantizer_variants.mlp_3bit.alphabet",
+            lambda s: s["variants"]["quantization"]["mlp_3bit"].update(alphabet="binary"),
+            "gpfq.variants.quantization.mlp_3bit.alphabet",
             "ternary or a number of bits",
         ),
         (
-            lambda s: s["quantizer_variants"]["mlp_3bit"].update(float_variant="layer_gaussian"),
-            "gpfq.quantizer_variants.mlp_3bit.float_variant",
+            lambda s: s["variants"]["quantization"]["mlp_3bit"].update(
+                float_variant="layer_gaussian"
+            ),
+            "gpfq.variants.quantization.mlp_3bit.float_variant",
             "one of float_mlp, float_cnn",
         ),
         (
-            lambda s: s["quantizer_variants"]["mlp_3bit"].update(scales=[2, 1]),
-            "gpfq.quantizer_variants.mlp_3bit.scales",
+            lambda s: s["variants"]["quantization"]["mlp_3bit"].update(scales=[2, 1]),
+            "gpfq.variants.quantization.mlp_3bit.scales",
             "increasing",
         ),
         (
-            lambda s: s["variants"]["float_mlp"].update(experiment="quantization"),
-            "gpfq.variants.float_mlp.experiment",
-            "one of float_training, single_layer",
+            lambda s: s["variants"].update(quantisation=s["variants"].pop("quantization")),
+            "gpfq.variants.quantisation",
+            "a known key here (float_training, single_layer, quantization)",
         ),
         (
             lambda s: s["setup"]["data"].update(mnist_idx_dir="/no/such/folder"),
@@ -97,83 +118,38 @@ def test_bad_params_name_the_key_and_what_is_allowed(edit, key, allowed):
     assert error.value.key == key and allowed in error.value.allowed
 
 
+@pytest.mark.parametrize(
+    "experiment, variant, field, value, allowed",
+    [
+        ("float_training", "float_mlp", "alphabet", 3, "(model)"),
+        ("single_layer", "layer_gaussian", "float_variant", "float_mlp", "(inputs)"),
+        ("quantization", "mlp_3bit", "model", "mlp", "(float_variant, alphabet, scales)"),
+        (
+            "float_training",
+            "float_mlp",
+            "experiment",
+            "float_training",
+            "(model)",
+        ),  # its group says it
+    ],
+)
+def test_a_field_of_another_variant_kind_is_refused_in_one_line(
+    experiment, variant, field, value, allowed
+):
+    with pytest.raises(ParamError) as error:
+        parse(lambda s: s["variants"][experiment][variant].update({field: value}))
+    assert error.value.key == f"gpfq.variants.{experiment}.{variant}.{field}"
+    assert error.value.value == value and f"a known key here {allowed}" in error.value.allowed
+    assert "\n" not in str(error.value)
+
+
 def test_a_variant_name_used_twice_is_refused():
     def duplicate(section):
-        section["quantizer_variants"]["float_mlp"] = dict(section["quantizer_variants"]["mlp_3bit"])
+        quantizers = section["variants"]["quantization"]
+        quantizers["float_mlp"] = dict(quantizers["mlp_3bit"])
 
     with pytest.raises(ParamError, match="not used by another variant"):
         parse(duplicate)
-
-
-# --- the IDX loader -------------------------------------------------------------------------------
-
-
-def idx_bytes(array: np.ndarray) -> bytes:
-    return (
-        bytes([0, 0, idx_datasets.UNSIGNED_BYTE, array.ndim])
-        + struct.pack(f">{array.ndim}i", *array.shape)
-        + array.astype(np.uint8).tobytes()
-    )
-
-
-@pytest.fixture()
-def mnist_folder(tmp_path):
-    rng = np.random.default_rng(0)
-    arrays = {
-        "train_images": rng.integers(0, 256, (5, 28, 28)),
-        "train_labels": np.array([0, 1, 2, 3, 9]),
-        "test_images": rng.integers(0, 256, (2, 28, 28)),
-        "test_labels": np.array([7, 4]),
-    }
-    for name, stem in idx_datasets.MNIST_FILES.items():
-        payload = idx_bytes(arrays[name])
-        if name == "test_images":  # one file gzip-compressed, as downloads often are
-            (tmp_path / f"{stem}.gz").write_bytes(gzip.compress(payload, mtime=0))
-        else:
-            (tmp_path / stem).write_bytes(payload)
-    return tmp_path, arrays
-
-
-def test_idx_round_trip_and_mnist_scaling(mnist_folder):
-    folder, arrays = mnist_folder
-    np.testing.assert_array_equal(
-        idx_datasets.read_idx(folder / idx_datasets.MNIST_FILES["train_images"]),
-        arrays["train_images"],
-    )
-    data = idx_datasets.mnist(folder)
-    assert data["train_inputs"].shape == (5, 784) and data["test_inputs"].shape == (2, 784)
-    np.testing.assert_allclose(
-        data["test_inputs"] * 255, arrays["test_images"].reshape(2, -1), atol=1e-4
-    )
-    assert (
-        data["train_labels"].tolist() == [0, 1, 2, 3, 9] and data["test_labels"].dtype == np.int64
-    )
-
-
-def test_the_study_generates_from_a_local_mnist_folder(mnist_folder):
-    folder, _ = mnist_folder
-    cfg = parse(
-        lambda s: s["setup"].update(
-            data={"mnist_idx_dir": str(folder), "test_fraction": 0.25},
-            quantization={"calibration_samples": 3},
-        )
-    )
-    data = STUDY.module("data").generate(cfg)
-    assert data["train_inputs"].shape == (5, 784)
-
-
-def test_truncated_or_missing_idx_files_are_data_errors(mnist_folder):
-    folder, _ = mnist_folder
-    labels = folder / idx_datasets.MNIST_FILES["train_labels"]
-    labels.write_bytes(labels.read_bytes()[:-1])
-    with pytest.raises(DataError, match="data bytes"):
-        idx_datasets.read_idx(labels)
-    labels.write_bytes(b"\x00\x00\x0d\x01")  # float32 type code: not MNIST's unsigned bytes
-    with pytest.raises(DataError, match="unsigned bytes"):
-        idx_datasets.read_idx(labels)
-    labels.unlink()
-    with pytest.raises(DataError, match="is missing"):
-        idx_datasets.mnist(folder)
 
 
 # --- checks on synthetic tables ---------------------------------------------------------------------
@@ -190,14 +166,18 @@ def layer_table(gpfq_power: float, msq_power: float, seeds=3) -> pd.DataFrame:
                 for method, power, scale in (("gpfq", gpfq_power, 1.0), ("msq", msq_power, 0.01)):
                     rows.append(
                         {
+                            **NOT_APPLICABLE,
                             "variant": variant,
                             "seed": seed,
-                            "step": n0,
-                            "metric": f"{method}_relative_square_error",
+                            "step": 0,
+                            "metric": "relative_square_error",
                             "value": scale * n0**power * (1 + 0.01 * seed),
                             "model": "single_layer",
                             "inputs": inputs,
                             "method": method,
+                            "alphabet": "3bit",
+                            "scale_c": 1.0,
+                            "neurons_in": n0,
                         }
                     )
     return pd.DataFrame(rows)
@@ -214,52 +194,65 @@ def test_error_decay_reproduces_on_one_over_n0_and_fails_on_flat_errors():
     assert checks.error_decay(layer_table(-0.5, 0.0), tolerance("G1")).verdict == NOT_REPRODUCED
 
 
+FLOAT_LAST_STEP = 440  # the float network's last optimisation step: every quantization row's step
+
+
 def quantized_table(
     gpfq_accuracy: float, bias_shift: float, corrected_error: float
 ) -> pd.DataFrame:
     rows = []
-    methods = {
-        "msq": 90.0,
-        "gpfq": gpfq_accuracy,
-        "gpfq_bias": gpfq_accuracy + bias_shift,
-        "gpfq_float_last": gpfq_accuracy,
-        "gpfq_bias_float_last": gpfq_accuracy + bias_shift,
-        "float": 98.0,
+    accuracies = {  # (method, bias correction, float last layer) -> test accuracy
+        ("msq", 0, 0): 90.0,
+        ("gpfq", 0, 0): gpfq_accuracy,
+        ("gpfq", 1, 0): gpfq_accuracy + bias_shift,
+        ("gpfq", 0, 1): gpfq_accuracy,
+        ("gpfq", 1, 1): gpfq_accuracy + bias_shift,
     }
     for seed in range(3):
-        for step, scale_c in enumerate((1.0, 2.0)):
-            base = {
-                "variant": "mlp_ternary",
-                "seed": seed,
-                "step": step,
-                "scale_c": scale_c,
-                "model": "mlp",
-                "alphabet": "ternary",
-            }
-            for method, accuracy in methods.items():
+        base = {
+            **NOT_APPLICABLE,
+            "variant": "mlp_ternary",
+            "seed": seed,
+            "step": FLOAT_LAST_STEP,
+            "model": "mlp",
+            "inputs": "digits",
+        }
+        rows.append({**base, "method": "float", "metric": "test_accuracy_percent", "value": 98.0})
+        for scale_c in (1.0, 2.0):
+            quantized = {**base, "alphabet": "ternary", "scale_c": scale_c}
+            for (method, bias, float_last), accuracy in accuracies.items():
                 rows.append(
                     {
-                        **base,
+                        **quantized,
                         "method": method,
-                        "metric": f"{method}_test_accuracy_percent",
+                        "bias_correction": bias,
+                        "float_last_layer": float_last,
+                        "metric": "test_accuracy_percent",
                         "value": accuracy,
                     }
                 )
             for layer in range(3):
-                for method, error in (("msq", 0.5), ("gpfq", 0.1), ("gpfq_bias", corrected_error)):
+                on_layer = {**quantized, "float_last_layer": 0, "layer": layer}
+                for method, bias, error in (
+                    ("msq", 0, 0.5),
+                    ("gpfq", 0, 0.1),
+                    ("gpfq", 1, corrected_error),
+                ):
                     rows.append(
                         {
-                            **base,
+                            **on_layer,
                             "method": method,
-                            "metric": f"{method}_layer{layer}_relative_error",
+                            "bias_correction": bias,
+                            "metric": "calibration_relative_error",
                             "value": error,
                         }
                     )
                 rows.append(
                     {
-                        **base,
-                        "method": "gpfq_bias",
-                        "metric": f"gpfq_bias_layer{layer}_relative_error_uncorrected",
+                        **on_layer,
+                        "method": "gpfq",
+                        "bias_correction": 1,
+                        "metric": "calibration_relative_error_before_bias_shift",
                         "value": 0.1,
                     }
                 )
@@ -290,7 +283,21 @@ def test_bias_correction_check_fails_when_a_corrected_error_grows_or_accuracy_dr
     )
 
 
-# --- a tiny train -> measure path -------------------------------------------------------------------
+def test_hidden_layers_come_from_the_layer_column():
+    table = quantized_table(97.5, 0.0, 0.09)
+    assert summaries.hidden_layers(table, "mlp_ternary") == [0, 1]  # layers 0–2, the last is not
+    deeper = table.assign(layer=table["layer"] + 3)
+    assert summaries.hidden_layers(deeper, "mlp_ternary") == [3, 4]
+
+
+def test_a_network_left_unnamed_by_its_settings_is_refused():
+    """Two networks at one (seed, C): a selection that leaves out a setting must not mix them."""
+    table = quantized_table(97.5, 0.0, 0.09)
+    with pytest.raises(ValueError, match="duplicate"):
+        checks.wide(table, "mlp_ternary", "test_accuracy_percent", "scale_c", method="gpfq")
+
+
+# --- a tiny train -> measure -> check path ----------------------------------------------------------
 
 
 def tiny(section):
@@ -299,7 +306,7 @@ def tiny(section):
     )
     section["setup"]["quantization"]["calibration_samples"] = 16
     section["setup"]["single_layer"].update(seeds=2, neurons_in=[32, 64])
-    section["quantizer_variants"]["cnn_3bit"]["scales"] = [1.0]
+    section["variants"]["quantization"]["cnn_3bit"]["scales"] = [1.0, 2.0]
 
 
 @pytest.fixture(scope="module")
@@ -323,6 +330,22 @@ def tiny_runs():
     return cfg, data, runs
 
 
+@pytest.fixture(scope="module")
+def tiny_tables(tiny_runs, tmp_path_factory):
+    """Every run through its .npz as the stages pass it (a scalar comes back as an array of one)."""
+    cfg, data, runs = tiny_runs
+    folder = tmp_path_factory.mktemp("runs")
+    tables = {}
+    for name, result in runs.items():
+        write_arrays(folder / f"{name}.npz", result.arrays)
+        arrays = read_arrays(folder / f"{name}.npz")
+        frame = STUDY.module("measurement").measure(cfg, name, data, arrays, reads={})
+        frame.insert(0, "study", "gpfq")
+        frame.insert(1, "variant", name)
+        tables[name] = frame
+    return tables
+
+
 def test_tiny_runs_are_bit_identical_when_repeated(tiny_runs):
     cfg, data, runs = tiny_runs
     again = STUDY.module("training").train(
@@ -337,16 +360,75 @@ def test_tiny_runs_are_bit_identical_when_repeated(tiny_runs):
         np.testing.assert_array_equal(array, again.arrays[name], err_msg=name)
 
 
-def test_tiny_measurements_pass_the_table_schema(tiny_runs):
-    cfg, data, runs = tiny_runs
-    for name, result in runs.items():
-        frame = STUDY.module("measurement").measure(cfg, name, data, result.arrays, reads={})
-        frame.insert(0, "study", "gpfq")
-        frame.insert(1, "variant", name)
+def test_tiny_measurements_pass_the_table_schema(tiny_tables):
+    for name, frame in tiny_tables.items():
         to_arrow(frame, STUDY.setting_columns, name)  # raises on a duplicate key or a wrong column
         assert "diverged" in set(frame["metric"])
-    quantized = STUDY.module("measurement").measure(
-        cfg, "cnn_3bit", data, runs["cnn_3bit"].arrays, reads={}
+    quantized = tiny_tables["cnn_3bit"]
+    accuracy = summaries.select(
+        quantized,
+        "cnn_3bit",
+        "test_accuracy_percent",
+        method="gpfq",
+        bias_correction=0,
+        float_last_layer=0,
+    )["value"]
+    assert len(accuracy) == 2 * 2 and accuracy.between(0, 100).all()  # seeds × C
+
+
+def test_no_metric_name_carries_a_setting(tiny_tables):
+    metrics = set().union(*(set(frame["metric"]) for frame in tiny_tables.values()))
+    assert metrics == {
+        "train_loss",
+        "test_accuracy_percent",
+        "diverged",
+        "relative_square_error",
+        "calibration_relative_error",
+        "calibration_relative_error_before_bias_shift",
+    }
+    assert not [m for m in metrics if re.search(r"gpfq|msq|float_|layer\d|bit", m)]
+
+
+def test_step_is_the_optimisation_step_the_measured_weights_come_from(tiny_runs, tiny_tables):
+    cfg, data, _ = tiny_runs
+    batches = -(-len(data["train_labels"]) // cfg.float_training.batch_size)
+    last = cfg.float_training.epochs * batches
+    trained = tiny_tables["float_cnn"]
+    losses = trained[trained["metric"] == "train_loss"]
+    assert sorted(losses["step"].unique()) == [batches * e for e in range(1, 2)]
+    assert set(trained.loc[trained["metric"] != "train_loss", "step"]) == {last}
+    assert set(tiny_tables["cnn_3bit"]["step"]) == {last}  # quantized from the last step's weights
+    assert set(tiny_tables["layer_clusters"]["step"]) == {0}  # nothing trained; N0 is a column
+    assert sorted(tiny_tables["layer_clusters"]["neurons_in"].dropna().unique()) == [32, 64]
+
+
+def test_every_network_has_one_row_per_seed_and_scale(tiny_tables):
+    quantized = tiny_tables["cnn_3bit"]
+    accuracy = quantized[quantized["metric"] == "test_accuracy_percent"]
+    float_rows = accuracy[accuracy["method"] == "float"]
+    assert len(float_rows) == 2 and float_rows["scale_c"].isna().all()  # once per seed, not per C
+    networks = accuracy[accuracy["method"] != "float"].groupby(
+        ["method", "bias_correction", "float_last_layer"]
     )
-    accuracy = quantized[quantized["metric"] == "gpfq_test_accuracy_percent"]["value"]
-    assert len(accuracy) == 2 and accuracy.between(0, 100).all()
+    assert {key: len(group) for key, group in networks} == {
+        (n.method, int(n.bias_correction), int(n.float_last_layer)): 2 * 2 for n in config.NETWORKS
+    }
+    errors = quantized[quantized["metric"] == "calibration_relative_error"]
+    assert sorted(errors["layer"].unique()) == [0, 1, 2]  # two convolutions and the classifier
+
+
+def test_checks_and_figures_read_the_tables_measurement_writes(tiny_runs, tiny_tables, tmp_path):
+    cfg, _, _ = tiny_runs
+    path = tmp_path / "gpfq.parquet"
+    write_table(path, pd.concat(tiny_tables.values(), ignore_index=True), STUDY.setting_columns)
+    table = read_table(path, STUDY.setting_columns)  # nullable integers come back as floats
+    for claim in ("G1", "G2", "G3"):
+        outcome = checks.CHECKS[CLAIMS[claim]["check"]](table, tolerance(claim))
+        assert outcome.verdict in VERDICTS and outcome.rows, claim
+    drawn = STUDY.module("figures").figures(cfg, table)
+    assert set(drawn) == {
+        "error_vs_n0",
+        "accuracy_vs_scale",
+        "hidden_layer_errors",
+        "bias_and_mixed_precision",
+    }

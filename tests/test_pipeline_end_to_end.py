@@ -165,13 +165,10 @@ EXPECTED_METRICS = {
     },
     "gpfq": {
         "train_loss",
-        "gpfq_relative_square_error",
-        "msq_relative_square_error",
-        "gpfq_test_accuracy_percent",
-        "msq_test_accuracy_percent",
-        "gpfq_bias_float_last_test_accuracy_percent",
-        "gpfq_layer0_relative_error",
-        "gpfq_bias_layer0_relative_error_uncorrected",
+        "relative_square_error",
+        "test_accuracy_percent",
+        "calibration_relative_error",
+        "calibration_relative_error_before_bias_shift",
     },
     "phantom_gradient": {
         "test_accuracy_fraction",

@@ -3,8 +3,9 @@
 Zhang, Zhou & Saab (SIMODS 2023); Lybrand & Saab (JMLR 2021). Claims G1–G3 are in claims.yaml.
 The skeleton (stages/common/study.py) plus: quantizer (GPFQ, MSQ, alphabets, bias correction,
 errors), models (MLP and CNN as layer lists; convolutions as unfolded patches),
-network_quantization (layer by layer on the quantized network's own inputs). Float networks are
-variants of their own; quantization variants read their runs (config.train_reads).
+network_quantization (layer by layer on the quantized network's own inputs), idx_datasets (MNIST
+from local IDX files), summaries (table reductions the checks and figures share). Float networks
+are variants of their own; quantization variants read their runs (config.train_reads).
 """
 
 from ...common.study import Study

@@ -19,7 +19,7 @@ from ...common.verdicts import (
     combine,
     threshold_verdict,
 )
-from .summaries import hidden_layers, log_log_slope
+from .summaries import hidden_layers, log_log_slope, quantized_setting, quantized_variants, select
 
 # the papers' printed numbers shown beside ours (Zhang, Zhou & Saab 2023, MNIST MLP ternary; ImageNet 4 bits)
 PAPER_MNIST_TERNARY = "float 98.24, GPFQ 97.39, best MSQ 93.30"
@@ -27,19 +27,61 @@ PAPER_IMAGENET_4BIT = "VGG16 71.59 → 70.70, ResNet18 69.76 → 67.70, ResNet50
 PAPER_BIAS_MIXED = "ResNet18 3 bits: GPFQ 65.81 → 66.93 with bias correction and a float last layer"
 
 
-def wide(table: pd.DataFrame, variant: str, metric: str) -> pd.DataFrame:
-    """seed × step values of one metric of one variant."""
-    rows = table[(table["variant"] == variant) & (table["metric"] == metric)]
+def wide(table: pd.DataFrame, variant: str, metric: str, column: str, **settings) -> pd.DataFrame:
+    """seed × `column` values of one metric of one variant at the given settings (None: null); two
+    rows for one (seed, column) mean a setting was left out, and pivot refuses them."""
+    rows = select(table, variant, metric, **settings)
     if rows.empty:
         raise DataError(
-            f"the table has no rows for variant {variant!r}, metric {metric!r}: run the variants this claim names"
+            f"the table has no rows for variant {variant!r}, metric {metric!r} at {settings}: run "
+            "the variants this claim names"
         )
-    return rows.pivot(index="seed", columns="step", values="value").sort_index()
+    return rows.pivot(index="seed", columns=column, values="value").sort_index()
 
 
-def variants_of(table: pd.DataFrame, model: str | None = None) -> list[str]:
-    rows = table if model is None else table[table["model"] == model]
-    return sorted(rows["variant"].unique())
+def network_accuracy(
+    table: pd.DataFrame, variant: str, method: str, bias: bool = False, float_last: bool = False
+) -> pd.DataFrame:
+    """seed × C test accuracies (%) of one network of config.NETWORKS."""
+    return wide(
+        table,
+        variant,
+        "test_accuracy_percent",
+        "scale_c",
+        method=method,
+        bias_correction=int(bias),
+        float_last_layer=int(float_last),
+    )
+
+
+def float_accuracy(table: pd.DataFrame, variant: str) -> pd.Series:
+    """Per seed: the test accuracy (%) of the float network the variant quantizes."""
+    return wide(table, variant, "test_accuracy_percent", "step", method="float").iloc[:, 0]
+
+
+def layer_error(
+    table: pd.DataFrame,
+    variant: str,
+    layer: int,
+    method: str,
+    bias: bool = False,
+    metric: str = "calibration_relative_error",
+) -> pd.DataFrame:
+    """seed × C calibration errors of layer ℓ in one quantizing pass of config.QUANTIZED_PASSES."""
+    return wide(
+        table,
+        variant,
+        metric,
+        "scale_c",
+        method=method,
+        bias_correction=int(bias),
+        float_last_layer=0,
+        layer=layer,
+    )
+
+
+def single_layer_variants(table: pd.DataFrame) -> list[str]:
+    return sorted(table.loc[table["model"] == "single_layer", "variant"].unique())
 
 
 # --- G1 ------------------------------------------------------------------------------------------
@@ -51,8 +93,11 @@ def error_decay(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
     in [msq_slope_low, msq_slope_high], and MSQ's error over GPFQ's at the largest N0 is at least
     msq_over_gpfq_at_largest_n0_min; for every input distribution."""
     verdicts, rows, numbers, slopes = [], [], {}, []
-    for variant in variants_of(table, "single_layer"):
-        gpfq, msq = (wide(table, variant, f"{m}_relative_square_error") for m in ("gpfq", "msq"))
+    for variant in single_layer_variants(table):
+        gpfq, msq = (
+            wide(table, variant, "relative_square_error", "neurons_in", method=m)
+            for m in ("gpfq", "msq")
+        )
         inputs = table.loc[table["variant"] == variant, "inputs"].iloc[0]
         gpfq_slope = Spread.of([log_log_slope(gpfq.columns, row) for row in gpfq.to_numpy()])
         msq_slope = Spread.of([log_log_slope(msq.columns, row) for row in msq.to_numpy()])
@@ -111,8 +156,7 @@ def error_decay(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
 def layer_error_ratios(table: pd.DataFrame, variant: str) -> dict[int, pd.DataFrame]:
     """Per hidden layer: seed × C table of GPFQ's calibration error over MSQ's."""
     return {
-        l: wide(table, variant, f"gpfq_layer{l}_relative_error")
-        / wide(table, variant, f"msq_layer{l}_relative_error")
+        l: layer_error(table, variant, l, "gpfq") / layer_error(table, variant, l, "msq")
         for l in hidden_layers(table, variant)
     }
 
@@ -134,15 +178,11 @@ def accuracy_vs_scale(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
     gain_limit = tolerance.number("accuracy_gain_min_points")
     gain_alphabets = tolerance.raw("accuracy_gain_alphabets")
     verdicts, rows, numbers, drops, ratios = [], [], {}, [], []
-    for variant in variants_of(table):
-        if variant not in set(
-            table.loc[table["metric"] == "gpfq_test_accuracy_percent", "variant"]
-        ):
-            continue
-        first = table[table["variant"] == variant].iloc[0]
-        float_accuracy = wide(table, variant, "float_test_accuracy_percent").iloc[:, 0]
-        gpfq, msq = (wide(table, variant, f"{m}_test_accuracy_percent") for m in ("gpfq", "msq"))
-        drop = Spread.of(float_accuracy - gpfq.max(axis=1))
+    for variant in quantized_variants(table):
+        model, alphabet = (quantized_setting(table, variant, c) for c in ("model", "alphabet"))
+        float_network = float_accuracy(table, variant)
+        gpfq, msq = (network_accuracy(table, variant, m) for m in ("gpfq", "msq"))
+        drop = Spread.of(float_network - gpfq.max(axis=1))
         ratio = Spread.of(hidden_error_ratio(table, variant))
         per_layer = {
             l: Spread.of(r.median(axis=1)) for l, r in layer_error_ratios(table, variant).items()
@@ -152,7 +192,7 @@ def accuracy_vs_scale(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
             threshold_verdict(drop, drop_limit, at_most=True),
             threshold_verdict(ratio, ratio_limit, at_most=True),
         ]
-        if first["alphabet"] in gain_alphabets:
+        if alphabet in gain_alphabets:
             parts.append(threshold_verdict(gain, gain_limit))
         verdict = combine(parts)
         verdicts.append(verdict)
@@ -163,7 +203,7 @@ def accuracy_vs_scale(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
                 **drop.as_numbers(f"{variant}_float_minus_best_gpfq_points"),
                 **ratio.as_numbers(f"{variant}_hidden_error_gpfq_over_msq"),
                 **gain.as_numbers(f"{variant}_median_over_c_gpfq_minus_msq_points"),
-                **Spread.of(float_accuracy).as_numbers(f"{variant}_float_accuracy"),
+                **Spread.of(float_network).as_numbers(f"{variant}_float_accuracy"),
                 **Spread.of(gpfq.max(axis=1)).as_numbers(f"{variant}_best_gpfq_accuracy"),
                 **Spread.of(msq.max(axis=1)).as_numbers(f"{variant}_best_msq_accuracy"),
             }
@@ -177,7 +217,7 @@ def accuracy_vs_scale(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
         rows.append(
             {
                 "variant": variant,
-                "float": Spread.of(float_accuracy).text(3),
+                "float": Spread.of(float_network).text(3),
                 "best GPFQ": Spread.of(gpfq.max(axis=1)).text(3),
                 "best MSQ": Spread.of(msq.max(axis=1)).text(3),
                 "float − best GPFQ": drop.text(2),
@@ -186,8 +226,8 @@ def accuracy_vs_scale(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
                     f"{l}: {s.median:.2f}" for l, s in per_layer.items()
                 ),
                 "median over C: GPFQ − MSQ": gain.text(2)
-                + ("" if first["alphabet"] in gain_alphabets else " (shown)"),
-                "paper": paper.get((first["model"], first["alphabet"]), ""),
+                + ("" if alphabet in gain_alphabets else " (shown)"),
+                "paper": paper.get((model, alphabet), ""),
                 "verdict": verdict,
             }
         )
@@ -219,26 +259,32 @@ def bias_and_mixed_precision(table: pd.DataFrame, tolerance: Section) -> ClaimOu
     ratio_limit = tolerance.number("corrected_error_ratio_at_most", positive=True)
     loss_limit = -tolerance.number("accuracy_loss_at_most", low=0.0)
     verdicts, rows, numbers, worst_ratio = [], [], {}, []
-    for variant in variants_of(table):
-        if variant not in set(
-            table.loc[table["metric"] == "gpfq_bias_test_accuracy_percent", "variant"]
-        ):
-            continue
+    for variant in quantized_variants(table):
         layers = hidden_layers(table, variant) + [len(hidden_layers(table, variant))]
         corrected = np.stack(
-            [wide(table, variant, f"gpfq_bias_layer{l}_relative_error").to_numpy() for l in layers]
+            [layer_error(table, variant, l, "gpfq", bias=True).to_numpy() for l in layers]
         )
         uncorrected = np.stack(
             [
-                wide(table, variant, f"gpfq_bias_layer{l}_relative_error_uncorrected").to_numpy()
+                layer_error(
+                    table,
+                    variant,
+                    l,
+                    "gpfq",
+                    bias=True,
+                    metric="calibration_relative_error_before_bias_shift",
+                ).to_numpy()
                 for l in layers
             ]
         )
         largest = float(np.max(corrected / uncorrected))
         worst_ratio.append(largest)
         accuracy = {
-            m: wide(table, variant, f"{m}_test_accuracy_percent")
-            for m in ("gpfq", "gpfq_bias", "gpfq_float_last", "gpfq_bias_float_last")
+            "gpfq": network_accuracy(table, variant, "gpfq"),
+            "gpfq_bias": network_accuracy(table, variant, "gpfq", bias=True),
+            "gpfq_bias_float_last": network_accuracy(
+                table, variant, "gpfq", bias=True, float_last=True
+            ),
         }
         bias_change = Spread.of((accuracy["gpfq_bias"] - accuracy["gpfq"]).median(axis=1))
         mixed_change = Spread.of(

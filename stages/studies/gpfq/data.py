@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ...common import digits, idx_datasets
+from ...common import digits
+from . import idx_datasets
 from .config import Config
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .config import NETWORKS, Config
+from .config import NETWORKS, Config, FloatVariant, QuantizationVariant, SingleLayerVariant
 
 DIFFERENCES = {
     "single_layer": (
@@ -38,9 +38,9 @@ def network_text(config: Config, model: str) -> str:
 
 def variant_text(config: Config, name: str) -> str:
     v = config.variants[name]
-    if v.experiment == "float_training":
+    if isinstance(v, FloatVariant):
         return f"`{name}`: the float {network_text(config, v.model)} to quantize."
-    if v.experiment == "single_layer":
+    if isinstance(v, SingleLayerVariant):
         s = config.single_layer
         return (
             f"`{name}`: X ({s.samples} × N0, {v.inputs.replace('_', ' ')}), W ~ U[−1, 1] ({s.neurons_out} × N0), "
@@ -55,15 +55,15 @@ def variant_text(config: Config, name: str) -> str:
     )
     return (
         f"`{name}`: every seed's network of `{v.float_variant}` quantized layer by layer, {alphabet}, C ∈ "
-        f"{{{', '.join(f'{c:g}' for c in v.scales)}}}; networks: {', '.join(NETWORKS)} (bias = bias correction, "
-        "float_last = last layer kept in float)."
+        f"{{{', '.join(f'{c:g}' for c in v.scales)}}}; networks: {', '.join(n.name for n in NETWORKS)} "
+        "(bias = bias correction, float_last = last layer kept in float)."
     )
 
 
 def describe(config: Config, variants: list[str], probe) -> str:
     lines = [f"- {variant_text(config, name)}" for name in variants]
-    experiments = {config.variants[n].experiment for n in variants}
-    if "single_layer" in experiments:
+    kinds = {type(config.variants[n]) for n in variants}
+    if SingleLayerVariant in kinds:
         s = config.single_layer
         lines.append(
             "  "
@@ -71,12 +71,12 @@ def describe(config: Config, variants: list[str], probe) -> str:
                 m=s.samples, n1=s.neurons_out, n0=s.neurons_in[-1], k=s.clusters, std=s.cluster_std
             )
         )
-    if "quantization" in experiments:
+    if QuantizationVariant in kinds:
         models = sorted(
             {
                 config.model_of(config.variants[n])
                 for n in variants
-                if config.variants[n].experiment == "quantization"
+                if isinstance(config.variants[n], QuantizationVariant)
             }
         )
         for model in models:

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ...common.figures import new_figure, seed_band_lines
-from .summaries import hidden_layers, log_log_slope
+from .summaries import hidden_layers, log_log_slope, quantized_setting, quantized_variants, select
 
 QUANTIZED = ("msq", "gpfq")
 
@@ -28,12 +28,10 @@ def error_vs_n0(table: pd.DataFrame):
     )  # Gaussian first, as the papers
     figure, axes = new_figure(columns=len(layer_variants), width=4.6)
     for ax, variant in zip(axes, layer_variants, strict=True):
-        rows = table[
-            (table["variant"] == variant) & table["metric"].str.endswith("relative_square_error")
-        ].copy()
+        rows = select(table, variant, "relative_square_error").copy()
         labels = {}
         for method, group in rows.groupby("method"):
-            medians = group.groupby("step")["value"].median()
+            medians = group.groupby("neurons_in")["value"].median()
             labels[method] = (
                 f"{method.upper()} (slope {log_log_slope(medians.index, medians.values):.2f})"
             )
@@ -41,17 +39,17 @@ def error_vs_n0(table: pd.DataFrame):
         seed_band_lines(
             ax,
             rows,
-            "step",
+            "neurons_in",
             "value",
             "quantizer",
             log_y=True,
             hue_order=[labels[m] for m in QUANTIZED],
         )
-        steps = np.array(sorted(rows["step"].unique()), dtype=float)
-        anchor = rows[(rows["method"] == "gpfq") & (rows["step"] == steps[0])]["value"].median()
+        n0 = np.array(sorted(rows["neurons_in"].unique()), dtype=float)
+        anchor = rows[(rows["method"] == "gpfq") & (rows["neurons_in"] == n0[0])]["value"].median()
         ax.plot(
-            steps,
-            anchor * steps[0] / steps,
+            n0,
+            anchor * n0[0] / n0,
             color="black",
             linestyle="--",
             linewidth=0.8,
@@ -67,29 +65,26 @@ def error_vs_n0(table: pd.DataFrame):
     return figure
 
 
-def quantized_variants(table: pd.DataFrame) -> list[str]:
-    return sorted(table.loc[table["metric"] == "gpfq_test_accuracy_percent", "variant"].unique())
+def panel_title(table: pd.DataFrame, variant: str) -> str:
+    model, alphabet = (quantized_setting(table, variant, c) for c in ("model", "alphabet"))
+    return f"{model.upper()}, {alphabet}"
 
 
-def panel_title(rows: pd.DataFrame) -> str:
-    return f"{rows['model'].iloc[0].upper()}, {rows['alphabet'].iloc[0]}"
+def network_rows(table: pd.DataFrame, variant: str, metric: str, **settings) -> pd.DataFrame:
+    """Rows of a metric of the networks that quantize every layer (no float last layer)."""
+    return select(table, variant, metric, float_last_layer=0, **settings)
 
 
 def accuracy_vs_scale(table: pd.DataFrame):
     variants = quantized_variants(table)
     figure, axes = new_figure(columns=len(variants), width=3.6)
     for ax, variant in zip(axes, variants, strict=True):
-        rows = table[
-            (table["variant"] == variant)
-            & table["metric"].isin([f"{m}_test_accuracy_percent" for m in QUANTIZED])
-        ]
+        rows = network_rows(table, variant, "test_accuracy_percent", bias_correction=0)
         rows = rows.assign(quantizer=rows["method"].str.upper())
         seed_band_lines(
             ax, rows, "scale_c", "value", "quantizer", log_y=False, hue_order=["MSQ", "GPFQ"]
         )
-        float_accuracy = table[
-            (table["variant"] == variant) & (table["metric"] == "float_test_accuracy_percent")
-        ]
+        float_accuracy = select(table, variant, "test_accuracy_percent", method="float")
         ax.axhline(
             float_accuracy["value"].median(),
             color="black",
@@ -97,7 +92,12 @@ def accuracy_vs_scale(table: pd.DataFrame):
             linewidth=0.9,
             label="float",
         )
-        ax.set(xlabel="scale C", ylabel="test accuracy (%)", title=panel_title(rows), ylim=(0, 100))
+        ax.set(
+            xlabel="scale C",
+            ylabel="test accuracy (%)",
+            title=panel_title(table, variant),
+            ylim=(0, 100),
+        )
         ax.legend(fontsize=7, loc="lower left")
     return figure
 
@@ -106,12 +106,11 @@ def hidden_layer_errors(table: pd.DataFrame):
     variants = quantized_variants(table)
     figure, axes = new_figure(columns=len(variants), width=3.6)
     for ax, variant in zip(axes, variants, strict=True):
-        metrics = [
-            f"{m}_layer{l}_relative_error" for m in QUANTIZED for l in hidden_layers(table, variant)
-        ]
-        rows = table[(table["variant"] == variant) & table["metric"].isin(metrics)].copy()
-        rows["layer"] = (
-            rows["method"].str.upper() + ", layer " + rows["metric"].str.extract(r"layer(\d+)")[0]
+        rows = network_rows(table, variant, "calibration_relative_error", bias_correction=0)
+        rows = rows[rows["layer"].isin(hidden_layers(table, variant))]
+        # the hue: one curve per method and layer
+        rows = rows.assign(
+            layer=rows["method"].str.upper() + ", layer " + rows["layer"].astype(int).astype(str)
         )
         seed_band_lines(
             ax,
@@ -122,7 +121,11 @@ def hidden_layer_errors(table: pd.DataFrame):
             log_y=True,
             hue_order=sorted(rows["layer"].unique()),
         )
-        ax.set(xlabel="scale C", ylabel="calibration error ‖Y − Ỹ‖/‖Y‖", title=panel_title(rows))
+        ax.set(
+            xlabel="scale C",
+            ylabel="calibration error ‖Y − Ỹ‖/‖Y‖",
+            title=panel_title(table, variant),
+        )
         ax.legend(fontsize=6)
     return figure
 
@@ -130,26 +133,29 @@ def hidden_layer_errors(table: pd.DataFrame):
 def bias_and_mixed_precision(table: pd.DataFrame):
     variants = quantized_variants(table)
     figure, axes = new_figure(columns=len(variants), width=3.6)
-    changes = {
-        "gpfq_bias": "+ bias correction",
-        "gpfq_float_last": "+ float last layer",
-        "gpfq_bias_float_last": "+ both",
+    changes = {  # (bias correction, float last layer) of a GPFQ network -> its label
+        (1, 0): "+ bias correction",
+        (0, 1): "+ float last layer",
+        (1, 1): "+ both",
     }
+
+    def gpfq_accuracy(variant: str, bias: int, float_last: int) -> pd.Series:
+        rows = select(
+            table,
+            variant,
+            "test_accuracy_percent",
+            method="gpfq",
+            bias_correction=bias,
+            float_last_layer=float_last,
+        )
+        return rows.set_index(["seed", "scale_c"])["value"]
+
     for ax, variant in zip(axes, variants, strict=True):
-        rows = table[table["variant"] == variant]
-        plain = rows[rows["metric"] == "gpfq_test_accuracy_percent"].set_index(["seed", "step"])[
-            "value"
+        plain = gpfq_accuracy(variant, 0, 0)
+        frames = [
+            (gpfq_accuracy(variant, *network) - plain).reset_index().assign(change=label)
+            for network, label in changes.items()
         ]
-        frames = []
-        for method, label in changes.items():
-            other = rows[rows["metric"] == f"{method}_test_accuracy_percent"].set_index(
-                ["seed", "step"]
-            )
-            frames.append(
-                pd.DataFrame(
-                    {"scale_c": other["scale_c"], "value": other["value"] - plain, "change": label}
-                ).reset_index()
-            )
         seed_band_lines(
             ax,
             pd.concat(frames),
@@ -160,7 +166,11 @@ def bias_and_mixed_precision(table: pd.DataFrame):
             hue_order=list(changes.values()),
         )
         ax.axhline(0.0, color="black", linewidth=0.8)
-        ax.set(xlabel="scale C", ylabel="accuracy − plain GPFQ (points)", title=panel_title(rows))
+        ax.set(
+            xlabel="scale C",
+            ylabel="accuracy − plain GPFQ (points)",
+            title=panel_title(table, variant),
+        )
         ax.legend(fontsize=6)
     return figure
 

@@ -1,5 +1,6 @@
 """Train one variant (all its seeds, one torch thread, float64): a float network, a single-layer
-sweep over N0, or the quantization of a float variant's networks at every scale C.
+sweep over N0, or the quantization of a float variant's networks at every scale C; the variant's
+type (config.py) picks which.
 
 The arrays each experiment returns are what measurement.py reads back.
 """
@@ -12,7 +13,14 @@ import torch
 from ...common import digits
 from ...common.study import Execution, TrainResult
 from . import models, network_quantization
-from .config import NETWORKS, QUANTIZED_PASSES, Config, Variant
+from .config import (
+    NETWORKS,
+    QUANTIZED_PASSES,
+    Config,
+    FloatVariant,
+    QuantizationVariant,
+    SingleLayerVariant,
+)
 from .data import image_side
 from .quantizer import alphabet_for, gpfq, msq, relative_error
 
@@ -31,8 +39,9 @@ def network_inputs(model: str, flat: np.ndarray, side: int, device: str) -> torc
     return inputs.reshape(-1, 1, side, side) if model == "cnn" else inputs
 
 
-def train_float(config: Config, variant: Variant, data, device: str) -> TrainResult:
-    """Adam on the cross-entropy from PyTorch's default init; minibatches reshuffled every epoch."""
+def train_float(config: Config, variant: FloatVariant, data, device: str) -> TrainResult:
+    """Adam on the cross-entropy from PyTorch's default init; minibatches reshuffled every epoch.
+    `steps` holds the optimisation step at the end of each epoch, where its mean loss is recorded."""
     setup, side = config.float_training, image_side(data)
     layers = architecture(config, variant.model, side)
     train_x = network_inputs(variant.model, data["train_inputs"], side, device)
@@ -68,8 +77,10 @@ def train_float(config: Config, variant: Variant, data, device: str) -> TrainRes
         trained.append(
             [(w.detach().cpu().numpy(), b.detach().cpu().numpy()) for w, b in parameters]
         )
+    batches = -(-len(train_y) // setup.batch_size)
     arrays = {
         "seeds": np.asarray(seeds, np.int64),
+        "steps": batches * np.arange(1, setup.epochs + 1, dtype=np.int64),
         "train_loss": np.asarray(losses),
         "test_accuracy_percent": np.asarray(accuracies),
         "diverged": ~np.isfinite(np.asarray(losses)).all(axis=1),
@@ -77,7 +88,6 @@ def train_float(config: Config, variant: Variant, data, device: str) -> TrainRes
     for index in range(len(layers)):
         arrays[f"layer{index}_weight"] = np.stack([run[index][0] for run in trained])
         arrays[f"layer{index}_bias"] = np.stack([run[index][1] for run in trained])
-    batches = -(-len(train_y) // setup.batch_size)
     return TrainResult(arrays, run_steps=len(seeds) * setup.epochs * batches, runs=len(seeds))
 
 
@@ -95,7 +105,7 @@ def single_layer_inputs(
     ] + setup.cluster_std * rng.standard_normal((samples, neurons_in))
 
 
-def train_single_layer(config: Config, variant: Variant) -> TrainResult:
+def train_single_layer(config: Config, variant: SingleLayerVariant) -> TrainResult:
     """G1: per seed and N0, W ~ U[−1, 1] (N1 × N0) quantized by GPFQ and by MSQ with the same b-bit
     alphabet at scale C; the relative square error ‖XWᵀ − XQᵀ‖²_F / ‖XWᵀ‖²_F of each (the quantity
     Zhang et al.'s bound makes decay like log(N0)/N0)."""
@@ -132,12 +142,13 @@ def train_single_layer(config: Config, variant: Variant) -> TrainResult:
 
 
 def train_quantization(
-    config: Config, variant: Variant, data, device: str, float_run
+    config: Config, variant: QuantizationVariant, data, device: str, float_run
 ) -> TrainResult:
-    """G2/G3: every seed's float network quantized at every C of the grid by MSQ, GPFQ, and GPFQ with
-    bias correction, each also with its last layer kept in float; test accuracy of each, and the
-    calibration-set error of each quantized layer. Calibration images: `calibration_samples` training
-    images drawn without replacement with the seed's generator."""
+    """G2/G3 (Zhang, Zhou & Saab 2023, §6): every seed's float network quantized at every C of the
+    grid by each pass of QUANTIZED_PASSES (MSQ, GPFQ, GPFQ with bias correction); the test accuracy
+    of every network of NETWORKS (the passes, and GPFQ's with the last layer kept in float), and the
+    calibration-set error of each quantized layer. Calibration images: `calibration_samples`
+    training images drawn without replacement with the seed's generator."""
     model, side = config.model_of(variant), image_side(data)
     layers = architecture(config, model, side)
     test_x = network_inputs(model, data["test_inputs"], side, device)
@@ -147,7 +158,7 @@ def train_quantization(
     shape = (len(seeds), len(variant.scales))
     accuracy = np.zeros((*shape, len(NETWORKS)))
     errors = np.zeros((*shape, len(QUANTIZED_PASSES), len(layers)))
-    uncorrected = np.zeros((*shape, len(layers)))
+    before_bias_shift = np.zeros((*shape, len(layers)))  # GPFQ + bias correction, before the shift
     for row, seed in enumerate(seeds):
         parameters = [
             (
@@ -162,38 +173,40 @@ def train_quantization(
         calibration = network_inputs(model, data["train_inputs"][chosen], side, device)
         for column, scale_c in enumerate(variant.scales):
             passes = {
-                name: network_quantization.quantize(
+                network.quantized_pass: network_quantization.quantize(
                     layers,
                     parameters,
                     calibration,
-                    NETWORKS[name][0],
+                    network.method,
                     variant.bits,
                     scale_c,
-                    NETWORKS[name][1],
+                    network.bias_correction,
                 )
-                for name in QUANTIZED_PASSES
+                for network in QUANTIZED_PASSES
             }
-            for index, (name, (_, correct, float_last)) in enumerate(NETWORKS.items()):
-                source = passes["gpfq_bias" if correct else name.removesuffix("_float_last")]
-                network = (
+            for index, network in enumerate(NETWORKS):
+                source = passes[network.quantized_pass]
+                network_parameters = (
                     network_quantization.with_float_last_layer(source, parameters)
-                    if float_last
+                    if network.float_last_layer
                     else source.parameters
                 )
                 with torch.no_grad():
                     accuracy[row, column, index] = models.accuracy_percent(
-                        models.outputs(layers, network, test_x), test_y
+                        models.outputs(layers, network_parameters, test_x), test_y
                     )
-            for index, name in enumerate(QUANTIZED_PASSES):
-                errors[row, column, index] = passes[name].layer_errors
-            uncorrected[row, column] = passes["gpfq_bias"].layer_errors_uncorrected
+            for index, network in enumerate(QUANTIZED_PASSES):
+                errors[row, column, index] = passes[network.quantized_pass].layer_errors
+            before_bias_shift[row, column] = passes[("gpfq", True)].layer_errors_uncorrected
     arrays = {
         "seeds": np.asarray(seeds, np.int64),
         "scales": np.asarray(variant.scales),
+        # (1,): the float network's last optimisation step, where the quantized weights come from
+        "float_last_step": float_run["steps"][-1:],
         "float_test_accuracy_percent": float_run["test_accuracy_percent"],
         "test_accuracy_percent": accuracy,
-        "layer_relative_error": errors,
-        "bias_layer_relative_error_uncorrected": uncorrected,
+        "calibration_relative_error": errors,
+        "calibration_relative_error_before_bias_shift": before_bias_shift,
         "float_diverged": float_run["diverged"],
     }
     weights = sum(int(np.prod(layer.weight_shape)) for layer in layers)
@@ -207,11 +220,15 @@ def train_quantization(
 def train(
     config: Config, variant_name: str, data, *, probe, execution: Execution, reads
 ) -> TrainResult:
-    """The skeleton's train: the variant's experiment picks the trainer; a quantization variant
-    finds its float networks in `reads`."""
+    """The skeleton's train: the variant's type picks the trainer; a quantization variant finds its
+    float networks in `reads`."""
     variant = config.variants[variant_name]
-    if variant.experiment == "float_training":
-        return train_float(config, variant, data, execution.device)
-    if variant.experiment == "single_layer":
-        return train_single_layer(config, variant)
-    return train_quantization(config, variant, data, execution.device, reads[variant.float_variant])
+    match variant:
+        case FloatVariant():
+            return train_float(config, variant, data, execution.device)
+        case SingleLayerVariant():
+            return train_single_layer(config, variant)
+        case QuantizationVariant():
+            return train_quantization(
+                config, variant, data, execution.device, reads[variant.float_variant]
+            )

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import DataError
+from ...common.atomic import DataError
 
 UNSIGNED_BYTE = 0x08
 MNIST_FILES = {
