@@ -19,8 +19,12 @@ $(STAMP): requirements.txt
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
 	rm -f $(VENV)/.installed-* && touch $@
 
-repro: $(STAMP)  ## run every stage whose inputs changed, JOBS at once (python -m stages.repro)
+repro: $(STAMP)  ## run every stage whose inputs changed, JOBS at once; PROFILE=paper runs profiles/paper.yaml in .profiles/paper/
+ifdef PROFILE
+	$(BIN)/python -m stages.profile $(PROFILE) --jobs $(JOBS)
+else
 	$(BIN)/python -m stages.repro --jobs $(JOBS)
+endif
 
 test: $(STAMP)  ## lint and format check, unit tests, claim checks on synthetic tables, end-to-end tiny profile
 	$(BIN)/ruff check .

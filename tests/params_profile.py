@@ -1,4 +1,5 @@
-"""Apply a profile (a YAML of overrides) to params.yaml: nested mappings merge, anything else replaces."""
+"""Apply a profile (a YAML of overrides) to params.yaml: nested mappings merge, anything else replaces
+(stages/profile.py's merge), and build one bad parameter at a time."""
 
 from __future__ import annotations
 
@@ -6,15 +7,7 @@ from pathlib import Path
 
 import yaml
 
-
-def merge(base: dict, overrides: dict) -> dict:
-    merged = dict(base)
-    for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
+from stages.profile import merge
 
 
 def apply_profile(params_file: Path, profile_file: Path) -> None:
