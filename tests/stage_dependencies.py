@@ -94,7 +94,7 @@ def declared_stages() -> list[tuple[Path, str, list[str], list]]:
         document = YAML().load(path.read_text())
         for name, stage in document["stages"].items():
             body = stage.get("do", stage)
-            studies = [path.parent.name] if path.parent.name != REPO.name else []
+            studies = [path.parent.name] if path.parent != REPO else []
             found.append((path, name, studies, body.get("deps", [])))
     return found
 
@@ -139,7 +139,7 @@ def write() -> None:
     yaml.indent(mapping=2, sequence=4, offset=2)
     for path in [REPO / "dvc.yaml", *sorted((REPO / "pipelines").glob("*/dvc.yaml"))]:
         document = yaml.load(path.read_text())
-        studies = [path.parent.name] if path.parent.name != REPO.name else []
+        studies = [path.parent.name] if path.parent != REPO else []
         for name, stage in document["stages"].items():
             body = stage.get("do", stage)
             data = [d for d in body.get("deps", []) if str(d) not in code_deps([d])]
