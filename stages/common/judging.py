@@ -8,8 +8,10 @@ import inspect
 import pandas as pd
 
 from .decision import Evidence
+from .legacy import legacy_evidence
 from .registry import Claim
 from .study import Study
+from .verdicts import ClaimOutcome
 
 
 def evidence_for(claim: Claim, study: Study, table: pd.DataFrame, compute: dict) -> Evidence:
@@ -20,6 +22,8 @@ def evidence_for(claim: Claim, study: Study, table: pd.DataFrame, compute: dict)
     if "wall_clock" in inspect.signature(check).parameters:
         arguments["wall_clock"] = {v: compute[v].get("wall_clock", {}) for v in claim.variants}
     found = check(table[table["variant"].isin(claim.variants)], claim.tolerance, **arguments)
+    if isinstance(found, ClaimOutcome):  # migration: a study not yet on the decision rule
+        found = legacy_evidence(found, next(iter(claim.sources)))
     if not isinstance(found, Evidence):
         raise TypeError(
             f"{claim.key}: {check.__name__} returned {type(found).__name__}, not Evidence"
