@@ -3,6 +3,8 @@ bit-identical reruns, known answers of the one-layer model, and each claim check
 where it must pass and where it must fail."""
 
 import copy
+import math
+from dataclasses import MISSING, fields
 from pathlib import Path
 
 import numpy as np
@@ -10,13 +12,18 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from params_profile import edited
 
-from stages.common.divergence import bitwise_identical, relative_weight_difference
 from stages.common.params import ParamError, Section
 from stages.common.verdicts import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED
 from stages.studies.float_instability import STUDY
 from stages.studies.float_instability.board import CheckerboardModel
 from stages.studies.float_instability.cnn import train_copies
+from stages.studies.float_instability.config import BoardSetup, BoardVariant, CNNSetup, CNNVariant
+from stages.studies.float_instability.copy_divergence import (
+    bitwise_identical,
+    relative_weight_difference,
+)
 from stages.studies.float_instability.data import checkerboard, generate
 
 torch.set_num_threads(1)
@@ -28,10 +35,16 @@ TOLERANCES = {
 }
 
 
+def variant_group(name: str) -> str:
+    """The experiment whose group of params.yaml's variants holds `name`."""
+    (group,) = [group for group, variants in PARAMS["variants"].items() if name in variants]
+    return group
+
+
 def config_with(variants=None, **setup_overrides):
     params = copy.deepcopy(PARAMS)
     for name, values in (variants or {}).items():
-        params["variants"][name].update(values)
+        params["variants"][variant_group(name)][name].update(values)
     for experiment, values in setup_overrides.items():
         params["setup"][experiment].update(values)
     return STUDY.parse(Section(params, "float_instability"))
@@ -57,18 +70,18 @@ def test_default_params_parse():
 @pytest.mark.parametrize(
     "path, value, key",
     [
-        (("variants", "cnn_relu", "perturbations"), [3, 4], "perturbations"),
-        (("variants", "cnn_relu", "perturbations"), [1, 3], "perturbations"),
-        (("variants", "board_alpha1", "weight_decay"), -1.0, "weight_decay"),
+        (("variants", "cnn", "cnn_relu", "perturbations"), [3, 4], "perturbations"),
+        (("variants", "cnn", "cnn_relu", "perturbations"), [1, 3], "perturbations"),
+        (("variants", "board", "board_alpha1", "weight_decay"), -1.0, "weight_decay"),
         (
-            ("variants", "board_alpha1", "lr_fractions_of_bound"),
+            ("variants", "board", "board_alpha1", "lr_fractions_of_bound"),
             [0.5, 0.3],
             "lr_fractions_of_bound",
         ),
         (("setup", "cnn", "average_epochs"), 99, "average_epochs"),
         (("setup", "board", "kernel_side"), 65, "kernel_side"),
         (("setup", "board", "perturbation"), 2, "perturbation"),
-        (("variants", "cnn_relu", "optimizer"), "adam", "optimizer"),
+        (("variants", "cnn", "cnn_relu", "optimizer"), "adam", "optimizer"),
     ],
 )
 def test_bad_params_name_key_and_value(path, value, key):
@@ -83,6 +96,62 @@ def test_bad_params_name_key_and_value(path, value, key):
     assert key in error.value.key and (
         found == value or (isinstance(value, list) and found in value)
     )
+
+
+def refusal(path: str, value) -> ParamError:
+    """The ParamError of params with the dotted `path` (under float_instability) set to `value`."""
+    with pytest.raises(ParamError) as error:
+        STUDY.parse(Section(edited(PARAMS, path, value), "float_instability"))
+    assert "\n" not in str(error.value)  # one line: key, value, what is allowed
+    return error.value
+
+
+@pytest.mark.parametrize(
+    "path, value",
+    [
+        ("variants.cnn.cnn_relu.weight_decay", 0.5),  # a board variant's field
+        ("variants.cnn.cnn_relu.lr_fractions_of_bound", [0.5]),
+        ("variants.board.board_alpha1.activation", "relu"),  # a CNN variant's field
+        ("variants.board.board_alpha1.seeds", 3),
+        ("variants.cnn.cnn_relu.experiment", "cnn"),  # the group says the experiment
+    ],
+)
+def test_a_variant_refuses_a_field_of_another_kind(path, value):
+    error = refusal(path, value)
+    assert error.key == f"float_instability.{path}" and error.value == value
+    assert "a known key here" in error.allowed
+
+
+def test_variants_are_grouped_by_experiment_and_named_once():
+    error = refusal("variants.mlp", {"mlp_relu": {"activation": "relu"}})
+    assert error.key == "float_instability.variants.mlp" and "cnn, board" in error.allowed
+    error = refusal("variants.board.cnn_relu", {"weight_decay": 1.0, "lr_fractions_of_bound": [1]})
+    assert error.key == "float_instability.variants.board.cnn_relu"
+    assert "float_instability.variants.cnn.cnn_relu" in error.allowed
+    error = refusal("variants.board", None)
+    assert error.key == "float_instability.variants.board" and error.value == "<missing>"
+
+
+def test_each_kind_of_variant_holds_only_its_own_fields_and_no_defaults():
+    config = STUDY.parse(Section(PARAMS, "float_instability"))
+    kinds = {type(v) for v in config.variants.values()}
+    assert kinds == {CNNVariant, BoardVariant}
+    assert [f.name for f in fields(CNNVariant)] == ["name", "activation", "seeds", "perturbations"]
+    assert [f.name for f in fields(BoardVariant)] == [
+        "name",
+        "weight_decay",
+        "lr_fractions_of_bound",
+    ]
+    for kind in (CNNVariant, BoardVariant, CNNSetup, BoardSetup):
+        assert all(f.default is MISSING for f in fields(kind)), kind
+    relu = config.variants["cnn_relu"]
+    assert relu.copies == (
+        ("baseline", 1),
+        ("twin", 1),
+        *(("perturbed", k) for k in (3, 5, 7, 9, 11)),
+    )
+    assert (relu.pooling, config.variants["cnn_smooth"].pooling) == ("max", "avg")
+    assert config.variants["board_alpha0p5"].stability_bound == 4.0
 
 
 def test_unperturbed_twin_is_bitwise_identical_and_perturbed_copy_is_not(data):
@@ -134,6 +203,47 @@ def test_measure_records_divergence_as_data(data):
     diverged = frame[frame.metric == "diverged"].set_index("lr")["value"]
     assert diverged.loc[max(diverged.index)] == 1.0 and diverged.loc[min(diverged.index)] == 0.0
     assert set(frame.columns) == {"seed", "step", "metric", "value", *STUDY.setting_columns}
+    # `seed` is the kernel's seed and η a column of its own; each row says which copy it measures
+    assert set(frame["seed"]) == {TINY.first_seed}
+    assert sorted(frame["lr"].unique()) == pytest.approx(TINY.variants["board_alpha1"].lrs)
+    copies = (
+        frame.groupby("metric")[["copy", "perturbation"]].agg(lambda c: set(c)).to_dict("index")
+    )
+    assert (
+        copies["loss"]
+        == copies["sharpness_times_lr_over_2"]
+        == {"copy": {"baseline"}, "perturbation": {1}}
+    )
+    k = TINY.board.perturbation
+    assert copies["relative_weight_difference"] == {"copy": {"perturbed"}, "perturbation": {k}}
+    assert sorted(frame["step"].unique()) == list(range(0, TINY.board.steps + 1, 10))
+
+
+def test_cnn_rows_carry_the_seed_the_copy_and_optimisation_steps(data):
+    config = config_with(
+        cnn={"channels": [2, 4], "epochs": 2, "average_epochs": 1},
+        variants={"cnn_smooth": {"seeds": 2, "perturbations": [3]}},
+    )
+    runs = (
+        STUDY.module("training")
+        .train(config, "cnn_smooth", data, probe=None, execution=None, reads={})
+        .arrays
+    )
+    frame = STUDY.module("measurement").measure(config, "cnn_smooth", data, runs, reads={})
+    steps_per_epoch = math.ceil(len(data["train_labels"]) / config.cnn.batch)  # the last is short
+    assert set(frame["seed"]) == {config.first_seed, config.first_seed + 1}
+    accuracy = frame[frame.metric == "test_accuracy"]
+    assert sorted(accuracy["step"].unique()) == [steps_per_epoch, 2 * steps_per_epoch]
+    assert set(zip(accuracy["copy"], accuracy["perturbation"], strict=True)) == {
+        ("baseline", 1),
+        ("perturbed", 3),
+    }
+    twin = frame[frame.metric == "unperturbed_twin_identical"]
+    assert list(twin["copy"]) == ["twin", "twin"] and set(twin["value"]) == {1.0}
+    assert set(twin["step"]) == {2 * steps_per_epoch}
+    difference = frame[frame.metric == "relative_weight_difference"]
+    assert set(difference["copy"]) == {"perturbed"} and len(difference) == 2
+    assert set(frame["lr"]) == {config.cnn.lr} and set(frame["activation"]) == {"silu"}
 
 
 def cnn_table(accuracy: np.ndarray, difference: float, twins: float = 1.0) -> pd.DataFrame:
@@ -141,21 +251,21 @@ def cnn_table(accuracy: np.ndarray, difference: float, twins: float = 1.0) -> pd
     for s in range(accuracy.shape[0]):
         rows.append(
             dict(
-                init_seed=s,
-                seed=10 * s + 9,
+                seed=s,
                 metric="unperturbed_twin_identical",
                 value=twins,
+                copy="twin",
                 perturbation=1,
             )
         )
         for c, k in enumerate([1, 3, 5][: accuracy.shape[1]]):
-            run = dict(init_seed=s, seed=10 * s + c, perturbation=k)
+            run = dict(seed=s, copy="baseline" if k == 1 else "perturbed", perturbation=k)
             rows.append(dict(run, metric="test_accuracy_last_epochs_mean", value=accuracy[s, c]))
             if k != 1:
                 rows.append(dict(run, metric="relative_weight_difference", value=difference))
                 rows.append(dict(run, metric="prediction_disagreement", value=0.01))
     frame = pd.DataFrame(rows)
-    return frame.assign(experiment="cnn", activation="relu", step=30, lr=0.1, weight_decay=5e-4)
+    return frame.assign(experiment="cnn", activation="relu", step=360, lr=0.1, weight_decay=5e-4)
 
 
 def test_accuracy_spread_check():
@@ -177,9 +287,13 @@ def board_table(
 ) -> pd.DataFrame:
     """α = 1: per η a difference trajectory ending at the given value (NaN: diverged)."""
     rows = []
+    perturbed, baseline = (
+        dict(copy="perturbed", perturbation=3),
+        dict(copy="baseline", perturbation=1),
+    )
     for lr, late in late_differences.items():
         lost = not np.isfinite(late)
-        rows.append(dict(lr=lr, step=100, metric="diverged", value=float(lost)))
+        rows.append(dict(lr=lr, step=100, metric="diverged", value=float(lost), **perturbed))
         for step in (0, 50, 100):
             rows.append(
                 dict(
@@ -187,6 +301,7 @@ def board_table(
                     step=step,
                     metric="relative_weight_difference",
                     value=0.0 if step == 0 else late,
+                    **perturbed,
                 )
             )
             if not lost:
@@ -196,13 +311,11 @@ def board_table(
                         step=step,
                         metric="sharpness_times_lr_over_2",
                         value=sharpness_times_lr_over_2,
+                        **baseline,
                     )
                 )
     frame = pd.DataFrame(rows)
-    frame["seed"] = frame["lr"].rank(method="dense").astype(int)
-    return frame.assign(
-        experiment="board", activation="swish", perturbation=3, weight_decay=1.0, init_seed=0
-    )
+    return frame.assign(experiment="board", activation="swish", weight_decay=1.0, seed=0)
 
 
 def test_regime_map_check():

@@ -1,17 +1,22 @@
-"""The shared perturbation mechanism and divergence measures (stages/common/perturbation.py,
-divergence.py): known answers, the k = 1 identity and the one-ulp size of the k-scaled step."""
+"""The perturbation mechanism and the divergence measures of float_instability (perturbed_sgd.py,
+copy_divergence.py, and the spread of checks.py): known answers, the k = 1 identity and the one-ulp
+size of the k-scaled step."""
 
 import numpy as np
 import pytest
 import torch
 
-from stages.common.divergence import (
+from stages.studies.float_instability.checks import spread_across
+from stages.studies.float_instability.copy_divergence import (
     bitwise_identical,
     prediction_disagreement,
     relative_weight_difference,
-    spread_across,
 )
-from stages.common.perturbation import PerturbedNesterovSGD, check_perturbation, scaled_update_
+from stages.studies.float_instability.perturbed_sgd import (
+    PerturbedNesterovSGD,
+    check_perturbation,
+    scaled_update_,
+)
 
 torch.set_num_threads(1)
 

@@ -206,17 +206,19 @@ def repo_params() -> dict:
     return yaml.safe_load((REPO / "params.yaml").read_text())
 
 
-def variant_where(params: dict, **wanted) -> str:
-    """The first variant of params.yaml matching experiment/optimizer/schedule kind (robust to renames)."""
-    for name, entry in params["sparse_features"]["variants"].items():
-        facts = {
-            "experiment": entry["experiment"],
-            "optimizer": entry["optimizer"],
-            "kind": entry["schedule"]["kind"],
-            "probed": entry["schedule"]["lr"] == "probe",
-        }
-        if all(facts[key] == value for key, value in wanted.items()):
-            return name
+def variant_where(params: dict, **wanted) -> tuple[str, str]:
+    """(experiment, name) of the first variant of params.yaml matching experiment/optimizer/schedule
+    kind (robust to renames): its path under `variants` is (experiment, name)."""
+    for experiment, group in params["sparse_features"]["variants"].items():
+        for name, entry in group.items():
+            facts = {
+                "experiment": experiment,
+                "optimizer": entry["optimizer"],
+                "kind": entry["schedule"]["kind"],
+                "probed": entry["schedule"]["lr"] == "probe",
+            }
+            if all(facts[key] == value for key, value in wanted.items()):
+                return experiment, name
     pytest.skip(f"params.yaml has no variant with {wanted}")
 
 
@@ -238,7 +240,8 @@ def mutated(params: dict, path: tuple, value) -> dict:
 
 def test_repo_params_parse(repo_params):
     config = parse(repo_params)
-    assert set(config.variants) == set(repo_params["sparse_features"]["variants"])
+    groups = repo_params["sparse_features"]["variants"]
+    assert set(config.variants) == {name for group in groups.values() for name in group}
     assert set(config.experiments) == {"diag_net", "diag_table1", "relu_net"}
 
 
@@ -250,29 +253,35 @@ def cases(params: dict) -> list[tuple]:
     probed = variant_where(params, probed=True)
     return [
         (
-            ("variants", decay, "schedule", "kind"),
+            ("variants", *decay, "schedule", "kind"),
             "exponential",
             "one of constant, step_decay, cosine",
             "'exponential'",
         ),
-        (("variants", constant, "schedule", "lr"), -0.2, "a number > 0", "-0.2"),
-        (("variants", constant, "schedule", "lr"), 0, "a number > 0", "0.0"),
-        (("variants", constant, "schedule", "lr"), "0.2", "a number > 0", "'0.2'"),
-        (("variants", decay, "schedule", "decay_at"), 1.5, "a number in (0, 1)", "1.5"),
-        (("variants", decay, "schedule", "decay_at"), 0, "a number in (0, 1)", "0.0"),
-        (("variants", decay, "schedule", "decay_at"), 1, "a number in (0, 1)", "1.0"),
-        (("variants", decay, "schedule", "decay_at"), -0.1, "a number in (0, 1)", "-0.1"),
-        (("variants", decay, "schedule", "decay_at"), DELETE, "required", "'<missing>'"),
-        (("variants", decay, "schedule"), DELETE, "required", "'<missing>'"),
+        (("variants", *constant, "schedule", "lr"), -0.2, "a number > 0", "-0.2"),
+        (("variants", *constant, "schedule", "lr"), 0, "a number > 0", "0.0"),
+        (("variants", *constant, "schedule", "lr"), "0.2", "a number > 0", "'0.2'"),
+        (("variants", *decay, "schedule", "decay_at"), 1.5, "a number in (0, 1)", "1.5"),
+        (("variants", *decay, "schedule", "decay_at"), 0, "a number in (0, 1)", "0.0"),
+        (("variants", *decay, "schedule", "decay_at"), 1, "a number in (0, 1)", "1.0"),
+        (("variants", *decay, "schedule", "decay_at"), -0.1, "a number in (0, 1)", "-0.1"),
+        (("variants", *decay, "schedule", "decay_at"), DELETE, "required", "'<missing>'"),
+        (("variants", *decay, "schedule"), DELETE, "required", "'<missing>'"),
         (
-            ("variants", decay, "experiment"),
-            "cnn",
-            "one of diag_net, diag_table1, relu_net",
-            "'cnn'",
+            ("variants", "cnn"),
+            {"cnn_sgd": {}},
+            "a known key here (diag_net, diag_table1, relu_net)",
+            "{'cnn_sgd': {}}",
         ),
-        (("variants", relu, "optimizer"), "gd", "one of sgd", "'gd'"),
-        (("variants", probed, "schedule", "probe_divisor"), 0.5, "a number >= 1", "0.5"),
-        (("variants", probed, "schedule", "lr"), "Probe", "a number > 0", "'Probe'"),
+        (
+            ("variants", *decay, "experiment"),
+            decay[0],
+            "a known key here (optimizer, schedule)",
+            f"'{decay[0]}'",
+        ),
+        (("variants", *relu, "optimizer"), "gd", "one of sgd", "'gd'"),
+        (("variants", *probed, "schedule", "probe_divisor"), 0.5, "a number >= 1", "0.5"),
+        (("variants", *probed, "schedule", "lr"), "Probe", "a number > 0", "'Probe'"),
         (("setup", "diag_net", "n_train"), DELETE, "required", "'<missing>'"),
         (("setup", "diag_net", "steps"), "1000", "an integer >= 1", "'1000'"),
         (("setup", "diag_net", "seeds"), 0, "an integer >= 1", "0"),
@@ -312,14 +321,14 @@ def test_bad_study_params_name_the_full_dotted_key(repo_params, index):
 
 
 def test_probe_divisor_needs_a_probed_step(repo_params):
-    name = variant_where(repo_params, probed=True)
+    experiment, name = variant_where(repo_params, probed=True)
     changed = mutated(
         repo_params,
-        ("variants", name, "schedule"),
+        ("variants", experiment, name, "schedule"),
         {"kind": "constant", "lr": 0.2, "probe_divisor": 3},
     )
     error = error_of(parse, changed)
-    assert error.key == f"sparse_features.variants.{name}.schedule.probe_divisor"
+    assert error.key == f"sparse_features.variants.{experiment}.{name}.schedule.probe_divisor"
     assert "only with lr: probe" in str(error)
 
 
@@ -357,10 +366,12 @@ def test_cuda_requested_without_a_gpu_is_a_param_error(monkeypatch):
 
 def test_probed_decay_beyond_the_probe_horizon_is_refused():
     params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params["sparse_features"]["variants"]["t1_sgd_decay50"]["schedule"]["decay_at"] = (
-        0.6  # horizon 0.5
-    )
+    params["sparse_features"]["variants"]["diag_table1"]["t1_sgd_decay50"]["schedule"][
+        "decay_at"
+    ] = 0.6  # horizon 0.5
     with pytest.raises(ParamError) as caught:
         STUDY.parse(Section(params["sparse_features"], "sparse_features"))
-    assert "sparse_features.variants.t1_sgd_decay50.schedule.decay_at" in str(caught.value)
+    assert "sparse_features.variants.diag_table1.t1_sgd_decay50.schedule.decay_at" in str(
+        caught.value
+    )
     assert "horizon" in str(caught.value)

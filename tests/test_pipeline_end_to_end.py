@@ -101,6 +101,11 @@ class Pipeline:
         self.params = yaml.safe_load((root / "params.yaml").read_text())
         self.claims = yaml.safe_load((root / "claims.yaml").read_text())
 
+    def variants(self, study: str) -> list[str]:
+        """The study's variant names, as its config reads them (params group them by experiment)."""
+        definition = load_study(study)
+        return definition.variant_names(definition.parse(Section(self.params[study], study)))
+
     def claim_entries(self):
         for study, entries in self.claims.items():
             if study == "tolerance_rule":
@@ -123,11 +128,11 @@ def test_first_run_ran_every_stage_kind(pipeline):
 def test_one_job_gives_the_hashes_of_two(pipeline, tmp_path_factory):
     """One study's chain rerun one stage at a time in a fresh copy: every output hash equals the
     two-worker run's (compute records with their wall-clock seconds aside)."""
-    smallest = min(study_names(), key=lambda study: len(pipeline.params[study]["variants"]))
+    smallest = min(study_names(), key=lambda study: len(pipeline.variants(study)))
     serial = copy_repository(tmp_path_factory.mktemp("serial"))
     parallel_repro(serial, "--jobs", "1", paths.stage_address(smallest, "render"))
     serial_hashes = output_hashes(serial)
-    assert len(serial_hashes) >= 2 * len(pipeline.params[smallest]["variants"]) + 3
+    assert len(serial_hashes) >= 2 * len(pipeline.variants(smallest)) + 3
     parallel_hashes = output_hashes(pipeline.root)
     assert {key: parallel_hashes.get(key) for key in serial_hashes} == serial_hashes
 
@@ -210,11 +215,12 @@ def test_every_run_of_the_tiny_profile_is_in_the_table(pipeline):
     study = "sparse_features"
     table = read_table(pipeline.root / "data" / "results" / f"{study}.parquet")
     setup = pipeline.params[study]["setup"]
-    for variant, entry in pipeline.params[study]["variants"].items():
-        experiment = setup[entry["experiment"]]
-        rows = table[(table.variant == variant) & (table.metric == "train_loss")]
-        assert sorted(rows.seed.unique()) == list(range(experiment["seeds"])), variant
-        assert rows.step.min() == 0 and rows.step.max() == experiment["steps"], variant
+    for experiment, group in pipeline.params[study]["variants"].items():
+        for variant in group:
+            rows = table[(table.variant == variant) & (table.metric == "train_loss")]
+            assert sorted(rows.seed.unique()) == list(range(setup[experiment]["seeds"])), variant
+            assert rows.step.min() == 0 and rows.step.max() == setup[experiment]["steps"], variant
+            assert (rows.experiment == experiment).all(), variant
 
 
 def test_claims_json_has_a_verdict_per_claim(pipeline):
@@ -268,16 +274,10 @@ def test_second_run_is_a_no_op(pipeline):
 
 def _pick(params: dict, experiment: str) -> str:
     """A decay variant of one experiment (probed where possible): the stages rerun for the byte check."""
-    variants = params["sparse_features"]["variants"]
-    candidates = [
-        n
-        for n, e in variants.items()
-        if e["experiment"] == experiment and "decay_at" in e["schedule"]
-    ]
+    variants = params["sparse_features"]["variants"][experiment]
+    candidates = [n for n, e in variants.items() if "decay_at" in e["schedule"]]
     probed = [n for n in candidates if variants[n]["schedule"]["lr"] == "probe"]
-    return (
-        probed or candidates or [n for n, e in variants.items() if e["experiment"] == experiment]
-    )[0]
+    return (probed or candidates or list(variants))[0]
 
 
 def test_same_params_give_identical_bytes(pipeline):
@@ -366,9 +366,12 @@ def test_unknown_study_stops_generate(fresh_copy):
 
 def test_negative_step_size_stops_every_stage(fresh_copy):
     params = yaml.safe_load((fresh_copy / "params.yaml").read_text())
-    variant = next(iter(params["sparse_features"]["variants"]))
-    set_param(fresh_copy, ("sparse_features", "variants", variant, "schedule", "lr"), -0.2)
-    key = f"sparse_features.variants.{variant}.schedule.lr = -0.2"
+    experiment, group = next(iter(params["sparse_features"]["variants"].items()))
+    variant = next(iter(group))
+    set_param(
+        fresh_copy, ("sparse_features", "variants", experiment, variant, "schedule", "lr"), -0.2
+    )
+    key = f"sparse_features.variants.{experiment}.{variant}.schedule.lr = -0.2"
     for command in (
         ["generate", "sparse_features"],
         ["probe", "sparse_features"],
@@ -383,23 +386,30 @@ def test_negative_step_size_stops_every_stage(fresh_copy):
     "path, value, expected",
     [
         (
-            ("variants", "*", "schedule", "kind"),
+            ("variants", "*experiment", "*", "schedule", "kind"),
             "linear",
             "allowed: one of constant, step_decay, cosine",
         ),
-        (("variants", "*decay", "schedule", "decay_at"), 1.5, "allowed: a number in (0, 1)"),
+        (
+            ("variants", "*experiment", "*decay", "schedule", "decay_at"),
+            1.5,
+            "allowed: a number in (0, 1)",
+        ),
         (("setup", "diag_net", "n_train"), None, "'<missing>'"),
         (("setup", "relu_net", "steps"), "300", "allowed: an integer >= 1"),
     ],
 )
 def test_bad_params_stop_train_with_the_key(fresh_copy, path, value, expected):
     params = yaml.safe_load((fresh_copy / "params.yaml").read_text())
-    variants = params["sparse_features"]["variants"]
-    if path[1] == "*decay":
-        name = next(n for n, e in variants.items() if "decay_at" in e["schedule"])
-    else:
-        name = next(iter(variants))
-    path = tuple(name if part.startswith("*") else part for part in path)
+    groups = params["sparse_features"]["variants"]
+    experiment, name = next(
+        (experiment, n)
+        for experiment, variants in groups.items()
+        for n, e in variants.items()
+        if "*decay" not in path or "decay_at" in e["schedule"]
+    )
+    stand_in = {"*experiment": experiment, "*": name, "*decay": name}
+    path = tuple(stand_in.get(part, part) for part in path)
     set_param(fresh_copy, ("sparse_features", *path), value)
     result = run(["python", "-m", "stages.train", "sparse_features", name], fresh_copy)
     assert_stopped_before_output(

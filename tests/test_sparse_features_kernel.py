@@ -11,11 +11,12 @@ import pytest
 import yaml
 from conftest import REPO
 
+from stages.common import tables
 from stages.common.params import ParamError, Section
-from stages.common.snapshots import evaluation_steps
 from stages.studies.sparse_features import config as study_config
 from stages.studies.sparse_features import data, diag_net, diag_sgd_kernel, measurement, training
 from stages.studies.sparse_features import data as datasets
+from stages.studies.sparse_features.batched_snapshots import evaluation_steps
 from stages.studies.sparse_features.sparsity import effective_nonzeros, nonzeros_paper
 
 STEPS = 150
@@ -182,6 +183,41 @@ def test_a_diverged_run_is_data_in_the_measured_table():
     ] == pytest.approx(200)
     expected = 0.5 * np.mean((table1["x_test"][0].sum(axis=1) - table1["y_test"][0]) ** 2)
     assert final[(0, "test_loss")] == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "variant, decay_at, large_step",
+    [("t1_sgd_small", None, "probe"), ("t1_sgd_paper_decay50", 0.5, "fixed")],
+)
+def test_measured_rows_carry_the_variant_settings(variant, decay_at, large_step):
+    """Every row names its settings in columns of their own (null where a setting does not apply),
+    per-seed results sit at the last optimisation step, and the frame passes the table schema."""
+    params = _params()
+    params["setup"]["diag_table1"].update(seeds=2, n_test=5, steps=20, eval_points=3)
+    config = _config(params)
+    arrays = data.generate(config)
+    eval_steps = evaluation_steps(20, 3)
+    run = {
+        "beta": np.full((2, len(eval_steps), 200), 0.01),
+        "eval_steps": eval_steps,
+        "diverged": np.array([False, False]),
+        "diverged_step": np.array([-1, -1]),
+        "lr_large": np.array([0.2, 0.25]),
+        "seeds": np.array([0, 1]),
+    }
+    frame = measurement.measure(config, variant, arrays, run, reads={})
+    assert (frame.experiment == "diag_table1").all() and (frame.optimizer == "sgd").all()
+    assert (frame.large_step == large_step).all()
+    if decay_at is None:
+        assert frame.decay_at.isna().all()
+    else:
+        assert (frame.decay_at == decay_at).all()
+    per_seed = frame[frame.metric.isin(["diverged", "diverged_step", "lr_large"])]
+    assert len(per_seed) == 6 and (per_seed.step == 20).all()
+    assert sorted(frame[frame.metric == "train_loss"].step.unique()) == list(eval_steps)
+    tables.validate(
+        frame.assign(study="sparse_features", variant=variant), study_config.SETTING_COLUMNS, "m"
+    )
 
 
 def test_first_seed_shifts_data_orders_and_probe_orders():

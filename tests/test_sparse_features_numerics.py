@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from stages.common.snapshots import evaluation_steps
 from stages.studies.sparse_features import data as datasets
 from stages.studies.sparse_features import diag_net, relu_net
+from stages.studies.sparse_features.batched_snapshots import evaluation_steps
 from stages.studies.sparse_features.sparsity import (
     effective_nonzeros,
     feature_sparsity_coefficient,

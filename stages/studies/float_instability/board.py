@@ -15,7 +15,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ...common.perturbation import scaled_update_
+from .perturbed_sgd import scaled_update_
+
+ACTIVATION = (
+    "swish"  # x·σ(x) (torch's SiLU), the paper's Swish: the table's `activation` for board rows
+)
 
 
 class CheckerboardModel:

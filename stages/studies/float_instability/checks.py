@@ -20,7 +20,6 @@ from itertools import pairwise
 import numpy as np
 import pandas as pd
 
-from ...common.divergence import spread_across
 from ...common.params import Section
 from ...common.verdicts import (
     INCONCLUSIVE,
@@ -32,23 +31,36 @@ from ...common.verdicts import (
     combine,
     threshold_verdict,
 )
+from .config import BOARD, CNN
 from .summaries import late_differences
 
 REGIME_ORDER = ("stable", "bounded", "restrained", "diverged")  # in increasing η, as the paper's §4
 
 
+def spread_across(scores: np.ndarray, axis: int) -> float:
+    """Population std (ddof = 0, as the paper's Table 1) of `scores` (a 2-D grid) along `axis`,
+    averaged over the other axis: with a (seeds × perturbations) grid, axis=1 is the spread across
+    perturbations at a fixed seed and axis=0 the spread across seeds at a fixed perturbation."""
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.ndim != 2 or scores.shape[axis] < 2:
+        raise ValueError(
+            f"need a 2-D grid with at least 2 entries along axis {axis}, got shape {scores.shape}"
+        )
+    return float(np.std(scores, axis=axis, ddof=0).mean())
+
+
 def cnn_rows(table: pd.DataFrame, activation: str, metric: str) -> pd.DataFrame:
     return table[
-        (table["experiment"] == "cnn")
+        (table["experiment"] == CNN)
         & (table["activation"] == activation)
         & (table["metric"] == metric)
     ]
 
 
 def accuracy_grid(table: pd.DataFrame, activation: str) -> pd.DataFrame:
-    """(seeds × perturbations) mean test accuracy over the last epochs."""
+    """(seeds × perturbations k) mean test accuracy over the last epochs, the baseline as k = 1."""
     return cnn_rows(table, activation, "test_accuracy_last_epochs_mean").pivot(
-        index="init_seed", columns="perturbation", values="value"
+        index="seed", columns="perturbation", values="value"
     )
 
 
@@ -179,9 +191,7 @@ def edge_of_stability(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
         "diverged",
         np.where(found["late_difference"] >= order_one_min, "restrained", "not restrained"),
     )
-    sharp = table[
-        (table["experiment"] == "board") & (table["metric"] == "sharpness_times_lr_over_2")
-    ]
+    sharp = table[(table["experiment"] == BOARD) & (table["metric"] == "sharpness_times_lr_over_2")]
     medians = sharp.groupby(["weight_decay", "lr"])["value"].median().rename("median").reset_index()
     merged = found.merge(medians, on=["weight_decay", "lr"], how="left")
     restrained = merged[merged["regime"] == "restrained"]

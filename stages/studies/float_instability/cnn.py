@@ -4,7 +4,7 @@ Net: conv 3×3 (c1) → BatchNorm → act → pool 2 → conv 3×3 (c2) → Batc
 (10 classes), in float32 like the paper's runs. act/pool is ReLU/max-pool, or SiLU/average-pool for
 the smooth control. Every copy of one seed starts from the same initialisation and sees the same
 minibatches with the same ±shift augmentation; copies differ only in the perturbation k of their
-update (stages.common.perturbation). SGD with Nesterov momentum and L2 weight decay, constant lr.
+update (perturbed_sgd.py). SGD with Nesterov momentum and L2 weight decay, constant lr.
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ import torch
 from torch import nn
 
 from ...common.digits import CLASSES, IMAGE_SIDE, epoch_batches
-from ...common.perturbation import PerturbedNesterovSGD
-from .config import ACTIVATIONS, CNNSetup
+from .config import POOLING, CNNSetup
+from .perturbed_sgd import PerturbedNesterovSGD
 
 
 def network(channels: tuple[int, int], activation: str, seed: int) -> nn.Module:
     act = {"relu": nn.ReLU, "silu": nn.SiLU}[activation]
-    pool = {"max": nn.MaxPool2d, "avg": nn.AvgPool2d}[ACTIVATIONS[activation]]
+    pool = {"max": nn.MaxPool2d, "avg": nn.AvgPool2d}[POOLING[activation]]
     first, second = channels
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -38,6 +38,11 @@ def network(channels: tuple[int, int], activation: str, seed: int) -> nn.Module:
             nn.Flatten(),
             nn.Linear(second * (IMAGE_SIDE // 4) ** 2, CLASSES),
         )
+
+
+def steps_per_epoch(examples: int, batch: int) -> int:
+    """Optimisation steps in one epoch: minibatches of `batch`, the last one possibly short."""
+    return -(-examples // batch)
 
 
 def shifted(images: torch.Tensor, shifts: np.ndarray, pixels: int) -> torch.Tensor:

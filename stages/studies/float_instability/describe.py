@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from .config import ACTIVATIONS, Config
-from .training import copy_perturbations
+from .config import BoardVariant, CNNVariant, Config
 
 PAPER_F1 = (
     "Paper (Table 1): ResNet-56 on CIFAR-10, SGD lr 0.1, Nesterov 0.9, weight decay 5e-4, batch 128, "
@@ -17,7 +16,7 @@ PAPER_F2 = (
     "(bounded loss, perturbation amplified to order one) in a band below the bound 2/α, divergent beyond."
 )
 DIFFERENCES = {
-    "cnn": [
+    CNNVariant: [
         "network: a two-conv CNN with BatchNorm (thousands of parameters) instead of ResNet-56 (0.85 M)",
         "data: scikit-learn 8×8 digits (≈1,400 train / 360 test) instead of CIFAR-10 (50k / 10k); "
         "augmentation: ±1-pixel shifts (shared by all copies) instead of crops and flips",
@@ -25,7 +24,7 @@ DIFFERENCES = {
         "seeds × perturbations: fewer seeds than the paper's table; the unperturbed twin is our addition "
         "(it tests the precondition that k = 1 copies stay bitwise identical)",
     ],
-    "board": [
+    BoardVariant: [
         "image {image}×{image} with a {kernel}×{kernel} kernel instead of 256×256 with 32×32 (CPU time); "
         "checkerboard squares of {square} pixels",
         "weight decay α chosen so that the model has a non-trivial minimum at this size; learning rates "
@@ -36,23 +35,31 @@ DIFFERENCES = {
 
 
 def variant_text(config: Config, name: str) -> str:
-    v = config.variants[name]
-    if v.experiment == "cnn":
-        c = config.cnn
-        pool = ACTIVATIONS[v.activation]
-        role = "judged" if v.activation == "relu" else "smooth control, reported only"
-        return (
-            f"`{name}` ({role}): CNN conv3×3({c.channels[0]})–BN–{v.activation}–{pool}pool–conv3×3({c.channels[1]})–"
-            f"BN–{v.activation}–{pool}pool–linear, float32, digits split {1 - c.test_fraction:.0%}/"
-            f"{c.test_fraction:.0%} (split seed {c.split_seed}); SGD lr {c.lr:g}, Nesterov {c.momentum:g}, "
-            f"weight decay {c.weight_decay:g}, batch {c.batch}, {c.epochs} epochs, ±{c.shift_pixels}-pixel shifts "
-            f"shared by all copies; seeds {config.first_seed}–{config.first_seed + v.seeds - 1}, copies per "
-            f"seed k = {', '.join(map(str, copy_perturbations(v)))} (the second k = 1 is the twin); accuracy "
-            f"= mean over the last {c.average_epochs} epochs."
-        )
+    match config.variants[name]:
+        case CNNVariant() as v:
+            return cnn_text(config, v)
+        case BoardVariant() as v:
+            return board_text(config, v)
+
+
+def cnn_text(config: Config, v: CNNVariant) -> str:
+    c = config.cnn
+    role = "judged" if v.activation == "relu" else "smooth control, reported only"
+    return (
+        f"`{v.name}` ({role}): CNN conv3×3({c.channels[0]})–BN–{v.activation}–{v.pooling}pool–conv3×3({c.channels[1]})–"
+        f"BN–{v.activation}–{v.pooling}pool–linear, float32, digits split {1 - c.test_fraction:.0%}/"
+        f"{c.test_fraction:.0%} (split seed {c.split_seed}); SGD lr {c.lr:g}, Nesterov {c.momentum:g}, "
+        f"weight decay {c.weight_decay:g}, batch {c.batch}, {c.epochs} epochs, ±{c.shift_pixels}-pixel shifts "
+        f"shared by all copies; seeds {config.first_seed}–{config.first_seed + v.seeds - 1}, copies per "
+        f"seed k = {', '.join(str(k) for _, k in v.copies)} (the second k = 1 is the twin); accuracy "
+        f"= mean over the last {c.average_epochs} epochs."
+    )
+
+
+def board_text(config: Config, v: BoardVariant) -> str:
     b = config.board
     return (
-        f"`{name}`: one-layer model, α = {v.weight_decay:g} (2/α = {2 / v.weight_decay:g}), η = "
+        f"`{v.name}`: one-layer model, α = {v.weight_decay:g} (2/α = {v.stability_bound:g}), η = "
         f"{', '.join(f'{lr:g}' for lr in v.lrs)}; {b.image_side}×{b.image_side} checkerboard (squares of "
         f"{b.square_side}), {b.kernel_side}×{b.kernel_side} kernel from N(0, 1/{b.kernel_side}²) seed "
         f"{config.first_seed}, {b.steps} GD steps, baseline k = 1 and copy k = {b.perturbation}, checkpoints "
@@ -63,9 +70,9 @@ def variant_text(config: Config, name: str) -> str:
 
 def describe(config: Config, variants: list[str], probe) -> str:
     lines = [f"- {variant_text(config, name)}" for name in variants]
-    experiments = {config.variants[name].experiment for name in variants}
-    for experiment, paper in (("cnn", PAPER_F1), ("board", PAPER_F2)):
-        if experiment in experiments:
+    kinds = {type(config.variants[name]) for name in variants}
+    for kind, paper in ((CNNVariant, PAPER_F1), (BoardVariant, PAPER_F2)):
+        if kind in kinds:
             lines.append(f"- {paper}")
             sizes = {
                 "image": config.board.image_side,
@@ -75,8 +82,7 @@ def describe(config: Config, variants: list[str], probe) -> str:
             lines.append(
                 "- Differences from the paper: "
                 + "; ".join(
-                    f"({i}) {text.format(**sizes)}"
-                    for i, text in enumerate(DIFFERENCES[experiment], 1)
+                    f"({i}) {text.format(**sizes)}" for i, text in enumerate(DIFFERENCES[kind], 1)
                 )
                 + "."
             )

@@ -15,13 +15,14 @@ import pandas as pd
 import seaborn as sns
 
 from ...common.figures import new_figure, seed_band_lines
+from .config import BOARD, CNN
 from .summaries import late_differences
 
 FLOOR = 1e-18  # zero differences drawn at this floor on the log axis
 
 
 def board_rows(table: pd.DataFrame, metric: str) -> pd.DataFrame:
-    rows = table[(table["experiment"] == "board") & (table["metric"] == metric)].copy()
+    rows = table[(table["experiment"] == BOARD) & (table["metric"] == metric)].copy()
     rows["η"] = rows["lr"].map(lambda lr: f"{lr:g}")
     return rows
 
@@ -92,14 +93,14 @@ def sharpness_over_edge(table: pd.DataFrame):
 
 def accuracy_spread(table: pd.DataFrame):
     rows = table[
-        (table["experiment"] == "cnn") & (table["metric"] == "test_accuracy_last_epochs_mean")
+        (table["experiment"] == CNN) & (table["metric"] == "test_accuracy_last_epochs_mean")
     ].copy()
     activations = sorted(rows["activation"].unique())
     figure, axes = new_figure(columns=len(activations))
     for ax, activation in zip(axes, activations, strict=True):
         panel = rows[rows["activation"] == activation].copy()
         panel["k"] = panel["perturbation"].astype(str)
-        sns.stripplot(data=panel, x="init_seed", y="value", hue="k", dodge=True, ax=ax, size=5)
+        sns.stripplot(data=panel, x="seed", y="value", hue="k", dodge=True, ax=ax, size=5)
         ax.set(title=f"{activation} CNN: test accuracy (mean of last epochs)", ylabel="accuracy")
         ax.legend(fontsize=6, title="k", title_fontsize=7)
     return figure
@@ -107,10 +108,10 @@ def accuracy_spread(table: pd.DataFrame):
 
 def figures(config, table: pd.DataFrame) -> dict:
     out = {}
-    if (table["experiment"] == "board").any():
+    if (table["experiment"] == BOARD).any():
         out["trajectory_difference"] = trajectory_difference(table)
         out["sharpness_over_edge"] = sharpness_over_edge(table)
         out["regime_map"] = regime_map(table)
-    if (table["experiment"] == "cnn").any():
+    if (table["experiment"] == CNN).any():
         out["accuracy_spread"] = accuracy_spread(table)
     return out

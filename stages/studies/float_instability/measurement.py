@@ -1,10 +1,16 @@
-"""Measurements of one variant's runs, as tidy rows (the `seed` column numbers the runs: copy or η).
+"""Measurements of one variant's runs, as tidy rows: `seed` is the seed of the run, `step` the
+optimisation step the measured parameters come from, and the settings say which copy a row measures
+(`copy`, its `perturbation` k) under which `lr` and `weight_decay` (config.SETTING_COLUMNS).
 
-cnn:   per seed and copy, test accuracy and train loss per epoch; at the end the mean test accuracy
-       over the last `average_epochs` epochs, and against the seed's baseline (k = 1) the relative
-       weight difference and the prediction disagreement; the twin's bitwise identity to the baseline.
-board: per learning rate, along the baseline trajectory the loss and (late half) the sharpness
-       λmax(∇²L) with S·η/2; between baseline and perturbed copy the relative weight difference.
+cnn:   per seed and copy, the test accuracy at the end of each epoch and the train loss (mean over
+       the epoch's minibatches) at the epoch's last step; at the last step the mean test accuracy
+       over the last `average_epochs` epochs and whether the run diverged, and, against the seed's
+       baseline, the relative weight difference and prediction disagreement of each perturbed copy
+       and the bitwise identity of the twin (Sun et al. §3, Table 1).
+board: per learning rate η of the grid (seed first_seed), along the baseline trajectory its loss and,
+       over the late half, the sharpness S = λmax(∇²L) and S·η/2; on the perturbed copy's rows its
+       relative weight difference to the baseline and whether the pair diverged (§4). A checkpoint
+       where either copy is no longer finite gives NaN differences and losses.
 """
 
 from __future__ import annotations
@@ -13,136 +19,111 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ...common.divergence import (
-    bitwise_identical,
-    prediction_disagreement,
-    relative_weight_difference,
-)
 from ...common.hessian import dense_hessian
-from .board import CheckerboardModel
-from .config import Config, Variant
+from ...common.tables import TidyRows
+from . import board
+from .config import (
+    BASELINE,
+    BOARD,
+    CNN,
+    PERTURBED,
+    SETTING_COLUMNS,
+    TWIN,
+    BoardVariant,
+    CNNVariant,
+    Config,
+)
+from .copy_divergence import bitwise_identical, prediction_disagreement, relative_weight_difference
 
 
-class Rows:
-    def __init__(self, variant: Variant, config: Config):
-        self.variant, self.config, self.rows = variant, config, []
-
-    def add(
-        self,
-        run: int,
-        seed: int,
-        step: int,
-        metric: str,
-        value: float,
-        k: int,
-        lr: float,
-        weight_decay: float,
-    ) -> None:
-        self.rows.append(
-            {
-                "seed": int(run),
-                "step": int(step),
-                "metric": metric,
-                "value": float(value),
-                "experiment": self.variant.experiment,
-                "activation": self.variant.activation,
-                "init_seed": int(seed),
-                "perturbation": int(k),
-                "lr": float(lr),
-                "weight_decay": float(weight_decay),
-            }
-        )
-
-    def frame(self) -> pd.DataFrame:
-        return pd.DataFrame(self.rows)
-
-
-def measure_cnn(config: Config, variant: Variant, runs) -> Rows:
-    setup, rows = config.cnn, Rows(variant, config)
-    ks = [int(k) for k in runs["perturbations"]]
+def measure_cnn(config: Config, variant: CNNVariant, runs) -> pd.DataFrame:
+    setup = config.cnn
+    rows = TidyRows(
+        SETTING_COLUMNS,
+        experiment=CNN,
+        activation=variant.activation,
+        lr=setup.lr,
+        weight_decay=setup.weight_decay,
+    )
+    epoch_end_steps = runs["epoch_end_steps"]
+    last_step = int(epoch_end_steps[-1])
     for s, seed in enumerate(runs["seeds"]):
         base_weights, base_predictions = runs["weights"][s, 0], runs["predictions"][s, 0]
-        rows.add(
-            s * len(ks) + 1,
-            seed,
-            setup.epochs,
-            "unperturbed_twin_identical",
-            float(bitwise_identical(base_weights, runs["weights"][s, 1])),
-            1,
-            setup.lr,
-            setup.weight_decay,
-        )
-        for c, k in enumerate(ks):
-            if c == 1:
-                continue  # the twin only serves the identity check
-            run = s * len(ks) + c
-
-            def add(step, metric, value, run=run, seed=seed, k=k):
-                rows.add(run, seed, step, metric, value, k, setup.lr, setup.weight_decay)
-
-            for epoch in range(setup.epochs):
-                add(epoch + 1, "test_accuracy", runs["test_accuracy"][s, c, epoch])
-                add(epoch + 1, "train_loss", runs["train_loss"][s, c, epoch])
-            add(
-                setup.epochs,
-                "test_accuracy_last_epochs_mean",
-                runs["test_accuracy"][s, c, -setup.average_epochs :].mean(),
-            )
-            add(setup.epochs, "diverged", float(not np.isfinite(runs["train_loss"][s, c, -1])))
-            if k != 1:
-                add(
-                    setup.epochs,
-                    "relative_weight_difference",
-                    relative_weight_difference(base_weights, runs["weights"][s, c]),
+        for c, (copy, k) in enumerate(variant.copies):
+            settings = {"copy": copy, "perturbation": k}
+            weights = runs["weights"][s, c]
+            if copy == TWIN:  # the twin only serves the identity check
+                identical = bitwise_identical(base_weights, weights)
+                rows.add(
+                    seed, last_step, "unperturbed_twin_identical", float(identical), **settings
                 )
-                add(
-                    setup.epochs,
+                continue
+            accuracy, loss = runs["test_accuracy"][s, c], runs["train_loss"][s, c]
+            rows.add_series(seed, epoch_end_steps, "test_accuracy", accuracy, **settings)
+            rows.add_series(seed, epoch_end_steps, "train_loss", loss, **settings)
+            rows.add(
+                seed,
+                last_step,
+                "test_accuracy_last_epochs_mean",
+                accuracy[-setup.average_epochs :].mean(),
+                **settings,
+            )
+            rows.add(seed, last_step, "diverged", float(not np.isfinite(loss[-1])), **settings)
+            if copy == PERTURBED:
+                rows.add(
+                    seed,
+                    last_step,
+                    "relative_weight_difference",
+                    relative_weight_difference(base_weights, weights),
+                    **settings,
+                )
+                rows.add(
+                    seed,
+                    last_step,
                     "prediction_disagreement",
                     prediction_disagreement(base_predictions, runs["predictions"][s, c]),
+                    **settings,
                 )
-    return rows
+    return rows.frame()
 
 
-def sharpness(model: CheckerboardModel, kernel: np.ndarray) -> float:
+def sharpness(model: board.CheckerboardModel, kernel: np.ndarray) -> float:
     """λmax of the exact Hessian of L (m² × m², dense: the kernel has few entries)."""
     hessian = dense_hessian(model.loss, torch.as_tensor(kernel))
     return float(torch.linalg.eigvalsh(hessian)[-1])
 
 
-def measure_board(config: Config, variant: Variant, data, runs) -> Rows:
-    setup, rows, alpha = config.board, Rows(variant, config), variant.weight_decay
-    model = CheckerboardModel(data["checkerboard"], setup.kernel_side, alpha)
-    steps, k = runs["steps"], setup.perturbation
+def measure_board(config: Config, variant: BoardVariant, data, runs) -> pd.DataFrame:
+    setup, alpha, seed = config.board, variant.weight_decay, config.first_seed
+    rows = TidyRows(
+        SETTING_COLUMNS, experiment=BOARD, activation=board.ACTIVATION, weight_decay=alpha
+    )
+    model = board.CheckerboardModel(data["checkerboard"], setup.kernel_side, alpha)
+    steps = runs["steps"]
     for index, lr in enumerate(runs["lrs"]):
-
-        def add(step, metric, value, index=index, lr=lr):
-            rows.add(index, config.first_seed, step, metric, value, k, lr, alpha)
-
+        on_baseline = {"lr": lr, "copy": BASELINE, "perturbation": 1}
+        on_perturbed = {"lr": lr, "copy": PERTURBED, "perturbation": setup.perturbation}
         baseline, perturbed = runs["baseline"][index], runs["perturbed"][index]
         diverged = not (np.isfinite(baseline[-1]).all() and np.isfinite(perturbed[-1]).all())
-        add(steps[-1], "diverged", float(diverged))
+        rows.add(seed, steps[-1], "diverged", float(diverged), **on_perturbed)
         for step, first, second in zip(steps, baseline, perturbed, strict=True):
             finite = np.isfinite(first).all() and np.isfinite(second).all()
-            add(
-                step,
-                "relative_weight_difference",
-                relative_weight_difference(first, second) if finite else np.nan,
-            )
+            difference = relative_weight_difference(first, second) if finite else np.nan
+            rows.add(seed, step, "relative_weight_difference", difference, **on_perturbed)
             with torch.no_grad():
-                add(step, "loss", float(model.loss(torch.as_tensor(first))) if finite else np.nan)
+                loss = float(model.loss(torch.as_tensor(first))) if finite else np.nan
+            rows.add(seed, step, "loss", loss, **on_baseline)
             if finite and step >= steps[-1] / 2:
                 curvature = sharpness(model, first)
-                add(step, "sharpness", curvature)
-                add(step, "sharpness_times_lr_over_2", curvature * lr / 2)
-    return rows
+                rows.add(seed, step, "sharpness", curvature, **on_baseline)
+                rows.add(seed, step, "sharpness_times_lr_over_2", curvature * lr / 2, **on_baseline)
+    return rows.frame()
 
 
 def measure(config: Config, variant_name: str, data, runs, *, reads) -> pd.DataFrame:
     torch.set_num_threads(1)
-    variant = config.variants[variant_name]
-    rows = (
-        measure_cnn(config, variant, runs)
-        if variant.experiment == "cnn"
-        else measure_board(config, variant, data, runs)
-    )
-    return rows.frame()
+    match config.variants[variant_name]:
+        case CNNVariant() as variant:
+            return measure_cnn(config, variant, runs)
+        case BoardVariant() as variant:
+            return measure_board(config, variant, data, runs)

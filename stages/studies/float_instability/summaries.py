@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import pandas as pd
 
+from .config import BOARD
+
 
 def late_differences(table: pd.DataFrame) -> pd.DataFrame:
     """One row per (α, η) of the board runs: the late trajectory difference (max over the last
     quarter of checkpoints; NaN once a copy is lost) and whether the run diverged."""
-    board = table[table["experiment"] == "board"]
+    board = table[table["experiment"] == BOARD]
     out = []
     for (alpha, lr), group in board.groupby(["weight_decay", "lr"]):
         diverged = bool(group[group["metric"] == "diverged"]["value"].max() == 1.0)

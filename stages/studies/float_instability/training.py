@@ -1,4 +1,5 @@
-"""Train one variant: every seed and perturbation (cnn) or every learning rate (board), in this process."""
+"""Train one variant in this process: every seed and copy of a CNN variant, or every learning rate
+of a board variant (a baseline and a perturbed copy per η)."""
 
 from __future__ import annotations
 
@@ -7,35 +8,35 @@ import torch
 
 from ...common.study import Execution, TrainResult
 from .board import CheckerboardModel
-from .cnn import train_copies
-from .config import Config, Variant
+from .cnn import steps_per_epoch, train_copies
+from .config import BoardVariant, CNNVariant, Config
 
 
-def copy_perturbations(variant: Variant) -> list[int]:
-    """The copies of one cnn seed: the baseline k = 1, its unperturbed twin, then each perturbation."""
-    return [1, 1, *variant.perturbations]
-
-
-def train_cnn(config: Config, variant: Variant, data) -> TrainResult:
-    ks = copy_perturbations(variant)
+def train_cnn(config: Config, variant: CNNVariant, data) -> TrainResult:
+    """Per seed, the copies of `variant.copies` in lockstep (Sun et al. §3, Table 1)."""
+    setup = config.cnn
+    ks = [k for _, k in variant.copies]
     seeds = [config.first_seed + index for index in range(variant.seeds)]
-    results = [train_copies(config.cnn, variant.activation, ks, seed, data) for seed in seeds]
-    steps_per_epoch = -(-len(data["train_labels"]) // config.cnn.batch)
+    results = [train_copies(setup, variant.activation, ks, seed, data) for seed in seeds]
+    epoch_steps = steps_per_epoch(len(data["train_labels"]), setup.batch)
     return TrainResult(
         {
             "seeds": np.array(seeds),
             "perturbations": np.array(ks),
+            "epoch_end_steps": epoch_steps * np.arange(1, setup.epochs + 1),
             "test_accuracy": np.stack([r.test_accuracy for r in results]),
             "train_loss": np.stack([r.train_loss for r in results]),
             "weights": np.stack([r.weights for r in results]),
             "predictions": np.stack([r.predictions for r in results]),
         },
-        run_steps=len(seeds) * len(ks) * config.cnn.epochs * steps_per_epoch,
+        run_steps=len(seeds) * len(ks) * setup.epochs * epoch_steps,
         runs=len(seeds) * len(ks),
     )
 
 
-def train_board(config: Config, variant: Variant, data) -> TrainResult:
+def train_board(config: Config, variant: BoardVariant, data) -> TrainResult:
+    """Per η of the grid, gradient descent from one kernel (seed `first_seed`) with k = 1 and with
+    k = setup.board.perturbation (Sun et al. §4)."""
     setup = config.board
     model = CheckerboardModel(data["checkerboard"], setup.kernel_side, variant.weight_decay)
     start = model.initial(config.first_seed)
@@ -66,5 +67,8 @@ def train(
     config: Config, variant_name: str, data, *, probe, execution: Execution, reads
 ) -> TrainResult:
     torch.set_num_threads(1)
-    variant = config.variants[variant_name]
-    return (train_cnn if variant.experiment == "cnn" else train_board)(config, variant, data)
+    match config.variants[variant_name]:
+        case CNNVariant() as variant:
+            return train_cnn(config, variant, data)
+        case BoardVariant() as variant:
+            return train_board(config, variant, data)

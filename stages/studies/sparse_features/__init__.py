@@ -5,7 +5,9 @@ Experiments: a diagonal linear network on sparse regression (§3) and a two-laye
 teacher-student network (§4.1), each under a small constant step and a large step decayed at
 several points, plus full-batch GD with the same shape (C4). The skeleton (stages/common/study.py)
 plus: diag_net and diag_sgd_kernel (the diagonal net in torch and as a compiled SGD loop), relu_net,
-sparsity (the paper's sparsity measures).
+batched_snapshots (parameters of batched runs at evaluation steps, divergence as data), sparsity
+(the paper's sparsity measures), metrics (the metric names checks and figures share) and per_seed
+(per-seed values of a variant from the table, the checks' inputs).
 """
 
 from ...common.study import Study

@@ -12,7 +12,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ...common import selection
 from ...common.params import Section
 from ...common.schedules import decay_step_index
 from ...common.verdicts import (
@@ -24,6 +23,7 @@ from ...common.verdicts import (
     spearman,
     threshold_verdict,
 )
+from . import per_seed
 from .metrics import SECOND_SPARSITY_METRIC, SPARSITY_METRIC
 
 
@@ -69,7 +69,7 @@ def _experiments(table: pd.DataFrame) -> list[str]:
 
 def _fitted(table: pd.DataFrame, variant: str, fit_threshold: float | None) -> pd.Series:
     """Per seed: True where the run fits its training data (final train loss below the threshold)."""
-    loss = selection.final(table, variant, "train_loss")
+    loss = per_seed.final(table, variant, "train_loss")
     return loss < fit_threshold if fit_threshold is not None else loss.notna()
 
 
@@ -101,15 +101,15 @@ def loss_stabilization(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
     for experiment in _experiments(table):
         small = _small_baseline(settings, experiment)
         for variant in _decays(settings, experiment):
-            steps = selection.last_step(table, variant)
+            steps = per_seed.last_step(table, variant)
             decay_step = decay_step_index(settings.loc[variant, "decay_at"], steps)
-            plateau = selection.window_median(
+            plateau = per_seed.window_median(
                 table, variant, "train_loss", decay_step // 2, decay_step
             )
-            reference = selection.window_median(
+            reference = per_seed.window_median(
                 table, small, "train_loss", decay_step // 2, decay_step
             )
-            after = selection.final(table, variant, "train_loss")
+            after = per_seed.final(table, variant, "train_loss")
             for name, denominator, threshold in (
                 ("over small step", reference, over_small),
                 ("over after decay", after, over_after),
@@ -145,7 +145,7 @@ def implicit_sparsity(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
         for variant in _decays(settings, experiment):
             fitted = _fitted(table, variant, fit_threshold) & _fitted(table, small, fit_threshold)
             ratio = paired_ratio(
-                selection.final(table, variant, metric), selection.final(table, small, metric)
+                per_seed.final(table, variant, metric), per_seed.final(table, small, metric)
             )
             spread = Spread.of(np.where(fitted, ratio, np.nan))
             verdict = threshold_verdict(spread, ratio_max, at_most=True)
@@ -159,8 +159,8 @@ def implicit_sparsity(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
                     True,
                     verdict,
                     **{
-                        "decay variant": Spread.of(selection.final(table, variant, metric)).text(),
-                        "baseline": Spread.of(selection.final(table, small, metric)).text(),
+                        "decay variant": Spread.of(per_seed.final(table, variant, metric)).text(),
+                        "baseline": Spread.of(per_seed.final(table, small, metric)).text(),
                     },
                 )
             )
@@ -171,8 +171,8 @@ def implicit_sparsity(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
                     np.where(
                         fitted,
                         paired_ratio(
-                            selection.final(table, variant, second),
-                            selection.final(table, small, second),
+                            per_seed.final(table, variant, second),
+                            per_seed.final(table, small, second),
                         ),
                         np.nan,
                     )
@@ -210,7 +210,7 @@ def longer_large_step(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
         variants = _decays(settings, experiment)
         decay_points = [settings.loc[v, "decay_at"] for v in variants]
         for metric in ("test_loss", SPARSITY_METRIC[experiment]):
-            spreads = [Spread.of(selection.final(table, v, metric)) for v in variants]
+            spreads = [Spread.of(per_seed.final(table, v, metric)) for v in variants]
             medians = [s.median for s in spreads]
             rho = spearman(decay_points, medians)
             lost = any(s.lost > s.total / 2 for s in spreads)
@@ -239,7 +239,7 @@ def longer_large_step(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
                 )
         if experiment in SECOND_SPARSITY_METRIC:
             second = SECOND_SPARSITY_METRIC[experiment]
-            medians = [Spread.of(selection.final(table, v, second)).median for v in variants]
+            medians = [Spread.of(per_seed.final(table, v, second)).median for v in variants]
             rows.append(
                 {
                     "part": f"beside it: {experiment}: median {second} by decay point",
@@ -256,7 +256,7 @@ def longer_large_step(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
             ours = dict(
                 zip(
                     decay_points,
-                    [Spread.of(selection.final(table, v, "test_loss")).median for v in variants],
+                    [Spread.of(per_seed.final(table, v, "test_loss")).median for v in variants],
                     strict=True,
                 )
             )
@@ -273,8 +273,8 @@ def longer_large_step(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
         threshold = factor_min.number(experiment, positive=True)
         factor = Spread.of(
             paired_ratio(
-                selection.final(table, variants[0], "test_loss"),
-                selection.final(table, variants[-1], "test_loss"),
+                per_seed.final(table, variants[0], "test_loss"),
+                per_seed.final(table, variants[-1], "test_loss"),
             )
         )
         verdict = threshold_verdict(factor, threshold)
@@ -321,7 +321,7 @@ def sgd_noise_needed(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
             ):
                 spread = Spread.of(
                     paired_ratio(
-                        selection.final(table, gd, metric), selection.final(table, sgd, metric)
+                        per_seed.final(table, gd, metric), per_seed.final(table, sgd, metric)
                     )
                 )
                 verdict = threshold_verdict(spread, threshold)
@@ -334,8 +334,8 @@ def sgd_noise_needed(table: pd.DataFrame, tolerance: Section) -> ClaimOutcome:
                         False,
                         verdict,
                         **{
-                            "GD": Spread.of(selection.final(table, gd, metric)).text(),
-                            "SGD": Spread.of(selection.final(table, sgd, metric)).text(),
+                            "GD": Spread.of(per_seed.final(table, gd, metric)).text(),
+                            "SGD": Spread.of(per_seed.final(table, sgd, metric)).text(),
                         },
                     )
                 )
@@ -360,10 +360,12 @@ PAPER_TEST_LOSS_BY_DECAY = {  # fc_nets_two_layer.ipynb printed output: 0.455 de
 }
 
 PAPER_TABLE1 = {  # diag_nets_level_set_stabilization.ipynb printed output (n=80, d=200, r=20, 10^5 steps, seed 0)
-    None: ("SGD 0.25 constant", 0.003528621943603826, 200),
-    0.1: ("SGD 0.282, decay at 10%", 0.0006594051602101788, 156),
-    0.3: ("SGD 0.282, decay at 30%", 0.0002847392808476946, 89),
-    0.5: ("SGD 0.282, decay at 50%", 0.00015373111459504016, 71),
+    "diag_table1": {  # decay point -> (the paper's run, its test loss, its l0)
+        None: ("SGD 0.25 constant", 0.003528621943603826, 200),
+        0.1: ("SGD 0.282, decay at 10%", 0.0006594051602101788, 156),
+        0.3: ("SGD 0.282, decay at 30%", 0.0002847392808476946, 89),
+        0.5: ("SGD 0.282, decay at 50%", 0.00015373111459504016, 71),
+    }
 }
 
 
@@ -373,7 +375,8 @@ def _paper_step_rows(
     """The paper's own Table 1 step sizes on every data set (fixed-step SGD variants of the claim):
     medians over the runs that did not diverge, the diverged count, and seed 0 (the paper's data
     and SGD order in the public_code recipe) beside the paper's printed run."""
-    if experiment != "diag_table1":
+    printed = PAPER_TABLE1.get(experiment)
+    if printed is None:
         return []
     fixed = settings[
         (settings.experiment == experiment)
@@ -383,12 +386,12 @@ def _paper_step_rows(
     rows = []
     for variant, row in fixed.sort_values("decay_at", na_position="first").iterrows():
         key = None if pd.isna(row.decay_at) else float(row.decay_at)
-        if key not in PAPER_TABLE1:
+        if key not in printed:
             continue
-        label, paper_test, paper_l0 = PAPER_TABLE1[key]
-        test = selection.final(table, variant, "test_loss")
-        l0 = selection.final(table, variant, "nonzeros_paper")
-        lost = int(selection.diverged(table, variant).sum())
+        label, paper_test, paper_l0 = printed[key]
+        test = per_seed.final(table, variant, "test_loss")
+        l0 = per_seed.final(table, variant, "nonzeros_paper")
+        lost = int(per_seed.diverged(table, variant).sum())
         numbers[f"{variant}_diverged"] = float(lost)
         numbers[f"{variant}_test_loss_median"] = Spread.of(test).median
         numbers[f"{variant}_nonzeros_paper_median"] = Spread.of(l0).median
@@ -414,9 +417,11 @@ def _paper_step_rows(
 
 
 PAPER_SEED0 = {  # diag_nets_2d_loss_surface.ipynb printed output (n=20, d=30, r=3, 10^4 steps)
-    ("gd", "constant"): ("GF (GD 0.03)", 4.902335457375223e-06, 0.014909591370857017),
-    ("gd", "decay"): ("GD 3.0 -> 1.0 at T/2", 1.6436803027068225e-10, 0.12648761921433635),
-    ("sgd", "decay"): ("SGD 0.6 -> 0.2 at T/2", 3.8729665455897834e-08, 3.982127812000106e-08),
+    "diag_net": {  # (optimizer, schedule shape) -> (the notebook's run, its train loss, its test loss)
+        ("gd", "constant"): ("GF (GD 0.03)", 4.902335457375223e-06, 0.014909591370857017),
+        ("gd", "decay"): ("GD 3.0 -> 1.0 at T/2", 1.6436803027068225e-10, 0.12648761921433635),
+        ("sgd", "decay"): ("SGD 0.6 -> 0.2 at T/2", 3.8729665455897834e-08, 3.982127812000106e-08),
+    }
 }
 
 
@@ -424,12 +429,13 @@ def _paper_reference_rows(table: pd.DataFrame, settings: pd.DataFrame, numbers: 
     """Seed 0 of fixed-step reference variants (public_code recipe) beside the notebook's printout."""
     rows = []
     for variant, row in settings[settings.large_step == "fixed"].iterrows():
+        printed = PAPER_SEED0.get(row.experiment, {})
         key = (row.optimizer, "constant" if pd.isna(row.decay_at) else "decay")
-        if row.experiment != "diag_net" or key not in PAPER_SEED0:
+        if key not in printed:
             continue
-        label, paper_train, paper_test = PAPER_SEED0[key]
-        ours_train = selection.final(table, variant, "train_loss").get(0, np.nan)
-        ours_test = selection.final(table, variant, "test_loss").get(0, np.nan)
+        label, paper_train, paper_test = printed[key]
+        ours_train = per_seed.final(table, variant, "train_loss").get(0, np.nan)
+        ours_test = per_seed.final(table, variant, "test_loss").get(0, np.nan)
         numbers[f"{variant}_seed0_test_loss"] = ours_test
         rows.append(
             {

@@ -1,6 +1,6 @@
 """Data sets of Andriushchenko et al. (ICML 2023), one per seed.
 
-Two recipes (params: `recipe`):
+Two recipes (params: `recipe`, config.RECIPES):
 - public_code: NumPy legacy seeding exactly as the public notebooks draw it, so seed 0 gives the
   very data behind the paper's printed numbers (diag_nets_2d_loss_surface.ipynb: np.random.seed(0),
   X and X_test ~ N(0, I), beta* = |randn| on the first r coordinates, normalised).
@@ -9,14 +9,9 @@ Two recipes (params: `recipe`):
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
-if TYPE_CHECKING:
-    from .config import Config
-
-RECIPES = ("public_code", "generator")
+from .config import Config, DiagonalNetSetup, ReluNetSetup
 
 
 def _normal(rng, recipe: str, rows: int, dim: int) -> np.ndarray:
@@ -96,18 +91,21 @@ def unstack(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]
 
 
 def generate(config: Config) -> dict[str, np.ndarray]:
-    """One data set per seed for each experiment, stacked on a leading seed axis."""
+    """One data set per seed for each experiment, stacked on a leading seed axis under the
+    experiment's name: sparse regression for a diagonal net, a ReLU teacher for a ReLU student."""
     arrays = {}
-    for name, e in config.experiments.items():
-        if e.model == "diag_net":
-            drawn = [
-                sparse_regression(e.recipe, seed, e.n_train, e.n_test, e.dim, e.support)
-                for seed in e.data_seeds
-            ]
-        else:
-            drawn = [
-                teacher_student(e.recipe, seed, e.n_train, e.n_test, e.dim, e.teacher_width)
-                for seed in e.data_seeds
-            ]
+    for name, setup in config.experiments.items():
+        drawn = [draw(setup, seed) for seed in setup.data_seeds]
         arrays.update(stack(drawn, name))
     return arrays
+
+
+def draw(setup: DiagonalNetSetup | ReluNetSetup, seed: int) -> dict[str, np.ndarray]:
+    """The data set of one seed for the experiment `setup` describes."""
+    if isinstance(setup, DiagonalNetSetup):
+        return sparse_regression(
+            setup.recipe, seed, setup.n_train, setup.n_test, setup.dim, setup.support
+        )
+    return teacher_student(
+        setup.recipe, seed, setup.n_train, setup.n_test, setup.dim, setup.teacher_width
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .config import Config
+from .config import Config, DiagonalNetSetup
 
 DIFFERENCES = {
     "diag_net": (
@@ -43,22 +43,22 @@ DIFFERENCES = {
 def describe(config: Config, variants: list[str], probe: dict | None) -> str:
     lines = []
     for name in sorted({config.variants[v].experiment for v in variants}):
-        e = config.experiments[name]
-        if e.model == "diag_net":
+        setup = config.experiments[name]
+        if isinstance(setup, DiagonalNetSetup):
             lines.append(
-                f"- Diagonal linear net beta = u⊙v (u0 = {e.init_scale:g}·1, v0 = 0), noiseless sparse "
-                f"regression, n = {e.n_train}, d = {e.dim}, {e.support} non-zeros, {e.n_test} test points, "
-                f"float64, {e.steps} steps, loss ||X beta − y||²/(2n); data recipe `{e.recipe}`, "
-                f"{e.seeds} seeds from {e.first_seed} (data seed s, SGD order seed "
-                f"s + {e.sampling_seed_offset}); `{name}`."
+                f"- Diagonal linear net beta = u⊙v (u0 = {setup.init_scale:g}·1, v0 = 0), noiseless sparse "
+                f"regression, n = {setup.n_train}, d = {setup.dim}, {setup.support} non-zeros, {setup.n_test} test points, "
+                f"float64, {setup.steps} steps, loss ||X beta − y||²/(2n); data recipe `{setup.recipe}`, "
+                f"{setup.seeds} seeds from {setup.first_seed} (data seed s, SGD order seed "
+                f"s + {setup.sampling_seed_offset}); `{name}`."
             )
         else:
             lines.append(
-                f"- Two-layer ReLU net without biases, width {e.student_width}, teacher of width "
-                f"{e.teacher_width} with unit-norm neurons and ±1 outputs, inputs on the unit circle "
-                f"(d = {e.dim}), n = {e.n_train}, {e.n_test} test points, init W = {e.init_scale:g}·N(0,1), "
-                f"a = 0, loss mean (f − y)², {e.steps} SGD steps with batch 1, {e.seeds} seeds from {e.first_seed}, "
-                f"data recipe `{e.recipe}`."
+                f"- Two-layer ReLU net without biases, width {setup.student_width}, teacher of width "
+                f"{setup.teacher_width} with unit-norm neurons and ±1 outputs, inputs on the unit circle "
+                f"(d = {setup.dim}), n = {setup.n_train}, {setup.n_test} test points, init W = {setup.init_scale:g}·N(0,1), "
+                f"a = 0, loss mean (f − y)², {setup.steps} SGD steps with batch 1, {setup.seeds} seeds from {setup.first_seed}, "
+                f"data recipe `{setup.recipe}`."
             )
         lines.append(f"  {DIFFERENCES[name]}")
     for v in variants:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ...common.snapshots import SnapshotRecorder
+from .batched_snapshots import SnapshotRecorder
 
 
 def diag_net_gradients(
@@ -43,7 +43,7 @@ def train(
 
     x_train (runs, n, d), y_train (runs, n); rates (T,); sample_indices (T, runs) for SGD;
     eval_steps: sorted steps in [0, T] at which beta = u ⊙ v is recorded (after that many updates).
-    Divergence handling: see stages/common/snapshots.py.
+    Divergence handling: see batched_snapshots.py.
     Returns beta (runs, len(eval_steps), d), diverged (runs,), diverged_step (runs,; −1 if never).
     """
     x = torch.as_tensor(x_train, dtype=torch.float64, device=device)

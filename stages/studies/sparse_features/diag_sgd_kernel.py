@@ -12,7 +12,7 @@ of x, y), visits examples in the order column `order_of_run[r]` and follows step
 `rate_of_run[r]`. A probe of G step sizes × S data sets × O orders then holds S data sets, O
 orders and G rate columns in memory, not G·S·O copies of each.
 
-Divergence follows stages/common/snapshots.py: at each evaluation step beta = u ⊙ v is recorded;
+Divergence follows batched_snapshots.py: at each evaluation step beta = u ⊙ v is recorded;
 a run whose recorded beta has a non-finite entry or one above the threshold in absolute value is
 diverged from that step on: its snapshots from there are NaN, the step is kept, and it stops
 training (the reference freezes it with a zero step, which leaves the same snapshots).

@@ -73,10 +73,7 @@ def _by_decay_point(table: pd.DataFrame, experiment: str):
 
 
 def figures(config: Config, table: pd.DataFrame) -> dict:
-    by_experiment = {
-        e: [v for v in config.variants if config.variants[v].experiment == e]
-        for e in EXPERIMENT_TITLES
-    }
+    by_experiment = {e: config.variants_of(e) for e in EXPERIMENT_TITLES}
     sgd = {
         e: [v for v in vs if config.variants[v].optimizer == "sgd"]
         for e, vs in by_experiment.items()

@@ -1,12 +1,13 @@
-"""Measurements of one variant's runs, in the tidy long format.
+"""Measurements of one variant's runs, as tidy rows (stages/common/tables.py).
 
-Per evaluation step and seed:
-- diagonal nets (diag_net, diag_table1): train_loss and test_loss as ||X beta − y||²/(2n) (the public
+Per evaluation step (`step`: the optimisation steps taken) and seed:
+- diagonal nets (DiagonalNetSetup): train_loss and test_loss as ||X beta − y||²/(2n) (the public
   code's `loss`), nonzeros_paper (the paper's l0: #{i : |beta_i| > 1e-50}) and effective_nonzeros
   (participation ratio of beta, a threshold-free second count).
-- relu_net: train_loss and test_loss as mean (f − y)² (no ½, as the public code),
+- ReLU nets (ReluNetSetup): train_loss and test_loss as mean (f − y)² (no ½, as the public code),
   feature_sparsity (coefficient on the training inputs).
-Per seed, at the last step: diverged (1/0), diverged_step (−1 if never), lr_large (the large step used).
+Per seed, at the last step T: diverged (1/0), diverged_step (−1 if never), lr_large (the large step
+used). Every row carries the variant's settings (config.SETTING_COLUMNS).
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ...common.tables import TidyRows
 from . import data as datasets
-from .config import Config
+from .config import SETTING_COLUMNS, Config, DiagonalNetSetup
 from .sparsity import (
     effective_nonzeros,
     feature_sparsity_coefficient,
@@ -70,37 +72,27 @@ def relu_net_metrics(data: dict, hidden: np.ndarray, output: np.ndarray) -> dict
 def measure(config: Config, variant_name: str, arrays: dict, run: dict, *, reads) -> pd.DataFrame:
     variant = config.variants[variant_name]
     data = datasets.unstack(arrays, variant.experiment)
-    if config.experiments[variant.experiment].model == "diag_net":
+    if isinstance(config.setup_of(variant_name), DiagonalNetSetup):
         metrics = diag_net_metrics(data, run["beta"])
     else:
         metrics = relu_net_metrics(data, run["hidden"], run["output"])
-    eval_steps = run["eval_steps"]
-    seeds = run["seeds"]
-    frames = [
-        pd.DataFrame(
-            {
-                "seed": np.repeat(seeds, len(eval_steps)),
-                "step": np.tile(eval_steps, len(seeds)),
-                "metric": name,
-                "value": values.reshape(-1),
-            }
-        )
-        for name, values in metrics.items()
-    ]
+    rows = TidyRows(
+        SETTING_COLUMNS,
+        experiment=variant.experiment,
+        optimizer=variant.optimizer,
+        decay_at=variant.schedule.decay_at,
+        large_step="probe" if variant.schedule.probed else "fixed",
+    )
+    eval_steps, seeds = run["eval_steps"], run["seeds"]
+    for name, values in metrics.items():
+        for seed, series in zip(seeds, values, strict=True):
+            rows.add_series(seed, eval_steps, name, series)
     final = {
         "diverged": run["diverged"].astype(np.float64),
         "diverged_step": run["diverged_step"].astype(np.float64),
         "lr_large": run["lr_large"],
     }
-    frames += [
-        pd.DataFrame({"seed": seeds, "step": int(eval_steps[-1]), "metric": name, "value": values})
-        for name, values in final.items()
-    ]
-    frame = pd.concat(frames, ignore_index=True)
-    frame["experiment"] = variant.experiment
-    frame["optimizer"] = variant.optimizer
-    frame["decay_at"] = (
-        variant.schedule.decay_at if variant.schedule.decay_at is not None else np.nan
-    )
-    frame["large_step"] = "probe" if variant.schedule.probed else "fixed"
-    return frame
+    for name, values in final.items():
+        for seed, value in zip(seeds, values, strict=True):
+            rows.add(seed, eval_steps[-1], name, value)
+    return rows.frame()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ...common.snapshots import SnapshotRecorder
+from .batched_snapshots import SnapshotRecorder
 
 
 def gradients(
@@ -41,7 +41,7 @@ def train(
 ) -> dict[str, np.ndarray]:
     """SGD with batch 1 for every run in lockstep; records (hidden, output) at `eval_steps`.
 
-    Divergence handling: see stages/common/snapshots.py.
+    Divergence handling: see batched_snapshots.py.
     """
     x = torch.as_tensor(x_train, dtype=torch.float64, device=device)
     y = torch.as_tensor(y_train, dtype=torch.float64, device=device)

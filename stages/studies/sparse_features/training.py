@@ -12,11 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...common.snapshots import evaluation_steps
 from ...common.study import Execution, TrainResult
 from . import data as datasets
 from . import diag_net, diag_sgd_kernel, relu_net
-from .config import Config, Experiment, Variant
+from .batched_snapshots import evaluation_steps
+from .config import Config, DiagonalNetSetup, ReluNetSetup, Setup, Variant
 
 
 def sampling_indices(
@@ -35,10 +35,10 @@ def sampling_indices(
     return np.stack(columns, axis=1)
 
 
-def initial_hidden(experiment: Experiment, data_seeds) -> np.ndarray:
+def initial_hidden(setup: ReluNetSetup, data_seeds) -> np.ndarray:
     """Student first layer W0 = init_scale·N(0, 1) per data seed (a stream of its own per seed)."""
-    shape = (experiment.student_width, experiment.dim)
-    return experiment.init_scale * np.stack(
+    shape = (setup.student_width, setup.dim)
+    return setup.init_scale * np.stack(
         [np.random.default_rng([int(seed), 1]).standard_normal(shape) for seed in data_seeds]
     )
 
@@ -56,20 +56,22 @@ class RunPlan:
 
 
 def _run(
-    experiment: Experiment,
+    setup: Setup,
     data: dict,
     optimizer: str,
     plan: RunPlan,
     eval_steps: np.ndarray,
     device: str = "cpu",
 ) -> dict[str, np.ndarray]:
+    """Execute a plan on the model of `setup`'s type: diagonal-net SGD on the CPU in the compiled
+    kernel, diagonal-net GD (and CUDA) in torch on per-run copies, the ReLU net in torch."""
     steps = len(plan.rates)
     order = (
-        sampling_indices(experiment.recipe, plan.sampling_seeds, experiment.n_train, steps)
+        sampling_indices(setup.recipe, plan.sampling_seeds, setup.n_train, steps)
         if optimizer == "sgd"
         else None
     )
-    if experiment.model == "diag_net" and optimizer == "sgd" and device == "cpu":
+    if isinstance(setup, DiagonalNetSetup) and optimizer == "sgd" and device == "cpu":
         return diag_sgd_kernel.train(
             data["x_train"],
             data["y_train"],
@@ -78,34 +80,34 @@ def _run(
             plan.order_of_run,
             plan.rates,
             plan.rate_of_run,
-            experiment.init_scale,
+            setup.init_scale,
             eval_steps,
-            experiment.divergence_threshold,
+            setup.divergence_threshold,
         )
     x, y = data["x_train"][plan.data_of_run], data["y_train"][plan.data_of_run]
     rates = plan.rates[:, plan.rate_of_run]
     per_run_order = order[:, plan.order_of_run] if order is not None else None
-    if experiment.model == "diag_net":
+    if isinstance(setup, DiagonalNetSetup):
         return diag_net.train(
             x,
             y,
             rates,
             optimizer,
             per_run_order,
-            experiment.init_scale,
+            setup.init_scale,
             eval_steps,
-            experiment.divergence_threshold,
+            setup.divergence_threshold,
             device,
         )
-    seeds = np.asarray(experiment.data_seeds)[plan.data_of_run]
+    seeds = np.asarray(setup.data_seeds)[plan.data_of_run]
     return relu_net.train(
         x,
         y,
         rates,
         per_run_order,
-        initial_hidden(experiment, seeds),
+        initial_hidden(setup, seeds),
         eval_steps,
-        experiment.divergence_threshold,
+        setup.divergence_threshold,
         device,
     )
 
@@ -118,27 +120,27 @@ def probe(config: Config, arrays: dict[str, np.ndarray]) -> dict:
     seeds no run uses; all runs batched.
     """
     chosen = {}
-    for name, experiment in config.experiments.items():
-        steps = max(1, int(round(experiment.probe.horizon * experiment.steps)))
+    for name, setup in config.experiments.items():
+        steps = max(1, int(round(setup.probe.horizon * setup.steps)))
         data = datasets.unstack(arrays, name)
         chosen[name] = {
-            optimizer: _probe_grid(experiment, data, optimizer, grid, steps)
-            for optimizer, grid in experiment.probe.grids.items()
+            optimizer: _probe_grid(setup, data, optimizer, grid, steps)
+            for optimizer, grid in setup.probe.grids.items()
         }
     return chosen
 
 
 def _diverged_share(
-    experiment: Experiment, data: dict, optimizer: str, candidates: np.ndarray, steps: int
+    setup: Setup, data: dict, optimizer: str, candidates: np.ndarray, steps: int
 ) -> np.ndarray:
     """Share of probe orders that diverge within `steps` at constant step `candidates[c, s]`, for
     candidate c and data set s: all (candidate, data set, order) runs in one batch, (C, seeds)."""
-    settings = experiment.probe
+    settings = setup.probe
     orders = settings.sampling_seeds if optimizer == "sgd" else 1  # GD does not depend on an order
     count, seeds = candidates.shape
     # run r covers candidate r // (seeds·orders), data seed (r // orders) % seeds, order r % orders;
     # probe orders start first_sampling_seed after the first data seed, far from every run's order
-    first_order = settings.first_sampling_seed + experiment.first_seed
+    first_order = settings.first_sampling_seed + setup.first_seed
     plan = RunPlan(
         rates=np.broadcast_to(candidates.reshape(-1), (steps, count * seeds)),
         rate_of_run=np.repeat(np.arange(count * seeds), orders),
@@ -146,24 +148,24 @@ def _diverged_share(
         sampling_seeds=[first_order + o for o in range(orders)],
         order_of_run=np.tile(np.arange(orders), count * seeds),
     )
-    out = _run(experiment, data, optimizer, plan, np.array([steps]))
+    out = _run(setup, data, optimizer, plan, np.array([steps]))
     return out["diverged"].reshape(count, seeds, orders).mean(axis=2)
 
 
 def _probe_grid(
-    experiment: Experiment, data: dict, optimizer: str, grid: list[float], steps: int
+    setup: Setup, data: dict, optimizer: str, grid: tuple[float, ...], steps: int
 ) -> dict:
-    settings = experiment.probe
-    seeds = experiment.seeds
+    settings = setup.probe
+    seeds = setup.seeds
     diverged_share = _diverged_share(
-        experiment, data, optimizer, np.repeat(np.asarray(grid)[:, None], seeds, 1), steps
+        setup, data, optimizer, np.repeat(np.asarray(grid)[:, None], seeds, 1), steps
     )
     allowed = diverged_share <= settings.max_diverged_share
     on_grid = [
         max((grid[g] for g in range(len(grid)) if allowed[g, s]), default=grid[0])
         for s in range(seeds)
     ]
-    lr_per_seed = _bisect(experiment, data, optimizer, grid, on_grid, allowed, steps)
+    lr_per_seed = _bisect(setup, data, optimizer, grid, on_grid, allowed, steps)
     return {
         "lr_per_seed": lr_per_seed,
         "grid_lr_per_seed": on_grid,
@@ -177,10 +179,10 @@ def _probe_grid(
 
 
 def _bisect(
-    experiment: Experiment,
+    setup: Setup,
     data: dict,
     optimizer: str,
-    grid: list[float],
+    grid: tuple[float, ...],
     on_grid: list[float],
     allowed: np.ndarray,
     steps: int,
@@ -191,22 +193,20 @@ def _bisect(
     position = np.searchsorted(grid, low)
     refine = allowed.any(axis=0) & (position + 1 < len(grid))
     high = np.where(
-        refine, np.asarray(grid + [np.nan])[np.minimum(position + 1, len(grid))], np.nan
+        refine, np.asarray([*grid, np.nan])[np.minimum(position + 1, len(grid))], np.nan
     )
-    for _ in range(experiment.probe.refine_rounds if refine.any() else 0):
+    for _ in range(setup.probe.refine_rounds if refine.any() else 0):
         middle = np.where(refine, (low + high) / 2, low)
         ok = (
-            _diverged_share(experiment, data, optimizer, middle[None, :], steps)[0]
-            <= experiment.probe.max_diverged_share
+            _diverged_share(setup, data, optimizer, middle[None, :], steps)[0]
+            <= setup.probe.max_diverged_share
         )
         low = np.where(refine & ok, middle, low)
         high = np.where(refine & ~ok, middle, high)
     return low.tolist()
 
 
-def _rates(
-    variant: Variant, experiment: Experiment, probe: dict | None
-) -> tuple[np.ndarray, np.ndarray]:
+def _rates(variant: Variant, setup: Setup, probe: dict | None) -> tuple[np.ndarray, np.ndarray]:
     """(steps, runs) step sizes and the large step of each run (probed per data set where asked)."""
     schedule = variant.schedule
     if schedule.probed:
@@ -214,9 +214,9 @@ def _rates(
             probe[variant.experiment][variant.optimizer]["lr_per_seed"], dtype=np.float64
         )
     else:
-        probed = np.full(experiment.seeds, np.nan)
+        probed = np.full(setup.seeds, np.nan)
     resolved = [schedule.resolve(float(lr)) for lr in probed]
-    rates = np.stack([s.rates(experiment.steps) for s in resolved], axis=1)
+    rates = np.stack([s.rates(setup.steps) for s in resolved], axis=1)
     return rates, np.array([s.lr for s in resolved])
 
 
@@ -231,26 +231,26 @@ def train(
 ) -> TrainResult:
     """All seeds of one variant in one batched program, on `execution.device`."""
     variant = config.variants[variant_name]
-    experiment = config.experiments[variant.experiment]
+    setup = config.setup_of(variant_name)
     data = datasets.unstack(arrays, variant.experiment)
-    rates, initial_lr = _rates(variant, experiment, probe)
-    eval_steps = evaluation_steps(experiment.steps, experiment.eval_points)
-    runs = np.arange(experiment.seeds)
+    rates, initial_lr = _rates(variant, setup, probe)
+    eval_steps = evaluation_steps(setup.steps, setup.eval_points)
+    runs = np.arange(setup.seeds)
     plan = RunPlan(
         rates=rates,
         rate_of_run=runs,
         data_of_run=runs,
         order_of_run=runs,
-        sampling_seeds=[seed + experiment.sampling_seed_offset for seed in experiment.data_seeds],
+        sampling_seeds=[seed + setup.sampling_seed_offset for seed in setup.data_seeds],
     )
-    out = _run(experiment, data, variant.optimizer, plan, eval_steps, execution.device)
+    out = _run(setup, data, variant.optimizer, plan, eval_steps, execution.device)
     return TrainResult(
         {
             **out,
             "eval_steps": eval_steps,
             "lr_large": initial_lr,
-            "seeds": np.asarray(experiment.data_seeds, dtype=np.int64),
+            "seeds": np.asarray(setup.data_seeds, dtype=np.int64),
         },
-        run_steps=experiment.seeds * experiment.steps,
-        runs=experiment.seeds,
+        run_steps=setup.seeds * setup.steps,
+        runs=setup.seeds,
     )

@@ -1,4 +1,5 @@
-"""A one-bit error injected into an optimiser step, for any study's training loop.
+"""The one-bit error of Sun et al. injected into an optimiser step: the k-scaled update, and SGD
+with Nesterov momentum built on it.
 
 Sun, Lao, Sundaramoorthi & Yezzi (NeurIPS 2022), §3 and their public code: the update
 θ ← θ − η·d is computed as

@@ -1,4 +1,5 @@
-"""Per-seed selections from a tidy table, the inputs of every claim check.
+"""Per-seed values of one variant from the tidy table (its final value, a window median, whether
+the run diverged): the inputs of every claim check.
 
 Values of seeds whose run diverged (metric `diverged` = 1) are NaN, so `Spread.of` counts them as
 lost instead of mixing them into medians.
@@ -9,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .atomic import DataError
+from ...common.atomic import DataError
 
 
 def _rows(table: pd.DataFrame, variant: str, metric: str) -> pd.DataFrame:

@@ -1,10 +1,9 @@
-"""How far apart copies of one training run end up (Sun et al. 2022, §3, Table 1 and Fig. 2).
+"""How far apart two copies of one training run end up (Sun et al. 2022, §3 and Fig. 2).
 
 - relative weight difference: the mean over entries of 2|w1 − w2| / (|w1| + |w2|) (entries where
   both are 0 count as 0), the paper's per-layer divergence measure; 0 for identical copies, 2 at most;
 - prediction disagreement: the share of examples on which two copies predict different classes;
-- spreads: the population standard deviation (ddof = 0, as the paper's Table 1) of a score across
-  one axis of a (seeds × perturbations) grid, averaged over the other axis.
+- bitwise identity: the precondition that copies with the same k stay equal to the last bit.
 """
 
 from __future__ import annotations
@@ -37,15 +36,3 @@ def bitwise_identical(first: np.ndarray, second: np.ndarray) -> bool:
         and first.dtype == second.dtype
         and first.tobytes() == second.tobytes()
     )
-
-
-def spread_across(scores: np.ndarray, axis: int) -> float:
-    """Population std of `scores` (a 2-D grid) along `axis`, averaged over the other axis: with a
-    (seeds × perturbations) grid, axis=1 is the spread across perturbations at a fixed seed and
-    axis=0 the spread across seeds at a fixed perturbation."""
-    scores = np.asarray(scores, dtype=np.float64)
-    if scores.ndim != 2 or scores.shape[axis] < 2:
-        raise ValueError(
-            f"need a 2-D grid with at least 2 entries along axis {axis}, got shape {scores.shape}"
-        )
-    return float(np.std(scores, axis=axis, ddof=0).mean())
