@@ -61,3 +61,21 @@ def test_the_closure_covers_what_an_interpreter_loads(kind):
         check=True,
     )
     assert set(json.loads(loaded.stdout)) <= set(imported_files(entry, studies, roles))
+
+
+def test_the_report_declares_the_rule_and_every_tolerance_as_params():
+    """`dvc params diff` and `dvc exp show` list what can move a verdict, and no prose: the rule and
+    each claim's tolerance block are params, the rest of claims.yaml a file dependency."""
+    import yaml
+
+    report = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]["report"]
+    (declared,) = [entry["claims.yaml"] for entry in report["params"] if "claims.yaml" in entry]
+    claims = yaml.safe_load((REPO / "claims.yaml").read_text())
+    expected = ["tolerance_rule"] + [
+        f"{study}.{claim}.tolerance"
+        for study, entries in claims.items()
+        if study != "tolerance_rule"
+        for claim in entries
+    ]
+    assert sorted(declared) == sorted(expected)
+    assert "claims.yaml" in report["deps"]
