@@ -299,6 +299,19 @@ def test_rows_that_differ_only_in_a_setting_are_distinct_and_sorted_by_it(tmp_pa
         write_table(tmp_path / "u.parquet", again, columns)
 
 
+def test_a_boolean_setting_round_trips_with_nulls(tmp_path):
+    columns = {"bias_correction": "bool", "layer": "int64"}
+    rows = TidyRows(columns)
+    rows.add(0, 10, "error", 0.5, bias_correction=True, layer=0)
+    rows.add(0, 10, "error", 0.7, bias_correction=False, layer=0)
+    rows.add(0, 10, "accuracy", 97.0, bias_correction=None, layer=None)
+    write_table(tmp_path / "b.parquet", rows.frame().assign(study="toy", variant="v"), columns)
+    loaded = read_table(tmp_path / "b.parquet", columns)
+    errors = loaded[loaded.metric == "error"].sort_values("value")
+    assert errors["bias_correction"].tolist() == [True, False]
+    assert loaded.loc[loaded.metric == "accuracy", "bias_correction"].isna().all()
+
+
 def test_tidy_rows_refuse_unknown_and_missing_settings():
     columns = {"layer": "int64", "method": "string"}
     with pytest.raises(ValueError, match="'width'"):

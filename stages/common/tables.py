@@ -28,7 +28,12 @@ CORE_COLUMNS: dict[str, pa.DataType] = {
     "value": pa.float64(),
 }
 SORT_KEYS = ["study", "variant", "metric", "seed", "step"]  # then the setting columns, by name
-SETTING_TYPES = {"string": pa.string(), "float64": pa.float64(), "int64": pa.int64()}
+SETTING_TYPES = {
+    "string": pa.string(),
+    "float64": pa.float64(),
+    "int64": pa.int64(),
+    "bool": pa.bool_(),  # a yes/no setting (e.g. bias correction on); None where it does not apply
+}
 
 
 def arrow_schema(setting_columns: dict[str, str]) -> pa.Schema:
@@ -149,6 +154,6 @@ class TidyRows:
             )
         for name, kind in self.setting_columns.items():
             frame[name] = frame[name].astype(
-                {"string": object, "float64": "float64", "int64": "Int64"}[kind]
+                {"string": object, "float64": "float64", "int64": "Int64", "bool": "boolean"}[kind]
             )
         return frame
