@@ -169,8 +169,8 @@ EXPECTED_METRICS = {
         "train_loss",
         "relative_square_error",
         "test_accuracy_percent",
+        "validation_accuracy_percent",
         "calibration_relative_error",
-        "calibration_relative_error_before_bias_shift",
     },
     "phantom_gradient": {
         "test_accuracy_fraction",
