@@ -20,7 +20,9 @@ NETWORK_DIFFERENCES = (
     "normalisation and trains on {training:,} images for {epochs} epochs (the paper profile: 55,000 and "
     "more epochs); {seeds} seeds (the papers quantize one network per architecture, once); each method's "
     "C is chosen on {validation:,} validation images held out of the training set, and accuracy is "
-    "measured on all {test:,} test images."
+    "measured on all {test:,} test images. The layer errors are shown, not judged: the theory's "
+    "advantage of GPFQ needs N0 ≫ m (error ≲ m log N0 / N0), and with m = {m:,} every layer here has "
+    "N0 < m."
 )
 
 
@@ -107,6 +109,7 @@ def describe(config: Config, variants: list[str], probe) -> str:
                 seeds=setup.seeds,
                 validation=data.validation_images,
                 test=test,
+                m=config.quantization.calibration_samples,
             )
         )
     return "\n".join(lines)

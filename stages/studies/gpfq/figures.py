@@ -69,9 +69,12 @@ def error_vs_n0(table: pd.DataFrame):
 
 
 def panels(table: pd.DataFrame) -> list[tuple[str, str]]:
-    """(variant, alphabet) of every quantized network and alphabet in the table."""
+    """(variant, alphabet) of every quantized network and alphabet with a grid of several C (a
+    single C, the 8-bit control, draws no curve), fewest levels first."""
     rows = select(table, None, "validation_accuracy_percent")
-    return sorted({(v, a) for v, a in zip(rows["variant"], rows["alphabet"], strict=True)})
+    grids = rows.groupby(["variant", "alphabet"])["scale_c"].nunique()
+    shown = [key for key, size in grids.items() if size > 1]
+    return sorted(shown, key=lambda k: (k[0], k[1] != "ternary", k[1]))
 
 
 def panel_title(table: pd.DataFrame, variant: str, alphabet: str) -> str:
@@ -106,11 +109,7 @@ def accuracy_vs_scale(table: pd.DataFrame):
 
 
 def hidden_layer_errors(table: pd.DataFrame):
-    shown = [
-        (v, a)
-        for v, a in panels(table)
-        if len(select(table, v, "validation_accuracy_percent", alphabet=a)["scale_c"].unique()) > 1
-    ]
+    shown = panels(table)
     figure, axes = new_figure(columns=len(shown), width=3.2)
     for ax, (variant, alphabet) in zip(axes, shown, strict=True):
         rows = select(table, variant, "calibration_relative_error", alphabet=alphabet)
