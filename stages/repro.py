@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -189,11 +190,12 @@ def _connected(scheduler: str, source: str, timeout):
     try:
         client = Client(scheduler, timeout=timeout)
     except (OSError, TimeoutError, ValueError, TypeError) as error:
+        tried = re.sub(r"in <[^>]*>: ", "", one_line(error))  # drop a connector object's repr
         raise ParamError(
             source,
             scheduler,
             f"the address of a running Dask scheduler (none answered within {timeout}, "
-            f"distributed.comm.timeouts.connect: {one_line(error)})",
+            f"distributed.comm.timeouts.connect: {tried})",
         ) from None
     finally:
         logging.getLogger("distributed").setLevel(logging.WARNING)

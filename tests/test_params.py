@@ -164,7 +164,8 @@ def test_huge_sizes_of_the_real_studies_stop_at_parse_with_the_estimate():
     from stages.studies.float_instability import STUDY as FLOAT_STUDY
 
     params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params["sparse_features"]["setup"]["diag_net"]["eval_points"] = 10**7
+    params["sparse_features"]["setup"]["diag_net"]["eval_points"] = 10**8
+    params["sparse_features"]["setup"]["diag_net"]["dim"] = 10**6
     error = error_of(STUDY.parse, Section(params["sparse_features"], "sparse_features"))
     assert error.key == "sparse_features.setup.diag_net" and "GiB for 8 bytes x seeds" in str(error)
     params["float_instability"]["setup"]["board"]["image_side"] = 10**6
@@ -174,9 +175,10 @@ def test_huge_sizes_of_the_real_studies_stop_at_parse_with_the_estimate():
 
 
 def test_a_key_or_value_that_would_break_the_line_is_shown_escaped_and_cut():
-    error = ParamError("s.variants.a\nb", "x" * 500, "a name")
+    error = ParamError("s.variants.a\nb", {"x": "y" * 500}, "a name")
     assert "\n" not in str(error) and "a\\nb" in str(error)
-    assert len(str(error)) < 200 and str(error).endswith("...: allowed: a name")
+    assert len(str(error)) < 120 and str(error).endswith("...: allowed: a name")
+    assert len(str(ParamError("s", "z" * 500, "a"))) < 230
 
 
 def test_numbers_increasing():
@@ -559,6 +561,8 @@ def test_a_variant_argument_is_a_name_before_it_is_looked_up(repo_params):
     [
         ("train-sparse_features-diag_table1@t1_sgd_small", "t1_sgd_small"),
         ("train-sparse_features@x", "x"),
+        ("pipelines/sparse_features/dvc.yaml:train-sparse_features-diag_net@x", "x"),
+        ("pipelines/sparse_features/dvc.yaml:train-sparse_features-diag_net@a:b", "a:b"),
         (
             "train-sparse_features-relu_net@b;touch pwned;",
             "b;touch pwned;",

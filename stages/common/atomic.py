@@ -111,9 +111,25 @@ def write_json(destination: Path, payload: object) -> None:
     write_text(destination, json.dumps(payload, indent=2, sort_keys=True, allow_nan=True) + "\n")
 
 
+class Record(dict):
+    """One JSON object read from a generated file; asking for a key it lacks is a MissingArrayError
+    naming the file and the key (not a bare KeyError in a study)."""
+
+    def __init__(self, entries: dict, path: Path):
+        super().__init__(entries)
+        self.path = path
+
+    def __missing__(self, key: str):
+        raise MissingArrayError(
+            f"{self.path} has no entry {key!r} where it holds {', '.join(map(str, self)) or 'none'}: "
+            f"it is damaged or older than the code; `dvc checkout {self.path}` restores the "
+            "version dvc.lock records, `dvc repro --force <the stage that writes it>` rewrites it"
+        )
+
+
 def read_json(path: Path) -> dict:
     try:
-        return json.loads(Path(path).read_text())
+        return json.loads(Path(path).read_text(), object_hook=lambda entries: Record(entries, path))
     except FileNotFoundError:
         raise DataError(f"{path} is missing: run `dvc repro` to produce it") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
@@ -157,6 +173,8 @@ class Arrays(dict):
 def read_arrays(path: Path, required: tuple[str, ...] = ()) -> Arrays:
     """Load every array of an .npz; a missing, corrupt or incomplete file is a DataError."""
     path = Path(path)
+    if path.is_file() and not zipfile.is_zipfile(path):  # np.load would read it as a pickle
+        raise DataError(f"{path} is corrupt (not an .npz archive): delete it and run `dvc repro`")
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = Arrays({name: archive[name] for name in archive.files}, path)

@@ -5,9 +5,9 @@ what is allowed (exit status 2), instead of a traceback. Every write of the stag
 the project's data/ and reports/ (stages/common/atomic.py).
 
 A stage that takes a `<variant>` takes it from the command line or, when the command line leaves
-it out, from the name DVC gives the stage in DVC_STAGE (`train-gpfq@mlp`, `train-sparse_features-
-diag_net@diag_sgd_small`): the dvc.yaml commands never paste a params key into a shell line, so
-no variant name, whatever it holds, is ever read by a shell.
+it out, from the name DVC gives the stage in DVC_STAGE (`pipelines/gpfq/dvc.yaml:train-gpfq@mlp`):
+the dvc.yaml commands never paste a params key into a shell line, so no variant name, whatever it
+holds, is ever read by a shell; the name is then checked like any other (stages/common/study.py).
 """
 
 from __future__ import annotations
@@ -66,9 +66,11 @@ def arguments(argv: list[str], usage: str) -> list[str]:
 
 
 def variant_of_stage(stage: str, kind: str, study: str) -> str:
-    """The variant in a foreach stage's name, `<kind>-<study>[-<block>]@<variant>`: DVC names the
-    stage `<block name>@<key>` with the key as params.yaml spells it."""
-    block, at, variant = stage.partition("@")
+    """The variant in a foreach stage's name, `[<dvc.yaml path>:]<kind>-<study>[-<block>]@<variant>`
+    (DVC names the stage `<block>@<key>`, with the key as params.yaml spells it, and prefixes the
+    path of a dvc.yaml outside the root)."""
+    address, at, variant = stage.partition("@")
+    block = address.rpartition(":")[2]
     if not at or not (block == f"{kind}-{study}" or block.startswith(f"{kind}-{study}-")):
         raise ParamError(
             DVC_STAGE, stage, f"a stage of {study} named {kind}-{study}[-<experiment>]@<variant>"

@@ -40,6 +40,7 @@ NAME_ALLOWED = (
 # overflow a 32-bit seed when sizes and seeds add up
 INTEGER_LIMIT = 10**8
 SHOWN_VALUE_CHARACTERS = 80  # a longer value (a whole section) is cut in the message
+SHOWN_TEXT_CHARACTERS = 200  # likewise a longer text
 
 
 class ParamError(ValueError):
@@ -56,10 +57,11 @@ def _printable(text: str) -> str:
 
 
 def _shown(value: Any) -> str:
+    """repr(value), cut where it is long: a whole section is cut short, a text (an estimate, a
+    stage name) later."""
     shown = _printable(repr(value))
-    return (
-        shown if len(shown) <= SHOWN_VALUE_CHARACTERS else shown[:SHOWN_VALUE_CHARACTERS] + " ..."
-    )
+    limit = SHOWN_TEXT_CHARACTERS if isinstance(value, str) else SHOWN_VALUE_CHARACTERS
+    return shown if len(shown) <= limit else shown[:limit] + " ..."
 
 
 def check_name(key: str, value: Any) -> str:
