@@ -233,6 +233,15 @@ def test_an_unknown_stage_stops_before_any_compute(tmp_path):
     assert not (root / "a.txt").exists()
 
 
+def test_a_broken_dvc_yaml_stops_the_driver_in_one_line(tmp_path):
+    root = project(tmp_path / "broken", DIAMOND)
+    (root / "dvc.yaml").write_text("stages:\n  a:\n    cmd: [unclosed\n")
+    result = repro(root)
+    assert result.returncode == 2 and result.stdout == "", result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "dvc.yaml" in lines[0], lines
+
+
 def test_an_interrupted_run_leaves_no_partial_output_and_restarts_to_the_same_hashes(tmp_path):
     slow = dict(DIAMOND, b=_stage("b", "a", sleep=60.0))
     root = project(tmp_path / "interrupted", slow)
