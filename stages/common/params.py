@@ -155,6 +155,7 @@ class Section:
         if not isinstance(mapping, Mapping):
             raise ParamError(path, mapping, "a mapping of keys to values")
         self.mapping, self.path = mapping, path
+        self.read: set[str] = set()  # the keys asked for, by has() or any accessor (see unread)
 
     def only(self, *allowed: str) -> Section:
         """Reject keys outside `allowed` (a misspelt key must not be silently ignored)."""
@@ -171,9 +172,15 @@ class Section:
         return f"{self.path}.{name}"
 
     def has(self, name: str) -> bool:
+        self.read.add(name)
         return name in self.mapping
 
+    def unread(self) -> list[str]:
+        """Keys present but never asked for: a misspelt or stale key that nothing uses."""
+        return [str(k) for k in self.mapping if str(k) not in self.read]
+
     def raw(self, name: str) -> Any:
+        self.read.add(name)
         if name not in self.mapping:
             raise ParamError(self.key(name), "<missing>", "a value (the key is required)")
         return self.mapping[name]
