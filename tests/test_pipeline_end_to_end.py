@@ -25,6 +25,7 @@ from stages.common.params import Section
 from stages.common.study import load_study, study_names
 from stages.common.tables import read_table
 from stages.parallel.workspace import copy_project
+from stages.studies.sparse_features.metrics import TRAIN_LOSS
 
 VENV = REPO / ".venv"
 
@@ -149,8 +150,10 @@ def test_every_claim_figure_exists(pipeline):
 
 EXPECTED_METRICS = {
     "sparse_features": {
-        "train_loss",
-        "test_loss",
+        "train_loss_half_mse",
+        "test_loss_half_mse",
+        "train_loss_mse",
+        "test_loss_mse",
         "effective_nonzeros",
         "nonzeros_paper",
         "feature_sparsity",
@@ -214,7 +217,8 @@ def test_every_run_of_the_tiny_profile_is_in_the_table(pipeline):
     setup = pipeline.params[study]["setup"]
     for experiment, group in pipeline.params[study]["variants"].items():
         for variant in group:
-            rows = table[(table.variant == variant) & (table.metric == "train_loss")]
+            loss = TRAIN_LOSS[experiment]  # its normalisation is part of the name
+            rows = table[(table.variant == variant) & (table.metric == loss)]
             assert sorted(rows.seed.unique()) == list(range(setup[experiment]["seeds"])), variant
             assert rows.step.min() == 0 and rows.step.max() == setup[experiment]["steps"], variant
             assert (rows.experiment == experiment).all(), variant
