@@ -176,7 +176,7 @@ EXPECTED_METRICS = {
         "calibration_relative_error_before_bias_shift",
     },
     "phantom_gradient": {
-        "test_accuracy_fraction",
+        "test_accuracy_percent",
         "train_loss_cross_entropy",
         "backward_passes_per_step",
         "backward_passes",
