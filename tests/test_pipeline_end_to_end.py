@@ -185,9 +185,9 @@ EXPECTED_METRICS = {
         "unrolled_neumann_relative_difference",
     },
     "float_instability": {
-        "test_accuracy_last_epochs_mean",
+        "test_accuracy_last_epochs_mean_percent",
         "relative_weight_difference",
-        "prediction_disagreement",
+        "prediction_disagreement_percent",
         "unperturbed_twin_identical",
         "loss",
         "sharpness_times_lr_over_2",
