@@ -26,18 +26,23 @@ from .common.study import discover_studies
 REPORT_STAGE = "report"
 
 
-def dvc_commands(
-    claim_key: str, upstream: dict[str, frozenset[str]] | None = None
-) -> list[list[str]]:
-    """The three commands (two where the claim's stages read nothing else) for `claim_key`, on the
-    stage graph `upstream` (default: DVC's, `stage_upstream()`)."""
-    studies = discover_studies()
-    configs = {name: study.parse(study_section(name)) for name, study in studies.items()}
-    claims = {claim.key: claim for claim in load_claims(paths.CLAIMS_REGISTRY, studies, configs)}
+def dvc_commands(claim_key: str) -> list[list[str]]:
+    """The commands that rerun `claim_key` (`<study>.<id>`), on DVC's stage graph."""
+    claims = load_all_claims()
     if claim_key not in claims:
         raise ParamError("CLAIM", claim_key, "one of " + ", ".join(claims))
-    claim = claims[claim_key]
-    upstream = upstream if upstream is not None else stage_upstream()
+    return commands_for(claims[claim_key], stage_upstream())
+
+
+def load_all_claims() -> dict:
+    studies = discover_studies()
+    configs = {name: study.parse(study_section(name)) for name, study in studies.items()}
+    return {claim.key: claim for claim in load_claims(paths.CLAIMS_REGISTRY, studies, configs)}
+
+
+def commands_for(claim, upstream: dict[str, frozenset[str]]) -> list[list[str]]:
+    """The three commands (two where the claim's stages read nothing else) on the stage graph
+    `upstream` (stage -> the stages whose outputs it reads)."""
     forced = variant_stages(upstream, claim.study, claim.variants)
     read = sorted({u for stage in forced for u in upstream[stage]} - set(forced))
     python = sys.executable  # this interpreter (the project's .venv), whatever PATH says

@@ -6,27 +6,25 @@ import sys
 import pytest
 from conftest import REPO
 
-from stages.common import paths
-from stages.common.params import ParamError, study_section
-from stages.common.registry import load_claims
-from stages.common.study import discover_studies
-from stages.rerun_claim import REPORT_STAGE, dvc_commands, stage_upstream
+from stages.common.params import ParamError
+from stages.rerun_claim import (
+    REPORT_STAGE,
+    commands_for,
+    dvc_commands,
+    load_all_claims,
+    stage_upstream,
+)
 
 DRIVER = [sys.executable, "-m", "stages.repro"]
 FORCED = [sys.executable, "-m", "dvc", "repro", "--force", "--single-item"]
 
 
-def _claim_keys() -> list[str]:
-    studies = discover_studies()
-    configs = {name: study.parse(study_section(name)) for name, study in studies.items()}
-    return [claim.key for claim in load_claims(paths.CLAIMS_REGISTRY, studies, configs)]
-
-
 @pytest.fixture(scope="module")
-def upstream():
+def project():
+    """(every claim by key, DVC's stage graph) of this repository, read once."""
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(REPO)
-        return stage_upstream()
+        return load_all_claims(), stage_upstream()
 
 
 def _split(commands: list[list[str]]) -> tuple[list[str], list[str]]:
@@ -40,23 +38,23 @@ def _split(commands: list[list[str]]) -> tuple[list[str], list[str]]:
     return (first[0][len(DRIVER) :] if first else []), forced[len(FORCED) :]
 
 
-def test_every_claim_reruns_stages_that_dvc_knows(monkeypatch, upstream):
-    monkeypatch.chdir(REPO)
-    for key in _claim_keys():
-        read, forced = _split(dvc_commands(key, upstream))
+def test_every_claim_reruns_stages_that_dvc_knows(project):
+    claims, upstream = project
+    for key, claim in claims.items():
+        read, forced = _split(commands_for(claim, upstream))
         unknown = [address for address in read + forced if address not in upstream]
         assert forced and not unknown, f"{key}: {unknown}"
         study = key.split(".")[0]
         assert all(f"-{study}" in address for address in forced), (key, forced)
 
 
-def test_a_claim_first_brings_up_to_date_everything_its_runs_read(monkeypatch, upstream):
+def test_a_claim_first_brings_up_to_date_everything_its_runs_read(project):
     """On a fresh clone nothing exists: every stage a forced stage reads must be forced before it
     (a train before its measure) or be a target of the first command (generate, probe, the runs of
     another variant), which `python -m stages.repro` runs with its own upstream stages if needed."""
-    monkeypatch.chdir(REPO)
-    for key in _claim_keys():
-        read, forced = _split(dvc_commands(key, upstream))
+    claims, upstream = project
+    for key, claim in claims.items():
+        read, forced = _split(commands_for(claim, upstream))
         assert read, f"{key}: nothing is brought up to date before the forced stages"
         assert not set(read) & set(forced), key
         for position, stage in enumerate(forced):
