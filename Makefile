@@ -58,11 +58,11 @@ check-report: $(STAMP)  ## CI: the locks match the code; regenerate; fail if a v
 	$(BIN)/python -m stages.repro $(JOBS_OPTION)
 	$(BIN)/python -m stages.check_report
 
-ci-summary: $(STAMP)  ## markdown for a pull request: the claims and figures that moved against BASE
-	$(BIN)/python .ci/pr_summary.py $(BASE)
+ci-summary: $(STAMP)  ## markdown for a pull request (stdout is the summary alone): the claims and figures that moved against BASE
+	@$(BIN)/python .ci/pr_summary.py $(BASE)
 
 verdicts: $(STAMP)  ## every claim's verdict in the workspace, at HEAD and in each DVC experiment, one row per claim
-	$(BIN)/python -m stages.experiments
+	@$(BIN)/python -m stages.experiments
 
 dag: $(STAMP)  ## rewrite the per-study stage diagrams in README.md from DVC's graph (a test fails when stale)
 	$(BIN)/python -m stages.dag_diagram --write README.md
