@@ -30,6 +30,7 @@ from pathlib import Path
 
 from .common.atomic import DataError
 from .common.params import ParamError
+from .common.runtime import usable_cores
 from .parallel import dag, task
 from .parallel.preflight import check_inputs, is_this_project, wait_for_earlier_stages
 from .parallel.runner import (
@@ -45,12 +46,6 @@ from .parallel.task import FAILED, RAN, SKIPPED
 
 HISTORY_FILE = Path(".dvc/tmp/stage-seconds.json")
 EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 1, 2, 130
-
-
-def default_jobs() -> int:
-    """The cores this process may run on (its CPU affinity: what a cgroup, taskset or Slurm allots).
-    Never `nproc`, which answers OMP_NUM_THREADS (1 on most clusters) instead of the cores."""
-    return len(os.sched_getaffinity(0))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -214,7 +209,7 @@ def _parser() -> argparse.ArgumentParser:
         "--jobs",
         "-j",
         type=int,
-        default=default_jobs(),
+        default=usable_cores(),
         help="local worker processes, one stage each (default: the cores this process may use)",
     )
     parser.add_argument(

@@ -6,7 +6,7 @@ data/<study>/runs/<variant>.npz|.json    train: trajectories / checkpoints, and 
 data/<study>/measures/<variant>.parquet|.json   measure: tidy measurements, and their compute
 data/results/<study>.parquet             aggregate: the study's tidy table
 data/results/<study>_runs.json           aggregate: compute per variant and the probe's choice (kept out of the table)
-data/results/<study>_loss_curves.csv     aggregate: median loss per step and variant (DVC plots)
+reports/curves/<study>.csv               aggregate: median loss per step and variant, long form (DVC plots; committed)
 reports/figures/<study>/<figure>.png     render
 reports/claims.json, claims_detail.json, README.md   report
 
@@ -76,7 +76,8 @@ def results_runs(study: str) -> Path:
 
 
 def loss_curves(study: str) -> Path:
-    return RESULTS / f"{_study(study)}_loss_curves.csv"
+    """Small and committed (`cache: false`), so `dvc plots show` draws it on a clone without data."""
+    return REPORTS / "curves" / f"{_study(study)}.csv"
 
 
 def figures_dir(study: str) -> Path:
