@@ -17,7 +17,7 @@ import pandas as pd
 from ...common.atomic import DataError
 from ...common.decision import Evidence, Part, at_least, at_most
 from ...common.params import Section
-from ...common.verdicts import paired_ratio, spearman
+from ...common.statistics import paired_ratio, spearman
 from .table_rows import (
     RANDOM_DIRECTION,
     direction_cosines,
