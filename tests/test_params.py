@@ -603,3 +603,30 @@ def test_a_stage_without_its_variant_and_without_dvc_stage_prints_the_usage():
         "usage: python -m stages.measure <study> <variant> (under DVC the variant comes from "
         "DVC_STAGE)\n"
     )
+
+
+def test_variant_entries_yield_each_variant_once_with_its_experiment():
+    section = Section(
+        {"variants": {"train": {"a": {"lr": 1}, "b": {"lr": 2}}, "probe": {"c": {}}}}, "study"
+    )
+    found = [(e, n, s.path) for e, n, s in section.variant_entries(("train", "probe"))]
+    assert found == [
+        ("train", "a", "study.variants.train.a"),
+        ("train", "b", "study.variants.train.b"),
+        ("probe", "c", "study.variants.probe.c"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "variants, key, value",
+    [
+        ({"train": {"a": {}}, "probe": {"a": {}}}, "study.variants.probe.a", "'a'"),
+        ({"train": {"a;rm": {}}, "probe": {"c": {}}}, "study.variants.train.a;rm", "'a;rm'"),
+        ({"train": {"a": {}}, "probe": {"c": {}}, "other": {}}, "study.variants.other", "{}"),
+        ({"train": {"a": {}}}, "study.variants.probe", "'<missing>'"),
+    ],
+)
+def test_variant_entries_refuse_a_repeated_unsafe_or_unknown_name(variants, key, value):
+    with pytest.raises(ParamError) as error:
+        list(Section({"variants": variants}, "study").variant_entries(("train", "probe")))
+    assert str(error.value).startswith(f"{key} = {value}: allowed: ")
