@@ -2,7 +2,7 @@
 
 - progressive_sharpening (Cohen et al. Fig. 1): loss over steps, and S over steps with a dashed
   2/η line per η;
-- sharpness_over_edge: S·η/2 over steps, the edge at 1 (E2);
+- sharpness_over_edge: S·η/2 and λ2·η/2 over steps, the edge at 1 (E2);
 - self_stabilization (as Damian et al.'s comparison of GD, θ† and gradient flow): distance of GD to θ† and to gradient flow, and
   S·η/2 along GD, θ† and the flow, over steps since the edge;
 - toy_cubic (Damian et al.'s two-variable model): window means of x² against δ² = 2α/b, and of S·η/2 against 1;
@@ -51,11 +51,15 @@ def progressive_sharpening(table: pd.DataFrame):
 
 
 def sharpness_over_edge(table: pd.DataFrame):
-    figure, (ax,) = new_figure()
-    rows = metric_rows(table, "cohen_gd", "gd", "sharpness_times_lr_over_2")
-    seed_band_lines(ax, rows, "step", "value", "η", log_y=False, hue_order=lr_order(rows))
-    ax.axhline(1.0, color="black", linestyle="--", linewidth=0.9)
-    ax.set(title="S·η/2 under GD (edge of stability at 1)", ylabel="S·η/2", ylim=(0, 1.8))
+    """λ1·η/2 = S·η/2 and, beside it, λ2·η/2: both top eigenvalues reach the edge (E2)."""
+    figure, axes = new_figure(columns=2)
+    top = metric_rows(table, "cohen_gd", "gd", "sharpness_times_lr_over_2")
+    second = metric_rows(table, "cohen_gd", "gd", "lambda2")
+    second["value"] = second["value"] * second["lr"] / 2
+    for ax, rows, name in zip(axes, (top, second), ("λ1·η/2 = S·η/2", "λ2·η/2"), strict=True):
+        seed_band_lines(ax, rows, "step", "value", "η", log_y=False, hue_order=lr_order(top))
+        ax.axhline(1.0, color="black", linestyle="--", linewidth=0.9)
+        ax.set(title=f"{name} under GD (edge of stability at 1)", ylabel=name, ylim=(0, 1.8))
     return figure
 
 
