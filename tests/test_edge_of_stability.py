@@ -95,6 +95,8 @@ def test_claims_yaml_names_a_tolerance_for_every_check():
         ("setup.first_seed", -1),
         ("setup.cohen_gd.min_steps_after_crossing", -5),
         ("variants.cohen_gd.gd_lr0p3.steps", 5),  # fewer than checkpoint_every
+        ("variants.cohen_gd.gd_lr0p1.checkpoint_every", 0),
+        ("variants.cohen_gd.gd_lr0p1.checkpoint_every", 121),  # more than its 120 steps
         ("setup.self_stabilization.network.binary_labels", [3, 3]),
         ("setup.self_stabilization.network.binary_labels", [3, 10]),
         ("setup.self_stabilization.network.binary_labels", [3]),
@@ -485,6 +487,7 @@ def gd_table(
     edge_level=1.04,
     edge_peak_reached=True,
     control_rise=2.0,
+    small_flattens=False,
     seeds_short_of_horizon=0,
     diverged_seeds=0,
     flow_hovers=False,
@@ -524,6 +527,8 @@ def gd_table(
             ),
         ]
         control = 2.4 * (1 + (control_rise - 1) * checkpoints / 400) + jitter
+        if small_flattens:  # the small step's S stops rising at mid-run and drifts down a little
+            control = np.where(checkpoints < 200, control, control[8] - 0.001 * checkpoints)
         frames += [
             rows("cohen_gd", "gd", 0.1, seed, checkpoints, "sharpness", control),
             rows(
@@ -588,6 +593,10 @@ def test_progressive_sharpening_holds_fails_and_counts_diverged_runs():
         NOT_REPRODUCED
     )
     assert judged("progressive_sharpening", gd_table(control_rise=1.1)).verdict == NOT_REPRODUCED
+    # the small step must still be rising over the second half of its run (Cohen et al. §3)
+    flat = judged("progressive_sharpening", gd_table(control_rise=3.0, small_flattens=True))
+    assert flat.verdict == NOT_REPRODUCED
+    assert [p.p_holds for p in flat.decision.parts if "still rising" in p.name] == [0.0]
     # a diverged run has no peak and fails: with one of three seeds lost the median holds where
     # the lost seed is drawn at most once (20/27 of resamples), with two lost 7/27, all lost never
     one = judged("progressive_sharpening", gd_table(diverged_seeds=1))
@@ -602,7 +611,13 @@ def test_progressive_sharpening_control_reverses_each_run_in_time():
     """Reversed, an edge run starts at the edge and the small step's S shrinks (×1/2 here)."""
     control = judged("progressive_sharpening", gd_table()).control
     by_name = {p.name: p for p in control.parts}
-    assert by_name["η = 0.1, reversed: final / initial S (still sharpens)"].statistic == (
+    assert (
+        by_name[
+            "η = 0.1, reversed: ρ(step, S) over the second half below the edge (still rising)"
+        ].statistic
+        == -1.0
+    )
+    assert by_name["η = 0.1, reversed: final / initial S (sharpens)"].statistic == (
         pytest.approx(1 / 2.0, rel=0.01)
     )
     assert by_name["η = 0.4, reversed: S·η/2 at the start (below the edge)"].p_holds == 0.0

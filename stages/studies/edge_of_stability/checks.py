@@ -104,38 +104,68 @@ def reversed_in_time(frame: pd.DataFrame) -> pd.DataFrame:
     return flipped
 
 
+def rank_correlation(x, y) -> float:
+    """Spearman's ρ of two equal-length sequences; NaN if any value is missing or fewer than 3."""
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if len(x) < 3 or np.isnan(x).any() or np.isnan(y).any():
+        return float("nan")
+    return float(spearmanr(x, y).statistic)
+
+
+def rise_in_second_half(rows: pd.DataFrame, last_step: int, reach: float) -> float:
+    """Spearman's ρ of (step, S·η/2) over one run's checkpoints in the second half of its steps
+    that are still below the edge (S·η/2 < reach): Cohen et al.'s 'so long as the sharpness is less
+    than 2/η, it tends to continually rise'. A diverged run (NaN) has none."""
+    later = rows[rows["step"] >= last_step / 2]
+    if later["value"].isna().any():
+        return float("nan")
+    below = later[later["value"] < reach]
+    return rank_correlation(below["step"], below["value"])
+
+
 def sharpening_parts(
-    normalised: pd.DataFrame, runs: pd.MultiIndex, tolerance: Section, label: str = ""
+    normalised: pd.DataFrame,
+    runs: pd.MultiIndex,
+    last_steps: dict[float, int],
+    tolerance: Section,
+    label: str = "",
 ) -> list[Part]:
-    """E1's parts on S·η/2 per run: at every η but the control, it starts below reach_fraction and
-    its peak reaches it; at the control η, its peak stays ≤ control_peak_at_most and S still rises
-    (final/initial ≥ control_rise_at_least). A diverged run has no peak (NaN) and fails."""
+    """E1's parts on S·η/2 per run: at every η but the small step, it starts below reach_fraction
+    and its peak reaches it; at the small step (run to the same flow time as the edge runs), S
+    rises (final/initial ≥ small_rise_at_least) and is still rising over the second half of the run
+    while below the edge (ρ ≥ small_rise_rank_at_least). A diverged run has no peak (NaN): fails."""
     reach = tolerance.number("reach_fraction", positive=True)
-    control_lr = tolerance.number("control_lr", positive=True)
+    small_lr = tolerance.number("small_lr", positive=True)
     initial = per_run(normalised, lambda rows: rows["value"].iloc[0], runs)
     peak = per_run(normalised, lambda rows: rows["value"].max(skipna=False), runs)
     rise = per_run(normalised, lambda rows: rows["value"].iloc[-1] / rows["value"].iloc[0], runs)
     lrs = sorted(runs.get_level_values("lr").unique())
-    if control_lr not in lrs:
-        raise ValueError(f"control_lr = {control_lr:g} is not among the GD step sizes {lrs}")
+    if small_lr not in lrs:
+        raise ValueError(f"small_lr = {small_lr:g} is not among the GD step sizes {lrs}")
     parts = []
     for lr in lrs:
         where = f"η = {lr:g}{label}"
-        if lr == control_lr:
+        if lr == small_lr:
+            still_rising = per_run(
+                normalised,
+                lambda rows, lr=lr: rise_in_second_half(rows, last_steps[lr], reach),
+                runs,
+            )
             parts += [
                 part(
-                    f"{where}: peak S·η/2 (stays well below 2/η)",
-                    peak[lr],
-                    at_most(tolerance.number("control_peak_at_most", positive=True)),
-                    "control_peak_at_most",
+                    f"{where}: final / initial S (sharpens)",
+                    rise[lr],
+                    at_least(tolerance.number("small_rise_at_least", positive=True)),
+                    "small_rise_at_least",
                     group=INIT_SEEDS,
                 ),
                 part(
-                    f"{where}: final / initial S (still sharpens)",
-                    rise[lr],
-                    at_least(tolerance.number("control_rise_at_least", positive=True)),
-                    "control_rise_at_least",
+                    f"{where}: ρ(step, S) over the second half below the edge (still rising)",
+                    still_rising[lr],
+                    at_least(tolerance.number("small_rise_rank_at_least", low=-1.0, high=1.0)),
+                    "small_rise_rank_at_least",
                     group=INIT_SEEDS,
+                    paper="S continually rises while below 2/η (§3)",
                 ),
             ]
             continue
@@ -161,22 +191,23 @@ def sharpening_parts(
 
 def progressive_sharpening(table: pd.DataFrame, tolerance: Section) -> Evidence:
     """E1 (Cohen et al. 2021, §3, Fig. 1): under GD, S starts below 2/η and rises until
-    S·η/2 ≥ reach_fraction, for every η but the control; at the control η, S rises (final/initial
-    ≥ control_rise_at_least) but its peak S·η/2 stays ≤ control_peak_at_most. Control: the same
-    parts on each run's S reversed in time."""
+    S·η/2 ≥ reach_fraction, for every η but the small step; the small step, run to the same flow
+    time η·steps as the edge runs, keeps sharpening (sharpening_parts). Control: the same parts
+    on each run's S reversed in time."""
     reach = tolerance.number("reach_fraction", positive=True)
     normalised = require(
         series(table, "cohen_gd", "gd", "sharpness_times_lr_over_2"), "gd sharpness"
     )
     runs = runs_of(table, "cohen_gd", "gd")
+    losses = series(table, "cohen_gd", "gd", "loss_half_mse")
+    last_steps = {lr: int(group["step"].max()) for lr, group in losses.groupby("lr")}
     rows, numbers = [], {}
     initial = per_run(normalised, lambda r: r["value"].iloc[0], runs)
     peak = per_run(normalised, lambda r: r["value"].max(skipna=False), runs)
     rise = per_run(normalised, lambda r: r["value"].iloc[-1] / r["value"].iloc[0], runs)
     crossing = per_run(normalised, lambda r: first_step_at_or_above(r, reach), runs)
-    losses = series(table, "cohen_gd", "gd", "loss_half_mse")
     for lr in sorted(runs.get_level_values("lr").unique()):
-        steps = int(losses.loc[losses["lr"] == lr, "step"].max())
+        steps = last_steps[lr]
         rows.append(
             {
                 "η": f"{lr:g}",
@@ -191,16 +222,18 @@ def progressive_sharpening(table: pd.DataFrame, tolerance: Section) -> Evidence:
         numbers[f"lr{lr:g}_peak_sharpness_times_lr_over_2_median"] = float(median_of(peak[lr]))
         numbers[f"lr{lr:g}_final_over_initial_sharpness_median"] = float(median_of(rise[lr]))
     return Evidence(
-        parts=sharpening_parts(normalised, runs, tolerance),
-        control=sharpening_parts(reversed_in_time(normalised), runs, tolerance, ", reversed"),
+        parts=sharpening_parts(normalised, runs, last_steps, tolerance),
+        control=sharpening_parts(
+            reversed_in_time(normalised), runs, last_steps, tolerance, ", reversed"
+        ),
         control_description=(
             "every run's S·η/2 reversed in time, so that S falls from its last value to its first: "
             "the sharpening is removed and the same numbers remain; it must fail, since an edge run "
-            "then starts at the edge and the control η's S shrinks"
+            "then starts at the edge and the small step's S shrinks"
         ),
         summary=(
-            "Per η: S·η/2 at the first checkpoint and its peak over the run; the control η's final "
-            "over initial S (medians over the init seeds)."
+            "Per η: S·η/2 at the first checkpoint and its peak over the run; the small step's final "
+            "over initial S and its rank correlation with the step over the run's second half."
         ),
         rows=rows,
         numbers=numbers,
@@ -239,8 +272,8 @@ def edge_summary(
     }
 
 
-def gd_edge_summaries(table: pd.DataFrame, reach: float, band: float, control_lr: float):
-    """Per GD run at every η but the control, from its first checkpoint with S·η/2 ≥ reach. A run
+def gd_edge_summaries(table: pd.DataFrame, reach: float, band: float, small_lr: float):
+    """Per GD run at every η but the small step (it never reaches its edge), from its first checkpoint with S·η/2 ≥ reach. A run
     that did not meet the horizon rule (metric horizon_met: params' min_steps_after_crossing) has
     NaN summaries: "over long horizons" cannot be judged on it, and it fails."""
     normalised = require(
@@ -252,7 +285,7 @@ def gd_edge_summaries(table: pd.DataFrame, reach: float, band: float, control_lr
     met = met.set_index(["lr", "seed"])["value"]
     records = {}
     for lr, seed in runs_of(table, "cohen_gd", "gd"):
-        if lr == control_lr:
+        if lr == small_lr:
             continue
         rows = normalised[(normalised["lr"] == lr) & (normalised["seed"] == seed)]
         crossing = first_step_at_or_above(rows, reach)
@@ -352,10 +385,10 @@ def edge_of_stability(table: pd.DataFrame, tolerance: Section) -> Evidence:
         tolerance.number("reach_fraction", positive=True),
         tolerance.number("band", positive=True),
     )
-    control_lr = tolerance.number("control_lr", positive=True)
-    gd = gd_edge_summaries(table, reach, band, control_lr)
+    small_lr = tolerance.number("small_lr", positive=True)
+    gd = gd_edge_summaries(table, reach, band, small_lr)
     if gd.empty:
-        raise ValueError("no GD step size besides the control: E2 needs the edge runs")
+        raise ValueError("no GD step size besides the small step: E2 needs the edge runs")
     flow = flow_edge_summaries(table, band)
     parts, rows = [], []
     for lr, group in gd.groupby(level="lr"):
@@ -572,13 +605,6 @@ def seed_slots(runs: pd.Series) -> pd.DataFrame:
     frame = runs.rename("value").reset_index()
     frame["slot"] = frame.groupby("lr")["seed"].rank(method="first").astype(int) - 1
     return frame.pivot(index="slot", columns="lr", values="value").sort_index(axis=1)
-
-
-def rank_correlation(lrs: np.ndarray, traces: np.ndarray) -> float:
-    """Spearman's ρ of (η, tr H) over one slot's runs; NaN if any run is missing."""
-    if np.isnan(traces).any():
-        return float("nan")
-    return float(spearmanr(lrs, traces).statistic)
 
 
 def sgd_trace_bound(table: pd.DataFrame, tolerance: Section) -> Evidence:

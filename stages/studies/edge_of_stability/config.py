@@ -146,7 +146,8 @@ class CohenGD:
     method: ClassVar[str] = "gd"
     name: str
     lr: float  # η (the edge is S = 2/η)
-    steps: int  # GD steps from initialisation (≥ setup.cohen_gd.checkpoint_every)
+    steps: int  # GD steps from initialisation (≥ checkpoint_every)
+    checkpoint_every: int  # steps between saved θ: the variant's own, else setup.cohen_gd's
 
 
 @dataclass(frozen=True)
@@ -401,14 +402,16 @@ def parse_diagonal_net(section: Section) -> DiagonalNetSetup:
 
 
 def parse_cohen_gd_variant(name: str, section: Section, setups: Config) -> CohenGD:
-    section.only("method", "lr", "steps")
+    section.only("method", "lr", "steps", "checkpoint_every")
     lr, steps = section.number("lr", positive=True), section.integer("steps", minimum=1)
+    if section.has("checkpoint_every"):
+        return CohenGD(name, lr, steps, checkpoint_every(section, steps))
     every = setups.cohen_gd.checkpoint_every
     if steps < every:
         raise ParamError(
             section.key("steps"), steps, f"an integer >= setup.cohen_gd.checkpoint_every = {every}"
         )
-    return CohenGD(name, lr, steps)
+    return CohenGD(name, lr, steps, every)
 
 
 def parse_self_stabilization_gd(name: str, section: Section, setups: Config) -> SelfStabilizationGD:

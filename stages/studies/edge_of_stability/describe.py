@@ -47,7 +47,9 @@ DIFFERENCES = {
         "phases of the period-2 oscillation are sampled. Horizon rule (issue 7): each η runs at least {horizon} steps "
         "after S·η/2 first reaches 1 (its own `steps`), and E2 counts a seed that misses it as failing; before, every η "
         "ran 800 steps and η = 0.3, crossing near step 350, had ~450 steps at the edge, most of them in the overshoot "
-        "that follows the crossing. Cohen et al. run to convergence, thousands of steps past the crossing."
+        "that follows the crossing. Cohen et al. run to convergence, thousands of steps past the crossing. The small step runs to "
+        "the flow time η·steps of the shortest edge run (issue 16), so that 'still sharpening' is judged over "
+        "the flow time in which the edge runs met their 2/η."
     ),
     "self_stabilization": (
         "Differences from the paper: Damian et al. run MLPs/CNNs on 5k CIFAR-10 images (ten classes, or cat vs dog "
@@ -72,9 +74,9 @@ def seeds_text(seeds) -> str:
 def cohen_gd_text(config: Config, v: CohenGD) -> str:
     setup = config.cohen_gd
     return (
-        f"`{v.name}`: full-batch GD, η = {v.lr:g} (2/η = {2 / v.lr:g}), {v.steps} steps, "
-        f"{seeds_text(setup.seeds)}; {network_text(setup.network)}; S and λ2 every "
-        f"{setup.checkpoint_every} steps by warm-started Lanczos (which='LA')."
+        f"`{v.name}`: full-batch GD, η = {v.lr:g} (2/η = {2 / v.lr:g}), {v.steps} steps (flow "
+        f"time η·steps = {v.lr * v.steps:g}), {seeds_text(setup.seeds)}; {network_text(setup.network)}; "
+        f"S and λ2 every {v.checkpoint_every} steps by warm-started Lanczos (which='LA')."
     )
 
 

@@ -135,14 +135,14 @@ def measure_cohen_gd(config: Config, variant: CohenGD, data, runs, reads) -> Tid
     setup = config.cohen_gd
     rows = variant_rows(variant, lr=variant.lr)
     loss_of_flat = digits_loss(setup.network, data)
-    saved = checkpoint_steps(variant.steps, setup.checkpoint_every)
+    saved = checkpoint_steps(variant.steps, variant.checkpoint_every)
     for index, seed in enumerate(runs["seeds"]):
         normalised = add_trajectory(
             rows,
             seed,
             runs["losses"][index],
             runs["checkpoints"][index],
-            setup.checkpoint_every,
+            variant.checkpoint_every,
             variant.lr,
             loss_of_flat,
             setup.lanczos_tolerance,

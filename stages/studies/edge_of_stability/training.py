@@ -40,7 +40,7 @@ def train_cohen_gd(config: Config, variant: CohenGD, data) -> TrainResult:
             mlp_of(setup.network).initial(seed),
             variant.lr,
             variant.steps,
-            setup.checkpoint_every,
+            variant.checkpoint_every,
         )
         for seed in setup.seeds
     ]
