@@ -134,7 +134,8 @@ def test_first_seed_offsets_every_seed_the_study_draws():
     run = STUDY.module("training").train(
         shifted, "sgd_batch1", data, probe=None, execution=Execution(), reads={}
     )
-    assert list(run.arrays["seeds"]) == [100 + r for r in range(len(variant.run_lrs()))]
+    assert list(run.arrays["seeds"]) == variant.run_seeds(100)
+    assert sorted(set(run.arrays["seeds"])) == [100 + k for k in range(variant.seeds)]
 
 
 def test_binary_examples_take_half_from_each_class_with_targets_plus_minus_one():
@@ -758,50 +759,76 @@ def test_self_stabilization_distances_count_steps_since_the_edge_only():
 
 
 def trace_table(
-    largest_trace_times_lr_over_2=0.58, gd_sharpness=0.999, converged_share=1.0, rising=False
+    largest_trace_times_lr_over_2=0.58,
+    gd_sharpness=0.999,
+    converged_share=1.0,
+    rising=False,
+    sgd_diverges_at_top=False,
+    gd_trace_at_sgd_lr=3.0,
 ):
-    """8 SGD runs at each of 4 step sizes; tr(H) falls with η (or rises, with `rising`); only the
-    first `converged_share` of each η's runs converged; one deterministic GD run at η = 2."""
-    frames, lrs = [], [0.05, 0.1, 0.2, 0.5]
+    """8 batch orders (seeds) of SGD, each at 4 step sizes; tr(H) falls with η (or rises, with
+    `rising`); only the first `converged_share` of the seeds converged at any η, and with
+    `sgd_diverges_at_top` none at the largest η; deterministic GD at SGD's two largest η (tr(H) =
+    `gd_trace_at_sgd_lr`) and at its edge η = 2."""
+    frames, lrs = [], [0.1, 0.2, 0.4, 0.8]
     for index, lr in enumerate(lrs):
         trace = 2.9 - 0.1 * index if not rising else 2.9 + 0.1 * index
-        target = largest_trace_times_lr_over_2 if lr == 0.5 else trace * lr / 2
+        target = largest_trace_times_lr_over_2 if lr == 0.8 else trace * lr / 2
         for seed in range(8):
-            run = index * 8 + seed
             value = target * (1 + 0.01 * (seed - 4))
-            converged = float(seed < 8 * converged_share)
+            converged = float(
+                seed < 8 * converged_share and not (sgd_diverges_at_top and lr == 0.8)
+            )
 
-            def sgd(metric, value, lr=lr, run=run):
-                return rows("diagonal_net", "sgd", lr, run, 20000, metric, value, batch_size=1)
+            def sgd(metric, value, lr=lr, seed=seed):
+                return rows("diagonal_net", "sgd", lr, seed, 20000, metric, value, batch_size=1)
 
             frames += [
                 sgd("converged", converged),
                 sgd("trace_times_lr_over_2", value),
                 sgd("trace_hessian", value * 2 / lr),
             ]
-    frames += [
-        rows("diagonal_net", "gd", 2.0, 0, 5000, "converged", 1.0),
-        rows("diagonal_net", "gd", 2.0, 0, 5000, "sharpness_times_lr_over_2", gd_sharpness),
-        rows("diagonal_net", "gd", 2.0, 0, 5000, "trace_times_lr_over_2", 3.3),
-        rows("diagonal_net", "gd", 2.0, 0, 5000, "lambda2", 0.7),
-    ]
+    for lr, trace, sharpness in (
+        (0.4, gd_trace_at_sgd_lr, 0.5),
+        (0.8, gd_trace_at_sgd_lr, 0.8),
+        (2.0, 3.3, gd_sharpness),
+    ):
+        frames += [
+            rows("diagonal_net", "gd", lr, 0, 20000, "converged", 1.0),
+            rows("diagonal_net", "gd", lr, 0, 20000, "sharpness_times_lr_over_2", sharpness),
+            rows("diagonal_net", "gd", lr, 0, 20000, "trace_times_lr_over_2", trace * lr / 2),
+            rows("diagonal_net", "gd", lr, 0, 20000, "lambda2", 0.7),
+        ]
     return pd.concat(frames, ignore_index=True)
 
 
-def test_sgd_trace_bound_holds_fails_and_judges_the_converged_share():
+def test_sgd_trace_bound_holds_and_fails():
     holds = judged("sgd_trace_bound", trace_table())
     assert holds.verdict == REPRODUCED and holds.control.verdict == NOT_REPRODUCED
     assert [p.deterministic for p in holds.control.parts] == [True]
+    largest = holds.decision.parts[0]
+    assert largest.statistic == pytest.approx(0.58, rel=0.01) and largest.seeds == 8
     assert judged("sgd_trace_bound", trace_table(largest_trace_times_lr_over_2=1.3)).verdict == (
         NOT_REPRODUCED
     )
     assert judged("sgd_trace_bound", trace_table(gd_sharpness=0.7)).verdict == NOT_REPRODUCED
     assert judged("sgd_trace_bound", trace_table(rising=True)).verdict == NOT_REPRODUCED
-    # runs that did not converge are no minimum: out of the bound, but their share is judged
+
+
+def test_sgd_trace_bound_judges_each_seed_where_it_converged():
+    """A run past SGD's divergence is no minimum: the bound is judged on each seed's converged runs;
+    a seed that converged nowhere fails."""
+    diverging = judged("sgd_trace_bound", trace_table(sgd_diverges_at_top=True))
+    assert diverging.verdict == REPRODUCED
+    assert diverging.decision.parts[0].statistic == pytest.approx(2.7 * 0.4 / 2, rel=0.01)
     few = judged("sgd_trace_bound", trace_table(converged_share=0.25))
-    assert few.verdict == NOT_REPRODUCED
-    shares = [p for p in few.decision.parts if "share of runs converged" in p.name]
-    assert shares and all(p.statistic == 0.25 for p in shares)
+    assert few.verdict == NOT_REPRODUCED and few.decision.parts[0].lost == 6
+
+
+def test_sgd_trace_bound_control_needs_gd_above_the_bound():
+    """GD at SGD's η with tr(H) ≤ 2/η there would leave the bound untested: unfalsifiable."""
+    flat = judged("sgd_trace_bound", trace_table(gd_trace_at_sgd_lr=2.0))
+    assert flat.control.verdict == REPRODUCED and flat.verdict == UNFALSIFIABLE
 
 
 # --- a tiny run through the Study API ------------------------------------------------------------
@@ -887,10 +914,8 @@ def test_tiny_run_steps_and_seeds_mean_one_thing_and_settings_are_columns(tiny):
     assert (toy[toy.metric == "edge_step"].step == steps).all()
     sgd, variant = frames["sgd_batch1"], config.variants["sgd_batch1"]
     runs = sgd[sgd.metric == "converged"]
-    assert sorted(runs.seed) == [config.first_seed + r for r in range(len(variant.run_lrs()))]
-    assert runs.groupby("lr").seed.nunique().to_dict() == dict.fromkeys(
-        variant.lrs, variant.seeds_per_lr
-    )
+    assert sorted(runs.seed.unique()) == [config.first_seed + k for k in range(variant.seeds)]
+    assert runs.groupby("lr").seed.nunique().to_dict() == dict.fromkeys(variant.lrs, variant.seeds)
     assert (sgd.method == "sgd").all() and (sgd.batch_size == variant.batch).all()
     for name in ("gd_diagonal", "gd_lr0p1", "toy_cubic", "selfstab_gd"):
         assert frames[name].batch_size.isna().all(), name

@@ -11,7 +11,7 @@ of variant with a dataclass of its own, holding only the fields that kind reads:
   `setup.self_stabilization.gd_variant`;
 - toy_cubic / gd (`ToyCubicGD`): GD on Damian et al.'s two-variable cubic model (E3a);
 - diagonal_net / sgd, gd (`DiagonalSGD`, `DiagonalGD`): the diagonal linear net, SGD at several η
-  batched as one tensor program, or full-batch GD near its edge (E4).
+  batched as one tensor program, or full-batch GD at SGD's η and near its own edge (E4).
 Code dispatches on a variant's type; its `experiment` and `method` (class constants) only label the
 table's rows. `setup.first_seed` is added to every seed the study draws (the listed seeds are
 offsets from it), so a reviewer reruns on a fresh block of seeds with
@@ -195,30 +195,38 @@ class ToyCubicGD:
 @dataclass(frozen=True)
 class DiagonalSGD:
     """SGD with replacement on the diagonal net, every (η, seed) run batched as one tensor program;
-    run r uses η = lrs[r // seeds_per_lr] and seed first_seed + r (its batch order)."""
+    seed k (first_seed + k) draws one batch order and uses it at every η, so the runs at different
+    η are paired by seed (a trend over η per seed)."""
 
     experiment: ClassVar[str] = "diagonal_net"
     method: ClassVar[str] = "sgd"
     name: str
     lrs: tuple[float, ...]  # the step sizes η, increasing
-    seeds_per_lr: int  # runs per η, each with its own seed
+    seeds: int  # batch orders first_seed + 0 … seeds − 1, each run at every η
     batch: int  # B, examples per step (Wu & Su's trace bound is for B = 1)
     steps: int  # SGD steps per run
 
     def run_lrs(self) -> list[float]:
-        """η of every run, in run order."""
-        return [lr for lr in self.lrs for _ in range(self.seeds_per_lr)]
+        """η of every run, in run order (all seeds of the first η, then of the next, …)."""
+        return [lr for lr in self.lrs for _ in range(self.seeds)]
+
+    def run_seeds(self, first_seed: int) -> list[int]:
+        """The seed (batch order) of every run, in run order."""
+        return [first_seed + k for _ in self.lrs for k in range(self.seeds)]
 
 
 @dataclass(frozen=True)
 class DiagonalGD:
-    """Full-batch GD on the diagonal net from u = v = init_scale·1 (deterministic: one run)."""
+    """Full-batch GD on the diagonal net from u = v = init_scale·1 at each η, batched (deterministic:
+    one run per η, seed 0)."""
 
     experiment: ClassVar[str] = "diagonal_net"
     method: ClassVar[str] = "gd"
     name: str
-    lr: float  # η
-    steps: int  # GD steps
+    lrs: tuple[
+        float, ...
+    ]  # the step sizes η, increasing: SGD's grid to compare at equal η, and GD's edge
+    steps: int  # GD steps per run
 
 
 Variant = (
@@ -441,7 +449,7 @@ def parse_toy_gd(name: str, section: Section, setups: Config) -> ToyCubicGD:
 
 
 def parse_diagonal_sgd(name: str, section: Section, setups: Config) -> DiagonalSGD:
-    section.only("method", "lrs", "seeds_per_lr", "batch", "steps")
+    section.only("method", "lrs", "seeds", "batch", "steps")
     batch = section.integer("batch", minimum=1)
     if batch > setups.data.diagonal_examples:
         raise ParamError(
@@ -452,16 +460,18 @@ def parse_diagonal_sgd(name: str, section: Section, setups: Config) -> DiagonalS
     return DiagonalSGD(
         name,
         tuple(section.numbers("lrs", positive=True, increasing=True)),
-        section.integer("seeds_per_lr", minimum=1),
+        section.integer("seeds", minimum=1),
         batch,
         section.integer("steps", minimum=1),
     )
 
 
 def parse_diagonal_gd(name: str, section: Section, setups: Config) -> DiagonalGD:
-    section.only("method", "lr", "steps")
+    section.only("method", "lrs", "steps")
     return DiagonalGD(
-        name, section.number("lr", positive=True), section.integer("steps", minimum=1)
+        name,
+        tuple(section.numbers("lrs", positive=True, increasing=True)),
+        section.integer("steps", minimum=1),
     )
 
 

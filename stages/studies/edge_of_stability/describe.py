@@ -134,14 +134,17 @@ def diagonal_model_text(config: Config) -> str:
 
 def diagonal_sgd_text(config: Config, v: DiagonalSGD) -> str:
     return (
-        f"`{v.name}`: SGD batch {v.batch} at η = {', '.join(f'{lr:g}' for lr in v.lrs)}, {v.seeds_per_lr} "
-        f"runs each (each its own seed for the batch order), {v.steps} steps; "
+        f"`{v.name}`: SGD batch {v.batch} at η = {', '.join(f'{lr:g}' for lr in v.lrs)}, {v.seeds} "
+        f"seeds each (seed k's batch order is the same at every η), {v.steps} steps; "
         f"{diagonal_model_text(config)}."
     )
 
 
 def diagonal_gd_text(config: Config, v: DiagonalGD) -> str:
-    return f"`{v.name}`: full-batch GD at η = {v.lr:g}, {v.steps} steps; {diagonal_model_text(config)}."
+    return (
+        f"`{v.name}`: full-batch GD at η = {', '.join(f'{lr:g}' for lr in v.lrs)} (one deterministic "
+        f"run each), {v.steps} steps; {diagonal_model_text(config)}."
+    )
 
 
 VARIANT_TEXTS = {  # one sentence per kind of variant (config.py)

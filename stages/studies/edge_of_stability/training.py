@@ -164,19 +164,19 @@ def descend_diagonal(
 
 
 def train_diagonal_sgd(config: Config, variant: DiagonalSGD, data) -> TrainResult:
-    """SGD: all (η, seed) runs at once, run r with seed first_seed + r (its batch order)."""
-    lrs = variant.run_lrs()
-    seeds = [config.first_seed + run for run in range(len(lrs))]
+    """SGD: all (η, seed) runs at once; seed k's batch order is the same at every η."""
+    seeds = variant.run_seeds(config.first_seed)
     examples = len(data["diagonal_targets"])
     indices = diagonal_net.sample_indices(seeds, variant.steps, variant.batch, examples)
-    return descend_diagonal(config, data, lrs, seeds, indices, variant.steps)
+    return descend_diagonal(config, data, variant.run_lrs(), seeds, indices, variant.steps)
 
 
 def train_diagonal_gd(config: Config, variant: DiagonalGD, data) -> TrainResult:
-    """GD: one run (from u = v = init_scale·1 GD is deterministic; its seed is 0)."""
+    """GD: one run per η (from u = v = init_scale·1 GD is deterministic; its seed is 0)."""
     examples = len(data["diagonal_targets"])
-    indices = diagonal_net.full_batch_indices(1, variant.steps, examples)
-    return descend_diagonal(config, data, [variant.lr], [0], indices, variant.steps)
+    runs = len(variant.lrs)
+    indices = diagonal_net.full_batch_indices(runs, variant.steps, examples)
+    return descend_diagonal(config, data, list(variant.lrs), [0] * runs, indices, variant.steps)
 
 
 TRAINERS = {
