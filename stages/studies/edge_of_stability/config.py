@@ -20,7 +20,6 @@ Every check runs before any compute and names the bad key, the value and what is
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from itertools import pairwise
@@ -38,7 +37,6 @@ SETTING_COLUMNS = {  # the table's setting columns (stages/common/tables.py); nu
     "batch_size": "int64",  # B, examples per SGD step; null for full-batch methods
     "steps_since_edge": "int64",  # self_stabilization: steps since GD first had S·η/2 ≥ 1
 }
-VARIANT_NAME = re.compile(r"[A-Za-z0-9_-]+")  # DVC addresses params by dotted keys
 EXPERIMENTS = ("cohen_gd", "self_stabilization", "toy_cubic", "diagonal_net")
 
 
@@ -249,25 +247,10 @@ def parse(section: Section) -> Config:
         parse_diagonal_net(setup.section("diagonal_net")),
         variants={},
     )
-    groups = section.section("variants")
-    groups.only(*EXPERIMENTS)
-    variants: dict[str, Variant] = {}
-    for experiment in EXPERIMENTS:
-        for name, entry in groups.sections(experiment).items():
-            if not VARIANT_NAME.fullmatch(name):
-                raise ParamError(
-                    entry.path,
-                    name,
-                    "a variant name of letters, digits, _ and - (DVC keys are dotted paths)",
-                )
-            if name in variants:
-                raise ParamError(
-                    entry.path,
-                    name,
-                    f"a name no other group uses (variants.{variants[name].experiment} has it; "
-                    "claims.yaml names variants alone)",
-                )
-            variants[name] = parse_variant(experiment, name, entry, setups)
+    variants = {
+        name: parse_variant(experiment, name, entry, setups)
+        for experiment, name, entry in section.variant_entries(EXPERIMENTS)
+    }
     return replace(setups, variants=variants)
 
 
