@@ -30,7 +30,6 @@ IMAGES = ("digits", "mnist", "fashion_mnist")
 DIGITS_IMAGES, IDX_TRAINING_IMAGES = 1797, 60000
 # where Debian's package puts Fashion-MNIST, and the package (named when the files are missing)
 FASHION_MNIST_PACKAGE = "dataset-fashion-mnist"
-VARIANT_NAME = re.compile(r"[A-Za-z0-9_-]+")  # DVC addresses params by dotted keys
 
 # The tidy table's setting columns (measurement.py). A setting that does not apply to a row is null.
 SETTING_COLUMNS = {
@@ -195,26 +194,15 @@ def parse(section: Section) -> Config:
     setup = section.section("setup").only(
         "first_seed", "data", "float_training", "quantization", "single_layer"
     )
-    groups = section.section("variants").only(*EXPERIMENTS)
-    variants: dict[str, Variant] = {}
-    for experiment, parse_variant in EXPERIMENTS.items():
-        for name, entry in groups.sections(experiment).items():
-            if not VARIANT_NAME.fullmatch(name):
-                raise ParamError(
-                    entry.path,
-                    name,
-                    "a variant name of letters, digits, _ and - (DVC keys are dotted paths)",
-                )
-            if name in variants:
-                raise ParamError(
-                    entry.path, name, "a name not used by another variant of the study"
-                )
-            variants[name] = parse_variant(name, entry)
+    variants: dict[str, Variant] = {
+        name: EXPERIMENTS[experiment](name, entry)
+        for experiment, name, entry in section.variant_entries(tuple(EXPERIMENTS))
+    }
     floats = [name for name, v in variants.items() if isinstance(v, FloatVariant)]
     for variant in variants.values():
         if isinstance(variant, QuantizationVariant) and variant.float_variant not in floats:
             raise ParamError(
-                groups.key(f"quantization.{variant.name}.float_variant"),
+                f"{section.path}.variants.quantization.{variant.name}.float_variant",
                 variant.float_variant,
                 "one of " + ", ".join(floats),
             )
