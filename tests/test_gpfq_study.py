@@ -168,7 +168,10 @@ def test_a_variant_name_used_twice_is_refused():
         quantizers = section["variants"]["quantization"]
         quantizers["float_mlp"] = dict(quantizers["quantize_mlp"])
 
-    with pytest.raises(ParamError, match=r"quantization.float_mlp = .float_mlp.: allowed: a name no other variant of the study has \(variants.float_training has it"):
+    with pytest.raises(
+        ParamError,
+        match=r"quantization.float_mlp = .float_mlp.: allowed: a name no other variant of the study has \(variants.float_training has it",
+    ):
         parse(duplicate)
 
 
