@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from .config import PHANTOM_FORMS, DirectionGrid, ExactGradient, Gradient, PhantomGradient
-from .implicit_layer import Costs, attach, solve_forward
+from .implicit_layer import Costs, attach, cosine, solve_forward
 from .models import DenseClassifier
 
 
@@ -66,10 +66,6 @@ def layer_gradient(
     return torch.cat(
         [g.flatten() for g in torch.autograd.grad(loss, list(model.cell.parameters()))]
     )
-
-
-def cosine(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float(a @ b / (a.norm() * b.norm()))
 
 
 def random_direction(like: torch.Tensor, draw: Sequence[int]) -> torch.Tensor:

@@ -4,6 +4,8 @@ number enters a figure: they are drawn from the byte-stable table).
 - cosine_vs_k (the paper's cosine-similarity figure): cosine of the unrolled phantom gradient with the exact one
   against k, one panel per checkpoint epoch, one line per (trajectory, λ), median over seeds with
   the interquartile band;
+- cosine_vs_spectral_radius (where the cosine drops as ρ(J) nears 1): each seed's checkpoint as a
+  point, its cosine with the exact gradient against its ρ(J), one panel per λ, one colour per k;
 - backward_cost (the paper's backward-time comparison, as counts): passes through f of each
   backward on the convolutional cell, and per training step on the dense model;
 - accuracy_curves (the paper's accuracy tables, as curves): test accuracy per epoch for each training variant.
@@ -15,7 +17,12 @@ import pandas as pd
 import seaborn as sns
 
 from ...common.figures import new_figure, seed_band_lines
-from .table_rows import direction_cosines, experiment_rows, training_backward_passes
+from .table_rows import (
+    direction_cosines,
+    direction_rows,
+    experiment_rows,
+    training_backward_passes,
+)
 
 
 def cosine_vs_k(table: pd.DataFrame):
@@ -44,6 +51,32 @@ def cosine_vs_k(table: pd.DataFrame):
         if ax is not axes[-1]:
             ax.get_legend().remove()
     axes[-1].legend(fontsize=6, loc="lower right")
+    return figure
+
+
+def cosine_vs_spectral_radius(table: pd.DataFrame):
+    cosines = direction_cosines(table, "unrolled")
+    radius = direction_rows(table)
+    radius = radius[radius["metric"] == "jacobian_spectral_radius_max"][
+        ["variant", "seed", "epoch", "value"]
+    ].rename(columns={"value": "ρ(J)"})
+    rows = cosines.merge(radius.astype({"epoch": "int64"}), on=["variant", "seed", "epoch"])
+    rows = rows.rename(columns={"estimator_k": "k", "value": "cosine with exact"})
+    dampings = sorted(rows["estimator_damping"].unique())
+    figure, axes = new_figure(columns=len(dampings), width=3.4, height=3.4)
+    for ax, damping in zip(axes, dampings, strict=True):
+        sns.scatterplot(
+            data=rows[rows["estimator_damping"] == damping],
+            x="ρ(J)",
+            y="cosine with exact",
+            hue="k",
+            palette="viridis",
+            ax=ax,
+            s=18,
+        )
+        ax.set(title=f"λ = {damping:g}", xlabel="ρ(J) at the checkpoint (largest of the sampled)")
+        if ax is not axes[-1]:
+            ax.get_legend().remove()
     return figure
 
 
@@ -87,6 +120,10 @@ def accuracy_curves(table: pd.DataFrame):
 
 FIGURES = {  # name: (draw, the rows it needs)
     "cosine_vs_k": (cosine_vs_k, lambda table: direction_cosines(table, "unrolled")),
+    "cosine_vs_spectral_radius": (
+        cosine_vs_spectral_radius,
+        lambda table: direction_cosines(table, "unrolled"),
+    ),
     "backward_cost": (backward_cost, lambda table: experiment_rows(table, "conv_timing")),
     "accuracy_curves": (accuracy_curves, lambda table: experiment_rows(table, "dense")),
 }
