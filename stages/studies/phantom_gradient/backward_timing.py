@@ -2,7 +2,8 @@
 counted and timed (the conv_timing variant's run).
 
 Per seed: a cell and a linear head drawn from the seed, a batch of training digits drawn from it,
-one forward solve per round (shared by the three backward choices, untimed). A backward is timed
+one forward solve (untimed; the cell and the batch do not change, so every round starts from the
+same fixed point). A backward is timed
 from the forward solve's fixed point to ∂L/∂θ of the cell: what the chosen gradient itself costs
 (the phantom's unrolled steps included; the exact gradient's adjoint solve stops at its cap, 20
 evaluations as MDEQ's B_THRES, and goes on with its last iterate). Exact, unrolled and Neumann are
@@ -65,12 +66,16 @@ class TimedCell:
 
 
 def time_seed(
-    timed: TimedCell, choices: dict[str, Gradient], warmup: int, repeats: int
+    timed: TimedCell,
+    fixed_point: torch.Tensor,
+    choices: dict[str, Gradient],
+    warmup: int,
+    repeats: int,
 ) -> dict[str, list[float]]:
+    """Each backward's time in every round after the warm-up, from the same fixed point."""
     seconds = {name: [] for name in choices}
     names = list(choices)
     for round_index in range(warmup + repeats):
-        fixed_point = timed.fixed_point(Costs())
         shift = round_index % len(names)
         for name in names[shift:] + names[:shift]:
             start = time.perf_counter()
@@ -130,7 +135,8 @@ def time_backwards(
         arrays["unrolled_neumann_relative_difference"].append(
             float((grads["unrolled"] - grads["neumann"]).norm() / grads["neumann"].norm())
         )
-        for name, values in time_seed(timed, choices, setup.warmup, setup.repeats).items():
+        timings = time_seed(timed, fixed_point, choices, setup.warmup, setup.repeats)
+        for name, values in timings.items():
             seconds[name] += values
     wall_clock = {f"backward_{name}_seconds": seconds[name] for name in GRADIENT_FORMS}
     result = {name: np.asarray(values) for name, values in arrays.items()}

@@ -45,6 +45,18 @@ SETTING_COLUMNS = {
     "estimator_k": "int64",
     "estimator_damping": "float64",  # their λ (null: exact or none)
 }
+# what a dense run records per epoch (index 0: at initialisation, where only ‖W‖₂ and the test
+# accuracy exist; the test accuracy only at checkpoint epochs, NaN between)
+EPOCH_METRICS = (
+    "train_loss_cross_entropy",
+    "test_accuracy_percent",
+    "spectral_norm_w",
+    "forward_evaluations_per_step",
+    "backward_passes_per_step",
+    "backward_vjps_per_step",
+    "unconverged_solves",
+    "max_relative_residual",
+)
 PHANTOM_FORMS = ("unrolled", "neumann")
 GRADIENT_FORMS = ("exact", *PHANTOM_FORMS)  # the backward passes P2 counts and times
 TRAINING_FORMS = (*GRADIENT_FORMS, "none")  # what a dense variant may train with

@@ -8,7 +8,8 @@ number enters a figure: they are drawn from the byte-stable table).
   point, its cosine with the exact gradient against its ρ(J), one panel per λ, one colour per k;
 - backward_cost (the paper's backward-time comparison, as counts): passes through f of each
   backward on the convolutional cell, and per training step on the dense model;
-- accuracy_curves (the paper's accuracy tables, as curves): test accuracy per epoch for each training variant.
+- accuracy_curves (the paper's accuracy tables, as curves): per training variant the training loss
+  every epoch and the test accuracy at the checkpoint epochs.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ def cosine_vs_spectral_radius(table: pd.DataFrame):
             ax=ax,
             s=18,
         )
-        ax.set(title=f"λ = {damping:g}", xlabel="ρ(J) at the checkpoint (largest of the sampled)")
+        ax.set(title=f"λ = {damping:g}", xlabel="ρ(J) at the checkpoint")
         if ax is not axes[-1]:
             ax.get_legend().remove()
     return figure
@@ -106,11 +107,16 @@ def backward_cost(table: pd.DataFrame):
 
 
 def accuracy_curves(table: pd.DataFrame):
-    figure, (ax,) = new_figure(width=5.5)
-    rows = experiment_rows(table, "dense", "test_accuracy_percent").astype({"epoch": "int64"})
-    seed_band_lines(ax, rows, "epoch", "value", "variant", log_y=False)
-    ax.set(
-        title="test accuracy (digits) per training gradient",
+    figure, (loss_ax, accuracy_ax) = new_figure(columns=2, width=5.0)
+    dense = experiment_rows(table, "dense")
+    loss = dense[dense["metric"] == "train_loss_cross_entropy"].astype({"epoch": "int64"})
+    seed_band_lines(loss_ax, loss, "epoch", "value", "variant", log_y=True)
+    loss_ax.set(title="training loss per epoch", xlabel="epoch", ylabel="cross-entropy (nats)")
+    loss_ax.get_legend().remove()
+    accuracy = dense[dense["metric"] == "test_accuracy_percent"].astype({"epoch": "int64"})
+    seed_band_lines(accuracy_ax, accuracy, "epoch", "value", "variant", log_y=False)
+    accuracy_ax.set(
+        title="test accuracy at the checkpoints",
         xlabel="epoch",
         ylabel="test accuracy (%)",
         ylim=(80.0, 100.0),

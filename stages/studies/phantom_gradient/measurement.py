@@ -29,10 +29,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import torch
 
 from ...common.tables import TidyRows
 from .config import (
+    EPOCH_METRICS,
     PHANTOM_FORMS,
     SETTING_COLUMNS,
     Config,
@@ -41,9 +41,7 @@ from .config import (
     Gradient,
     PhantomGradient,
 )
-from .direction import direction_at
 from .table_rows import RANDOM_DIRECTION
-from .training import EPOCH_METRICS, dense_model, tensors
 
 NO_ESTIMATOR = {"estimator": None, "estimator_k": None, "estimator_damping": None}
 
@@ -82,9 +80,6 @@ def measure_dense(config: Config, variant: DenseVariant, data, runs) -> pd.DataF
     )
     steps_per_epoch = int(runs["steps_per_epoch"].item())  # saved as a one-element array
     last_epoch = runs[EPOCH_METRICS[0]].shape[1] - 1
-    inputs, labels = tensors(data, "train")
-    examples = config.direction.examples
-    inputs, labels = inputs[:examples], labels[:examples]
     for index, seed in enumerate(runs["seeds"]):
         rows.add(
             seed,
@@ -104,17 +99,25 @@ def measure_dense(config: Config, variant: DenseVariant, data, runs) -> pd.DataF
                 runs["checkpoint_epochs"],
                 steps_per_epoch,
                 runs["checkpoints"][index],
-                inputs,
-                labels,
+                data,
                 rows,
             )
     return rows.frame()
 
 
 def measure_direction(
-    config: Config, seed: int, epochs, steps_per_epoch: int, checkpoints, inputs, labels, rows
+    config: Config, seed: int, epochs, steps_per_epoch: int, checkpoints, data, rows
 ) -> None:
-    """P1's rows at one seed's checkpoints (a diverged seed's missing checkpoints are skipped)."""
+    """P1's rows at one seed's checkpoints (a diverged seed's missing checkpoints are skipped), on
+    the first `direction.examples` training digits."""
+    # torch costs ~3 s of CPU to import: only the measure stages that compute gradients pay it
+    import torch
+
+    from .direction import direction_at
+    from .training import dense_model, tensors
+
+    inputs, labels = tensors(data, "train")
+    inputs, labels = inputs[: config.direction.examples], labels[: config.direction.examples]
     model = dense_model(config.dense, seed)
     for epoch, vector in zip(epochs, checkpoints, strict=True):
         if not np.all(np.isfinite(vector)):
