@@ -200,6 +200,31 @@ def test_a_capped_adjoint_solve_stops_at_its_cap_and_says_so():
     assert costs.adjoint_residuals[0] > 1e-12 and costs.forward_unconverged == 0
 
 
+def test_an_unconverged_reference_voids_every_comparison_at_its_checkpoint():
+    """Without a fixed point the cosines, the control's and the forms' difference are NaN (lost)."""
+    from dataclasses import replace
+
+    from stages.studies.phantom_gradient.direction import direction_at
+    from stages.studies.phantom_gradient.models import DenseClassifier
+
+    config = parse(TINY)
+    model = DenseClassifier(8, 16, 10, None, torch.Generator().manual_seed(0))
+    x = torch.rand(6, 8, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    labels = torch.arange(6) % 10
+    starved = replace(config.direction, reference_solver=SolverSettings(5, 1e-14, 2))
+    measured = direction_at(model, x, labels, starved, (0, 0))
+    assert measured.reference_unconverged > 0
+    values = [
+        *measured.cosines.values(),
+        *measured.relative_differences.values(),
+        *measured.random_cosines.values(),
+    ]
+    assert values and all(math.isnan(v) for v in values)
+    trusted = direction_at(model, x, labels, config.direction, (0, 0))
+    assert trusted.reference_unconverged == 0
+    assert max(trusted.relative_differences.values()) < 1e-8
+
+
 # --- solver and contractivity -------------------------------------------------------------------
 
 
@@ -614,6 +639,8 @@ def accuracy_table(phantom_shift: float, diverged=(), control_shift: float = -5.
                     )
                 )
             rows.append(row(variant, seed, last, "diverged", float(lost), **gradient, epoch=15))
+            for metric, value in (("unconverged_solves", 0.0), ("max_relative_residual", 1e-6)):
+                rows.append(row(variant, seed, last, metric, value, **gradient, epoch=15))
     return as_read(rows)
 
 
@@ -809,3 +836,29 @@ def test_every_control_fails_on_the_tiny_profile(tiny_table, name):
     table, wall_clock = tiny_table
     timings = {"wall_clock": wall_clock} if name == "backward_cost" else {}
     assert judged(name, table, **timings).control.verdict == NOT_REPRODUCED
+
+
+def test_test_accuracy_is_taken_at_the_checkpoint_epochs(tiny, tmp_path):
+    config, data = tiny
+    result = STUDY.module("training").train(
+        config, "dense_frozen_layer", data, probe=None, execution=Execution(), reads={}
+    )
+    frame = STUDY.module("measurement").measure(
+        config, "dense_frozen_layer", data, as_saved(result.arrays, tmp_path), reads={}
+    )
+    accuracy = frame[frame["metric"] == "test_accuracy_percent"]
+    assert sorted(set(accuracy["epoch"])) == config.dense.checkpoint_epochs()
+    assert (frame["training_gradient"] == "none").all() and frame["training_k"].isna().all()
+    assert frame.loc[frame["metric"] == "backward_passes_per_step", "value"].eq(0).all()
+
+
+def test_measuring_without_a_direction_does_not_import_torch():
+    """torch costs seconds of CPU to import; only the measure stages that take gradients pay it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; import stages.studies.phantom_gradient.measurement; "
+        "sys.exit('torch' in sys.modules)"
+    )
+    assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0

@@ -180,6 +180,7 @@ def phantom_direction(table: pd.DataFrame, tolerance: Section) -> Evidence:
     radius = required(direction[direction["metric"] == "jacobian_spectral_radius_max"], "ρ(J)")
     unconverged = direction[direction["metric"] == "reference_unconverged_solves"]["value"].sum()
     where = where_the_cosine_drops(unrolled, radius, judged_k, floor)
+    trained = trained_cosines(unrolled, judged_k)
     return Evidence(
         parts,
         control,
@@ -187,7 +188,7 @@ def phantom_direction(table: pd.DataFrame, tolerance: Section) -> Evidence:
         "and k) in place of the phantom gradient: it carries no information about the exact "
         "gradient, so its cosine is near 0 and does not rise with k",
         summary=(
-            f"{where} Largest ρ(J) seen at any checkpoint: {radius['value'].max():.3f}; reference "
+            f"{where} {trained} Largest ρ(J) seen at any checkpoint: {radius['value'].max():.3f}; reference "
             f"solves that missed their tolerance: {unconverged:.0f}. The paper shows the cosine "
             "rising towards 1 with k in a figure, without printed values."
         ),
@@ -227,6 +228,23 @@ def where_the_cosine_drops(
     if above.empty:
         return text + "; no group stays above it."
     return text + f"; groups up to a median ρ(J) of {above['radius'].max():.3f} stay above it."
+
+
+def trained_cosines(cosines: pd.DataFrame, judged_k: int) -> str:
+    """The measured cosines at judged_k after initialisation, per λ: what survives the lost seeds."""
+    later = cosines[(cosines["estimator_k"] == judged_k) & (cosines["epoch"] > 0)]
+    later = later[np.isfinite(later["value"])]
+    if later.empty:
+        return f"No checkpoint after initialisation has a measured cosine at k = {judged_k}."
+    parts = [
+        f"λ = {damping:g}: {group['value'].median():.3f} [{group['value'].min():.3f}, "
+        f"{group['value'].max():.3f}]"
+        for damping, group in later.groupby("estimator_damping")
+    ]
+    return (
+        f"Measured cosines at k = {judged_k} after initialisation ({len(later) // len(parts)} seed "
+        f"checkpoints whose reference converged), median [range]: {'; '.join(parts)}."
+    )
 
 
 def direction_table_rows(
@@ -432,6 +450,12 @@ def phantom_accuracy(table: pd.DataFrame, tolerance: Section) -> Evidence:
                 "final test accuracy (%)": median_text(accuracy),
                 "minus exact, same seed (points)": "" if name == exact_name else median_text(gap),
                 "judged": role or ("yes" if judged else "shown"),
+                "last epoch: solves at their cap": median_text(
+                    per_seed(table, name, "unconverged_solves", seeds)
+                ),
+                "last epoch: largest relative residual": median_text(
+                    per_seed(table, name, "max_relative_residual", seeds)
+                ),
             }
         )
     if not parts:
