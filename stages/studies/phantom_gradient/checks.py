@@ -1,8 +1,8 @@
 """Claim checks P1–P3 on the study's tidy table: each returns the decision rule's Evidence
 (stages/common/decision.py), per-seed values with their criteria and their control; every threshold
-comes from claims.yaml. Only machine-independent numbers are judged: cosines, counts of passes
-through f, accuracies. Backward times are measured (TrainResult.wall_clock) and printed on the
-report's Wall-clock line, never judged.
+comes from claims.yaml. The tidy table holds machine-independent numbers only (cosines, counts of
+passes through f, accuracies); P2 also judges backward times, which the train stage measures
+(TrainResult.wall_clock) and the check receives as its `wall_clock` argument, never via the table.
 
 Every seed a compared variant ran enters its parts: a seed whose value is missing (a diverged run,
 a checkpoint it never reached, a reference solve that missed its tolerance) is NaN, which the rule
