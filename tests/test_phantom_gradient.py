@@ -483,6 +483,24 @@ def test_direction_check_holds_fails_and_counts_diverged_seeds():
     assert {part.lost for part in diverged.decision.parts} == {6}
 
 
+def test_a_void_checkpoint_loses_its_seed_in_the_forms_part():
+    """A checkpoint whose reference missed its tolerance has NaN differences: the seed is lost for
+    the forms' part (not judged on its other checkpoints), and the summary says so."""
+    table = direction_table(0.99)
+    void = (
+        (table["seed"] == 0)
+        & (table["epoch"] == 15)
+        & (table["metric"] == "unrolled_neumann_relative_difference")
+    )
+    table.loc[void, "value"] = np.nan
+    evidence = check("phantom_direction")(table, tolerance("phantom_direction"))
+    forms = evidence.parts[2]
+    assert forms.tolerance == "forms_relative_difference_at_most"
+    assert forms.lost == 1 and np.isnan(forms.values[0])
+    assert "differ by at most 1e-11" in evidence.summary
+    assert judge(evidence).decision.parts[2].lost == 1
+
+
 def test_direction_evidence_has_a_part_per_criterion_and_checkpoint_rows():
     evidence = check("phantom_direction")(direction_table(0.99), tolerance("phantom_direction"))
     assert [part.tolerance for part in evidence.parts] == [
