@@ -33,7 +33,8 @@ DIFFERENCES = (
 def gradient_text(gradient: Gradient) -> str:
     if isinstance(gradient, NoGradient):
         return (
-            "no gradient to the implicit layer (A = 0, k = 0: P3's control; only the head trains)"
+            "poor estimator: no gradient to the implicit layer (A = 0, k = 0: P3's control; only the head "
+            "trains)"
         )
     if not isinstance(gradient, PhantomGradient):
         return (
