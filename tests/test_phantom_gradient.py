@@ -360,7 +360,7 @@ def test_each_kind_of_variant_parses_to_its_own_type():
             "variants.conv_timing.dense_exact",
             {"k": 5, "damping": 0.5},
             "phantom_gradient.variants.conv_timing.dense_exact = 'dense_exact': "
-            "allowed: a variant name no other experiment uses",
+            "allowed: a name no other variant of the study has (variants.dense has it",
         ),
         ("variants.conv_timing", {}, "phantom_gradient.variants.conv_timing = {}"),
     ],

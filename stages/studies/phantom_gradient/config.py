@@ -23,7 +23,6 @@ conv_timing rows are at step 0 (an untrained cell, nothing is optimised).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -61,7 +60,6 @@ PHANTOM_FORMS = ("unrolled", "neumann")
 GRADIENT_FORMS = ("exact", *PHANTOM_FORMS)  # the backward passes P2 counts and times
 TRAINING_FORMS = (*GRADIENT_FORMS, "none")  # what a dense variant may train with
 EXPERIMENTS = ("dense", "conv_timing")
-VARIANT_NAME = re.compile(r"[A-Za-z0-9_-]+")  # DVC addresses params by dotted keys
 MAX_SPECTRAL_NORM = 0.999  # the cap must leave f a contraction
 
 
@@ -210,24 +208,11 @@ def parse(section: Section) -> Config:
     section.only("setup", "variants")
     setup = section.section("setup").only("first_seed", "data", "dense", "direction", "conv_timing")
     data = setup.section("data").only("test_fraction", "split_seed")
-    grouped = section.section("variants").only(*EXPERIMENTS)
     parsers = {"dense": parse_dense_variant, "conv_timing": parse_conv_timing_variant}
-    variants: dict[str, Variant] = {}
-    for experiment in EXPERIMENTS:
-        for name, entry in grouped.sections(experiment).items():
-            if not VARIANT_NAME.fullmatch(name):
-                raise ParamError(
-                    entry.path,
-                    name,
-                    "a variant name of letters, digits, _ and - (DVC keys are dotted paths)",
-                )
-            if name in variants:
-                raise ParamError(
-                    entry.path,
-                    name,
-                    "a variant name no other experiment uses (claims name variants)",
-                )
-            variants[name] = parsers[experiment](name, entry)
+    variants: dict[str, Variant] = {
+        name: parsers[experiment](name, entry)
+        for experiment, name, entry in section.variant_entries(EXPERIMENTS)
+    }
     return Config(
         setup.integer("first_seed", minimum=0),
         data.fraction("test_fraction"),
