@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from stages.studies.float_instability.checks import spread_across
+from stages.studies.float_instability.checks import spread_across, spread_ratio
 from stages.studies.float_instability.copy_divergence import (
     bitwise_identical,
     prediction_disagreement,
@@ -91,6 +91,19 @@ def test_prediction_disagreement_and_spreads():
     assert spread_across(grid, axis=0) == 0.0
     with pytest.raises(ValueError):
         spread_across(np.ones((1, 3)), axis=0)
+
+
+def test_spread_ratio_is_the_ratio_of_the_two_spreads_per_resample():
+    grid = np.array(
+        [[0.0, 1.0], [2.0, 2.0]]
+    )  # across copies: (0.5 + 0) / 2; across seeds: (1 + 0.5) / 2
+    stack = np.stack([grid, grid[[0, 0]], np.full((2, 2), 3.0)])
+    ratio = spread_ratio(stack)
+    assert ratio[0] == pytest.approx(spread_across(grid, axis=1) / spread_across(grid, axis=0))
+    assert ratio[0] == pytest.approx(0.25 / 0.75)
+    assert ratio[1] == np.inf  # one seed drawn twice: no spread across seeds, some across copies
+    assert np.isnan(ratio[2])  # no spread at all
+    assert np.isnan(spread_ratio(np.array([[[1.0, -np.inf], [2.0, 3.0]]]))[0])  # a lost entry
 
 
 def test_bitwise_identity_sees_signed_zero_and_dtype():

@@ -44,15 +44,15 @@ def variant_text(config: Config, name: str) -> str:
 
 def cnn_text(config: Config, v: CNNVariant) -> str:
     c = config.cnn
-    role = "judged" if v.activation == "relu" else "smooth control, reported only"
+    role = "judged" if v.activation == "relu" else "smooth network, shown, not judged"
     return (
         f"`{v.name}` ({role}): CNN conv3×3({c.channels[0]})–BN–{v.activation}–{v.pooling}pool–conv3×3({c.channels[1]})–"
         f"BN–{v.activation}–{v.pooling}pool–linear, float32, digits split {1 - c.test_fraction:.0%}/"
         f"{c.test_fraction:.0%} (split seed {c.split_seed}); SGD lr {c.lr:g}, Nesterov {c.momentum:g}, "
         f"weight decay {c.weight_decay:g}, batch {c.batch}, {c.epochs} epochs, ±{c.shift_pixels}-pixel shifts "
         f"shared by all copies; seeds {config.first_seed}–{config.first_seed + v.seeds - 1}, copies per "
-        f"seed k = {', '.join(str(k) for _, k in v.copies)} (the second k = 1 is the twin); accuracy "
-        f"= mean over the last {c.average_epochs} epochs."
+        f"seed k = {', '.join(str(k) for _, k in v.copies)} (the second k = 1 is the twin); test accuracy "
+        f"(percent) = mean over the last {c.average_epochs} epochs."
     )
 
 

@@ -15,7 +15,7 @@ import pandas as pd
 import seaborn as sns
 
 from ...common.figures import new_figure, seed_band_lines
-from .config import BOARD, CNN
+from .config import BOARD, CNN, TWIN
 from .summaries import late_differences
 
 FLOOR = 1e-18  # zero differences drawn at this floor on the log axis
@@ -93,7 +93,9 @@ def sharpness_over_edge(table: pd.DataFrame):
 
 def accuracy_spread(table: pd.DataFrame):
     rows = table[
-        (table["experiment"] == CNN) & (table["metric"] == "test_accuracy_last_epochs_mean")
+        (table["experiment"] == CNN)
+        & (table["metric"] == "test_accuracy_last_epochs_mean_percent")
+        & (table["copy"] != TWIN)
     ].copy()
     activations = sorted(rows["activation"].unique())
     figure, axes = new_figure(columns=len(activations))
@@ -101,7 +103,10 @@ def accuracy_spread(table: pd.DataFrame):
         panel = rows[rows["activation"] == activation].copy()
         panel["k"] = panel["perturbation"].astype(str)
         sns.stripplot(data=panel, x="seed", y="value", hue="k", dodge=True, ax=ax, size=5)
-        ax.set(title=f"{activation} CNN: test accuracy (mean of last epochs)", ylabel="accuracy")
+        ax.set(
+            title=f"{activation} CNN: test accuracy (mean of last epochs)",
+            ylabel="test accuracy (%)",
+        )
         ax.legend(fontsize=6, title="k", title_fontsize=7)
     return figure
 

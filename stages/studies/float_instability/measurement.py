@@ -2,15 +2,18 @@
 optimisation step the measured parameters come from, and the settings say which copy a row measures
 (`copy`, its `perturbation` k) under which `lr` and `weight_decay` (config.SETTING_COLUMNS).
 
-cnn:   per seed and copy, the test accuracy at the end of each epoch and the train loss (mean over
-       the epoch's minibatches) at the epoch's last step; at the last step the mean test accuracy
-       over the last `average_epochs` epochs and whether the run diverged, and, against the seed's
-       baseline, the relative weight difference and prediction disagreement of each perturbed copy
-       and the bitwise identity of the twin (Sun et al. §3, Table 1).
+cnn:   per seed and copy (baseline, twin, perturbed), the test accuracy in percent at the end of
+       each epoch and the train loss (mean over the epoch's minibatches) at the epoch's last step; at
+       the last step the mean test accuracy in percent over the last `average_epochs` epochs and
+       whether the run diverged, and, against the seed's baseline, the relative weight difference
+       and the prediction disagreement (percent of test images) of the twin and of each perturbed
+       copy, and the bitwise identity of the twin (Sun et al. §3, Table 1). The twin's rows are the
+       control of F1: the same comparisons without a perturbation.
 board: per learning rate η of the grid (seed first_seed), along the baseline trajectory its loss and,
        over the late half, the sharpness S = λmax(∇²L) and S·η/2; on the perturbed copy's rows its
-       relative weight difference to the baseline and whether the pair diverged (§4). A checkpoint
-       where either copy is no longer finite gives NaN differences and losses.
+       relative weight difference to the baseline and whether the pair diverged (§4). A difference
+       is NaN at a checkpoint where either copy is no longer finite; the baseline's loss and
+       sharpness only where the baseline is.
 """
 
 from __future__ import annotations
@@ -52,38 +55,41 @@ def measure_cnn(config: Config, variant: CNNVariant, runs) -> pd.DataFrame:
         for c, (copy, k) in enumerate(variant.copies):
             settings = {"copy": copy, "perturbation": k}
             weights = runs["weights"][s, c]
-            if copy == TWIN:  # the twin only serves the identity check
-                identical = bitwise_identical(base_weights, weights)
-                rows.add(
-                    seed, last_step, "unperturbed_twin_identical", float(identical), **settings
-                )
-                continue
-            accuracy, loss = runs["test_accuracy"][s, c], runs["train_loss"][s, c]
-            rows.add_series(seed, epoch_end_steps, "test_accuracy", accuracy, **settings)
+            accuracy_percent = 100.0 * runs["test_accuracy"][s, c]
+            loss = runs["train_loss"][s, c]
+            rows.add_series(
+                seed, epoch_end_steps, "test_accuracy_percent", accuracy_percent, **settings
+            )
             rows.add_series(seed, epoch_end_steps, "train_loss", loss, **settings)
             rows.add(
                 seed,
                 last_step,
-                "test_accuracy_last_epochs_mean",
-                accuracy[-setup.average_epochs :].mean(),
+                "test_accuracy_last_epochs_mean_percent",
+                accuracy_percent[-setup.average_epochs :].mean(),
                 **settings,
             )
             rows.add(seed, last_step, "diverged", float(not np.isfinite(loss[-1])), **settings)
-            if copy == PERTURBED:
+            if copy == BASELINE:
+                continue
+            if copy == TWIN:
+                identical = bitwise_identical(base_weights, weights)
                 rows.add(
-                    seed,
-                    last_step,
-                    "relative_weight_difference",
-                    relative_weight_difference(base_weights, weights),
-                    **settings,
+                    seed, last_step, "unperturbed_twin_identical", float(identical), **settings
                 )
-                rows.add(
-                    seed,
-                    last_step,
-                    "prediction_disagreement",
-                    prediction_disagreement(base_predictions, runs["predictions"][s, c]),
-                    **settings,
-                )
+            rows.add(
+                seed,
+                last_step,
+                "relative_weight_difference",
+                relative_weight_difference(base_weights, weights),
+                **settings,
+            )
+            rows.add(
+                seed,
+                last_step,
+                "prediction_disagreement_percent",
+                100.0 * prediction_disagreement(base_predictions, runs["predictions"][s, c]),
+                **settings,
+            )
     return rows.frame()
 
 
@@ -107,13 +113,14 @@ def measure_board(config: Config, variant: BoardVariant, data, runs) -> pd.DataF
         diverged = not (np.isfinite(baseline[-1]).all() and np.isfinite(perturbed[-1]).all())
         rows.add(seed, steps[-1], "diverged", float(diverged), **on_perturbed)
         for step, first, second in zip(steps, baseline, perturbed, strict=True):
-            finite = np.isfinite(first).all() and np.isfinite(second).all()
-            difference = relative_weight_difference(first, second) if finite else np.nan
+            baseline_finite = bool(np.isfinite(first).all())
+            both_finite = baseline_finite and bool(np.isfinite(second).all())
+            difference = relative_weight_difference(first, second) if both_finite else np.nan
             rows.add(seed, step, "relative_weight_difference", difference, **on_perturbed)
             with torch.no_grad():
-                loss = float(model.loss(torch.as_tensor(first))) if finite else np.nan
+                loss = float(model.loss(torch.as_tensor(first))) if baseline_finite else np.nan
             rows.add(seed, step, "loss", loss, **on_baseline)
-            if finite and step >= steps[-1] / 2:
+            if baseline_finite and step >= steps[-1] / 2:
                 curvature = sharpness(model, first)
                 rows.add(seed, step, "sharpness", curvature, **on_baseline)
                 rows.add(seed, step, "sharpness_times_lr_over_2", curvature * lr / 2, **on_baseline)
