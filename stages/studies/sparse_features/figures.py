@@ -12,11 +12,11 @@ from .config import Config
 from .metrics import LOSS_NAMES, SPARSITY_METRIC, TEST_LOSS, TRAIN_LOSS
 from .orderings import matched_steps, values_at
 
-EXPERIMENT_TITLES = {
-    "diag_net": "diagonal linear net (2-D notebook setting)",
-    "diag_table1": "diagonal linear net (n=80, d=200, diag_nets.ipynb)",
+EXPERIMENT_TITLES = {  # short enough that a one-panel title fits its figure
+    "diag_net": "diagonal net, 2-D notebook",
+    "diag_table1": "diagonal net, n=80, d=200",
     "relu_net": "two-layer ReLU net",
-    "diag_gd_stabilises": "diagonal linear net where GD stabilises (n=40, d=100)",
+    "diag_gd_stabilises": "diagonal net, GD stabilises (n=40, d=100)",
 }
 SCHEDULE_EXPERIMENTS = ("diag_table1", "relu_net")  # the experiments of C1-C3
 
@@ -82,10 +82,10 @@ def _by_decay_point(table: pd.DataFrame, experiment: str):
         )
         if metric == test_loss:
             ax.set_yscale("log")
-        ax.set_xlabel("decay point (fraction of training at the large step)")
-        ax.set_ylabel(f"{metric.replace('_', ' ')} at matched training loss")
+        ax.set_xlabel("decay point (fraction of steps)")
+        ax.set_ylabel(f"{metric.replace('_', ' ')}\nat matched training loss")
         ax.legend(fontsize=7)
-    figure.suptitle(f"{EXPERIMENT_TITLES[experiment]}: longer large step, one line per seed")
+    figure.suptitle(f"{EXPERIMENT_TITLES[experiment]}: C3, one line per seed", y=1.0)
     return figure
 
 
@@ -111,7 +111,7 @@ def figures(config: Config, table: pd.DataFrame) -> dict:
             experiment,
             SPARSITY_METRIC[experiment],
             sgd[experiment],
-            "sparsity during training (C2)",
+            "sparsity (C2)",
         )
         result[f"{experiment}_decay_point"] = _by_decay_point(table, experiment)
     result["diag_net_sgd_vs_gd"] = _curves(
@@ -120,7 +120,7 @@ def figures(config: Config, table: pd.DataFrame) -> dict:
         "diag_net",
         TEST_LOSS["diag_net"],
         by_experiment["diag_net"],
-        "test loss, SGD against GD (C4)",
+        "test loss, SGD vs GD (C4)",
     )
     result["diag_gd_stabilises_l0"] = _curves(
         config,
@@ -128,6 +128,6 @@ def figures(config: Config, table: pd.DataFrame) -> dict:
         "diag_gd_stabilises",
         SPARSITY_METRIC["diag_gd_stabilises"],
         by_experiment["diag_gd_stabilises"],
-        "l0 of u⊙v, SGD against GD (C4)",
+        "l0 of u⊙v, SGD vs GD (C4)",
     )
     return result
