@@ -143,6 +143,7 @@ EXPECTED_METRICS = {
         "test_loss_half_mse",
         "train_loss_mse",
         "test_loss_mse",
+        "large_step_reruns",
         "effective_nonzeros",
         "nonzeros_paper",
         "feature_sparsity",
