@@ -388,7 +388,7 @@ def test_repo_params_parse(repo_params):
     config = parse(repo_params)
     groups = repo_params["sparse_features"]["variants"]
     assert set(config.variants) == {name for group in groups.values() for name in group}
-    assert set(config.experiments) == {"diag_net", "diag_table1", "relu_net"}
+    assert set(config.experiments) == {"diag_net", "diag_table1", "relu_net", "diag_gd_stabilises"}
 
 
 def cases(params: dict) -> list[tuple]:
@@ -416,7 +416,7 @@ def cases(params: dict) -> list[tuple]:
         (
             ("variants", "cnn"),
             {"cnn_sgd": {}},
-            "a known key here (diag_net, diag_table1, relu_net)",
+            "a known key here (diag_net, diag_table1, relu_net, diag_gd_stabilises)",
             "{'cnn_sgd': {}}",
         ),
         (

@@ -144,15 +144,15 @@ def test_a_variant_name_is_unique_across_the_study(params):
     )
     error = error_of(params)
     assert error.key == "sparse_features.variants.relu_net.t1_sgd_small"
-    assert "variants.diag_table1 has t1_sgd_small" in str(error)
+    assert "(variants.diag_table1 has it;" in str(error)
 
 
-@pytest.mark.parametrize("name", ["relu.small", "relu small", "relu-small"])
+@pytest.mark.parametrize("name", ["relu.small", "relu small", "-relu"])
 def test_a_variant_name_dvc_cannot_address_is_refused(params, name):
     params["variants"]["relu_net"][name] = params["variants"]["relu_net"].pop("relu_sgd_small")
     error = error_of(params)
     assert error.key == f"sparse_features.variants.relu_net.{name}"
-    assert "letters, digits and _" in str(error)
+    assert "letters, digits, _ and - (not first)" in str(error)
 
 
 def test_an_empty_group_or_no_group_is_refused(params):

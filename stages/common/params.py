@@ -195,14 +195,20 @@ class Section:
             raise ParamError(inner.path, {}, "at least one entry")
         return {str(k): inner.section(str(k)) for k in inner.mapping}
 
-    def variant_entries(self, experiments: Sequence[str]) -> Iterator[tuple[str, str, Section]]:
-        """A study's `variants` section: one group per experiment (no other key), each a mapping
-        of variant names to their settings. Yields (experiment, name, settings) in file order;
-        every name is a NAME and names one variant of the study (claims.yaml names variants
-        alone, and a name becomes a stage and a file)."""
+    def variant_entries(
+        self, experiments: Sequence[str], every_experiment: bool = True
+    ) -> Iterator[tuple[str, str, Section]]:
+        """A study's `variants` section: one group per experiment (no other key; each required
+        unless not `every_experiment`, then at least one), each a mapping of variant names to
+        their settings. Yields (experiment, name, settings) in file order; every name is a NAME
+        and names one variant of the study (claims.yaml names variants alone, and a name becomes
+        a stage and a file)."""
         groups = self.section("variants").only(*experiments)
+        present = experiments if every_experiment else [str(e) for e in groups.mapping]
+        if not present:
+            raise ParamError(groups.path, groups.mapping, "at least one experiment's variants")
         seen: dict[str, str] = {}
-        for experiment in experiments:
+        for experiment in present:
             for name, entry in groups.sections(experiment).items():
                 check_name(entry.path, name)
                 if name in seen:

@@ -14,7 +14,6 @@ is allowed; a key of another kind of setup (a ReLU width under a diagonal net) i
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from ...common.params import ParamError, Section, require_memory
@@ -31,7 +30,6 @@ SETTING_COLUMNS = {
 # the ReLU teacher), or default_rng
 RECIPES = ("public_code", "generator")
 PRECISIONS = ("float32", "float64")  # the ReLU net's training precision (the public code: float32)
-VARIANT_NAME = re.compile(r"[A-Za-z0-9_]+")  # DVC addresses a variant's params by a dotted key
 
 
 @dataclass(frozen=True)
@@ -145,22 +143,12 @@ def parse(section: Section) -> Config:
     setup = section.section("setup").only("first_seed", *EXPERIMENTS)
     first_seed = setup.integer("first_seed", minimum=0)
     experiments = {name: _setup(setup.section(name), name, first_seed) for name in EXPERIMENTS}
-    groups = section.section("variants").only(*EXPERIMENTS)
-    if not groups.mapping:
-        raise ParamError(groups.path, {}, "at least one experiment's variants")
-    variants: dict[str, Variant] = {}
-    for experiment in groups.mapping:
-        for name, entry in groups.sections(experiment).items():
-            if not VARIANT_NAME.fullmatch(name):
-                raise ParamError(entry.path, name, "a variant name of letters, digits and _")
-            if name in variants:
-                raise ParamError(
-                    entry.path,
-                    name,
-                    f"a name no other experiment uses (variants.{variants[name].experiment} "
-                    f"has {name}): claims.yaml names variants alone",
-                )
-            variants[name] = _variant(entry, name, experiment, experiments[experiment])
+    variants: dict[str, Variant] = {
+        name: _variant(entry, name, experiment, experiments[experiment])
+        for experiment, name, entry in section.variant_entries(
+            tuple(EXPERIMENTS), every_experiment=False
+        )
+    }
     return Config(experiments, variants)
 
 
