@@ -14,7 +14,6 @@ merged params are validated for every study before anything runs.
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +21,7 @@ from pathlib import Path
 import yaml
 
 from .common.params import PARAMS_FILE, ParamError, Section, load_yaml
+from .common.runtime import usable_cores
 from .parallel.workspace import copy_project
 
 PROFILES = Path("profiles")
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m stages.profile", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("name", help="a profile in profiles/ (e.g. paper)")
-    parser.add_argument("--jobs", "-j", type=int, default=len(os.sched_getaffinity(0)))
+    parser.add_argument("--jobs", "-j", type=int, default=usable_cores())
     arguments = parser.parse_args(argv)
     try:
         root = prepare(arguments.name, Path.cwd())

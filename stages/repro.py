@@ -1,15 +1,21 @@
 """`dvc repro` on every core, or on a Dask cluster: `python -m stages.repro` (what `make repro` runs).
 
-    python -m stages.repro [--jobs N] [--scheduler ADDRESS] [--force] [STAGE ...]
+    python -m stages.repro [--jobs N] [--scheduler ADDRESS] [--force] [--dry] [STAGE ...]
 
-The stages that `dvc status` says must run (all of them, or STAGE and its upstream stages) each run
-as `dvc --wait-for-lock repro --single-item <stage>` as soon as their upstream stages are done, N at
-once on a local Dask cluster (one single-threaded worker process per job; N defaults to the cores
-this process may use), or on the workers of the Dask scheduler at ADDRESS (`--scheduler`, or
-`execution.scheduler` in params.yaml; workers must see this project at the same path). Outputs,
-dvc.lock and the run-cache are DVC's own, so a plain `dvc repro` afterwards is a no-op: this command
-checks that and fails loudly if not. Exit status: 0 all done; 1 a stage failed (its dependants did
-not start); 2 bad input; 130 interrupted (running stages stopped, nothing half-written kept).
+First it checks params.yaml and claims.yaml in full (stages/parallel/preflight.py): a bad input
+stops it with one line and exit status 2 before DVC runs anything, so no output is deleted. Then it
+waits for any stage an earlier, killed run left running. The stages that `dvc status` says must run
+(all of them, or STAGE and its upstream stages) each run as `dvc --wait-for-lock repro --single-item
+<stage>` as soon as their upstream stages are done, N at once on a local Dask cluster (one
+single-threaded worker process per job; N defaults to the cores this process may use,
+os.sched_getaffinity, whatever OMP_NUM_THREADS says), or on the workers of the Dask scheduler at
+ADDRESS (`--scheduler`, or `execution.scheduler` in params.yaml; workers must see this project at
+the same path). Outputs, dvc.lock and the run-cache are DVC's own, so a plain `dvc repro` afterwards
+is a no-op: this command checks that and fails loudly if not. `--dry` prints what would run, in
+starting order, with the times remembered from earlier runs here and the critical path, and runs
+nothing (it works on a fresh clone with no data/). Exit status: 0 all done; 1 a stage failed (its
+dependants did not start); 2 bad input; 130 interrupted (running stages stopped, nothing
+half-written kept).
 """
 
 from __future__ import annotations
@@ -17,15 +23,25 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 from contextlib import contextmanager
 from pathlib import Path
 
-from dvc.exceptions import DvcException
-
-from .common.params import PARAMS_FILE, ParamError, execution_section
+from .common.atomic import DataError
+from .common.params import ParamError
+from .common.runtime import usable_cores
 from .parallel import dag, task
-from .parallel.runner import StageHistory, Summary, execute, shipped, short
+from .parallel.preflight import check_inputs, is_this_project, wait_for_earlier_stages
+from .parallel.runner import (
+    UNKNOWN_STAGE_SECONDS,
+    StageHistory,
+    Summary,
+    execute,
+    plan,
+    shipped,
+    short,
+)
 from .parallel.task import FAILED, RAN, SKIPPED
 
 HISTORY_FILE = Path(".dvc/tmp/stage-seconds.json")
@@ -36,13 +52,33 @@ def main(argv: list[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
     root = Path.cwd()
     try:
-        scheduler = arguments.scheduler or _configured_scheduler()
         if arguments.jobs < 1:
             raise ParamError("--jobs", arguments.jobs, "an integer >= 1")
-        graph = dag.load(root, arguments.stages or None, force=arguments.force)
-    except (ParamError, DvcException) as error:  # bad arguments, params.yaml, dvc.yaml or dvc.lock
+        scheduler, source = arguments.scheduler, "--scheduler"
+        if is_this_project(root):
+            inputs = check_inputs()
+            if not scheduler and inputs.scheduler:
+                scheduler, source = inputs.scheduler, "execution.scheduler"
+            _say(
+                f"params.yaml and claims.yaml are valid: {inputs.studies} studies, "
+                f"{inputs.variants} variants, {inputs.claims} claims"
+            )
+    except (ParamError, DataError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    if not arguments.dry:
+        wait_for_earlier_stages(root, _say)
+    from dvc.exceptions import DvcException
+
+    try:
+        graph = dag.load(root, arguments.stages or None, force=arguments.force)
+    except (ParamError, DvcException) as error:  # bad targets, dvc.yaml or dvc.lock
+        print(f"error: {one_line(error)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    history = StageHistory(root / HISTORY_FILE)
+    if arguments.dry:
+        _print_plan(graph, history, arguments.jobs)
+        return 0
     if not graph.to_run:
         print(f"nothing to run: all {len(graph.stages)} stages are up to date")
         return 0
@@ -50,9 +86,14 @@ def main(argv: list[str] | None = None) -> int:
         f"the Dask scheduler at {scheduler}" if scheduler else f"{arguments.jobs} local worker(s)"
     )
     print(f"{len(graph.to_run)} of {len(graph.stages)} stages to run on {where}", flush=True)
-    history = StageHistory(root / HISTORY_FILE)
-    with dask_client(arguments.jobs, scheduler) as client:
-        summary = execute(client, graph, root, worker_environment(), arguments.force, history, _say)
+    try:
+        with dask_client(arguments.jobs, scheduler, source, arguments.dashboard) as client:
+            summary = execute(
+                client, graph, root, worker_environment(), arguments.force, history, _say
+            )
+    except ParamError as error:  # the scheduler did not answer
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     _print_summary(summary, graph, client_jobs=arguments.jobs if not scheduler else None)
     if summary.interrupted:
         return EXIT_INTERRUPTED
@@ -69,6 +110,17 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def one_line(error: BaseException) -> str:
+    """An error and the errors it was raised from, on one line (DVC's messages span several)."""
+    parts, seen = [], error
+    while seen is not None:
+        text = " ".join(str(seen).split())
+        if text and all(text not in part for part in parts):
+            parts.append(text)
+        seen = seen.__cause__ or seen.__context__
+    return ": ".join(parts) or type(error).__name__
+
+
 def worker_environment() -> dict[str, str]:
     """What every stage process gets: this interpreter's bin first on PATH (DVC runs `python -m
     stages...` from PATH), one thread per process, and a fixed hash seed."""
@@ -82,9 +134,11 @@ def worker_environment() -> dict[str, str]:
 
 
 @contextmanager
-def dask_client(jobs: int, scheduler: str | None):
-    """A client of the scheduler at `scheduler`, or of a local cluster of `jobs` single-threaded
-    worker processes (no memory limit: a stage's memory is its own business, no dashboard)."""
+def dask_client(jobs: int, scheduler: str | None, source: str, dashboard: str | None):
+    """A client of the scheduler at `scheduler` (given by `source`), or of a local cluster of `jobs`
+    single-threaded worker processes (no memory limit: a stage's memory is its own business; no
+    dashboard unless `dashboard` gives its address). A scheduler that does not answer within
+    Dask's connect timeout is a ParamError naming the address and what was tried."""
     import cloudpickle
     import dask
     from distributed import Client, LocalCluster
@@ -98,7 +152,9 @@ def dask_client(jobs: int, scheduler: str | None):
         }
     )
     if scheduler:
-        with Client(scheduler) as client:
+        with _connected(
+            scheduler, source, dask.config.get("distributed.comm.timeouts.connect")
+        ) as client:
             yield client
         return
     with (
@@ -107,7 +163,10 @@ def dask_client(jobs: int, scheduler: str | None):
             threads_per_worker=1,
             processes=True,
             memory_limit=0,
-            dashboard_address=None,
+            dashboard_address=dashboard,
+            # without a dashboard the scheduler still serves its HTTP routes, on 8787 by default:
+            # a port another program may hold (a warning); any free local port will do
+            scheduler_kwargs=None if dashboard else {"dashboard_address": "127.0.0.1:0"},
             silence_logs=logging.ERROR,
         ) as cluster,
         Client(cluster) as client,
@@ -118,13 +177,25 @@ def dask_client(jobs: int, scheduler: str | None):
         yield client
 
 
-def _configured_scheduler() -> str | None:
-    if not PARAMS_FILE.exists():  # a DVC project without our params.yaml (the tests' toy projects)
-        return None
-    section = execution_section()
-    return (
-        section.text("scheduler") if section.has("scheduler") and section.raw("scheduler") else None
-    )
+@contextmanager
+def _connected(scheduler: str, source: str, timeout):
+    from distributed import Client
+
+    logging.getLogger("distributed").setLevel(logging.CRITICAL)  # its retries: one line below
+    try:
+        client = Client(scheduler, timeout=timeout)
+    except (OSError, TimeoutError, ValueError, TypeError) as error:
+        tried = re.sub(r"in <[^>]*>: ", "", one_line(error))  # drop a connector object's repr
+        raise ParamError(
+            source,
+            scheduler,
+            f"the address of a running Dask scheduler (none answered within {timeout}, "
+            f"distributed.comm.timeouts.connect: {tried})",
+        ) from None
+    finally:
+        logging.getLogger("distributed").setLevel(logging.WARNING)
+    with client:
+        yield client
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -138,14 +209,22 @@ def _parser() -> argparse.ArgumentParser:
         "--jobs",
         "-j",
         type=int,
-        default=len(os.sched_getaffinity(0)),
-        help="local worker processes, one stage each (default: the usable cores)",
+        default=usable_cores(),
+        help="local worker processes, one stage each (default: the cores this process may use)",
     )
     parser.add_argument(
         "--scheduler", help="address of a running Dask scheduler (default: execution.scheduler)"
     )
     parser.add_argument(
         "--force", "-f", action="store_true", help="rerun the stages even if up to date"
+    )
+    parser.add_argument(
+        "--dry",
+        action="store_true",
+        help="print what would run, in order, with the expected times, and run nothing",
+    )
+    parser.add_argument(
+        "--dashboard", metavar="ADDRESS", help="serve the local cluster's Dask dashboard there"
     )
     return parser
 
@@ -154,11 +233,43 @@ def _say(line: str) -> None:
     print(line, flush=True)
 
 
+def _print_plan(graph: dag.StageGraph, history: StageHistory, workers: int) -> None:
+    """`--dry`: the stages that would run, in the order the driver would start them on `workers`
+    workers, each with its remembered time, then the totals and the critical path."""
+    if not graph.to_run:
+        print(f"nothing to run: all {len(graph.stages)} stages are up to date")
+        return
+    planned = plan(graph, history.seconds, workers)
+    untimed = [p for p in planned if not p.timed]
+    print(
+        f"{len(planned)} of {len(graph.stages)} stages would run, in this order on {workers} "
+        f"worker(s) (times from {HISTORY_FILE}; a stage never timed here counts "
+        f"{UNKNOWN_STAGE_SECONDS:g} s and shows ?):"
+    )
+    print(f"{'#':>4} {'start s':>8} {'stage s':>8}  stage")
+    for number, step in enumerate(planned, 1):
+        seconds = f"{step.seconds:.1f}" + ("" if step.timed else "?")
+        print(f"{number:>4} {step.start:>8.1f} {seconds:>8}  {short(step.stage)}")
+    known = {p.stage: p.seconds for p in planned}
+    path_seconds, path = graph.critical_path(known)
+    total = sum(known.values())
+    wall = max(p.start + p.seconds for p in planned)
+    print(
+        f"expected: {total:.0f} s of stage time, about {wall:.0f} s on {workers} worker(s); "
+        f"critical path {path_seconds:.0f} s ({len(path)} stage(s), ending {short(path[-1])})"
+        + (f"; {len(untimed)} stage(s) never timed here" if untimed else "")
+    )
+
+
 def _print_summary(summary: Summary, graph: dag.StageGraph, client_jobs: int | None) -> None:
     for stage in summary.named(FAILED):
         outcome = summary.outcomes[stage]
-        print(f"\nFAILED {short(stage)} (on {outcome.host}); its last lines:", file=sys.stderr)
-        print("\n".join("    " + line for line in outcome.tail.splitlines()), file=sys.stderr)
+        print(f"\nFAILED {short(stage)} (on {outcome.host}): {outcome.reason}", file=sys.stderr)
+        if not outcome.reason.startswith(
+            ("its command was killed", "its command exited with status 2:")
+        ):
+            print("  its last lines:", file=sys.stderr)
+            print("\n".join("    " + line for line in outcome.tail.splitlines()), file=sys.stderr)
     if summary.blocked:
         print(
             f"not started, downstream of a failure: {', '.join(map(short, summary.blocked))}",

@@ -1,7 +1,12 @@
-"""stages/common/atomic.py and stages/common/tables.py: atomic writes, checked reads, byte-stable
-.npz and Parquet, and the tidy table's schema."""
+"""stages/common/atomic.py and stages/common/tables.py: atomic writes (flushed to disk, with the
+umask's mode, confined to the project's data/ and reports/), checked reads (a missing array or entry
+names the file and the fix), byte-stable .npz and Parquet, and the tidy table's schema."""
 
 from __future__ import annotations
+
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -9,9 +14,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from stages.common import atomic
 from stages.common.atomic import (
     DataError,
+    MissingArrayError,
     atomic_path,
+    confine_writes,
     read_arrays,
     read_json,
     write_arrays,
@@ -153,6 +161,94 @@ def test_json_is_byte_stable_and_checked(tmp_path):
         read_json(tmp_path / "bad.json")
     with pytest.raises(DataError, match="none.json is missing"):
         read_json(tmp_path / "none.json")
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
+def test_outputs_get_the_mode_the_umask_gives(tmp_path, umask, mode):
+    """mkstemp creates 0600 files; an output must be readable as any new file would be (a shared
+    filesystem's reviewers). The mode is read when the module loads, so each umask gets a process."""
+    from conftest import REPO
+
+    script = (
+        f"import os; os.umask({umask}); "
+        "from stages.common.atomic import write_json; "
+        f"write_json({str(tmp_path / 'claims.json')!r}, {{'a': 1}})"
+    )
+    subprocess.run([sys.executable, "-c", script], cwd=REPO, check=True)
+    assert (tmp_path / "claims.json").stat().st_mode & 0o777 == mode
+
+
+def test_the_file_is_flushed_before_the_rename_and_the_folder_after(tmp_path, monkeypatch):
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+    monkeypatch.setattr(
+        os,
+        "fsync",
+        lambda fd: (events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}"))), real_fsync(fd)),
+    )
+    monkeypatch.setattr(
+        os, "replace", lambda a, b: (events.append(("replace", str(b))), real_replace(a, b))
+    )
+    destination = tmp_path / "out" / "table.parquet"
+    write_bytes(destination, b"payload")
+    assert [kind for kind, _ in events] == ["fsync", "replace", "fsync"]
+    assert events[0][1].startswith(str(destination.parent / ".table.parquet."))
+    assert events[1][1] == str(destination) and events[2][1] == str(destination.parent)
+
+
+@pytest.fixture()
+def confined(tmp_path, monkeypatch):
+    monkeypatch.setattr(atomic, "_writable_roots", ())  # undone after the test
+    (tmp_path / "data").mkdir()
+    confine_writes(tmp_path / "data", tmp_path / "reports")
+    return tmp_path
+
+
+def test_confined_writes_inside_data_and_reports_succeed(confined):
+    write_bytes(confined / "data" / "study" / "runs" / "v.npz", b"x")
+    write_bytes(confined / "reports" / "figures" / "study" / "f.png", b"x")
+    assert (confined / "reports" / "figures" / "study" / "f.png").read_bytes() == b"x"
+
+
+@pytest.mark.parametrize(
+    "relative",
+    ["data/study/runs/../../../../escaped.npz", "elsewhere/x.json", "data", "data_other/x.json"],
+)
+def test_a_write_that_resolves_outside_is_refused_before_any_folder_is_made(confined, relative):
+    before = sorted(p.relative_to(confined) for p in confined.rglob("*"))
+    with pytest.raises(DataError, match="refusing to write .* it resolves to .* outside"):
+        write_bytes(confined / relative, b"x")
+    assert sorted(p.relative_to(confined) for p in confined.rglob("*")) == before
+
+
+def test_a_symbolic_link_out_of_data_is_followed_and_refused(confined, tmp_path_factory):
+    outside = tmp_path_factory.mktemp("outside")
+    (confined / "data" / "runs").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(DataError, match=str(outside)):
+        write_bytes(confined / "data" / "runs" / "v.npz", b"x")
+    assert list(outside.iterdir()) == []
+
+
+def test_an_array_the_file_lacks_names_the_file_the_array_and_the_fix(tmp_path):
+    path = tmp_path / "runs" / "v.npz"
+    write_arrays(path, {"beta": np.zeros(2), "seeds": np.arange(2)})
+    arrays = read_arrays(path)
+    assert arrays["beta"].shape == (2,) and arrays.get("hidden") is None and "hidden" not in arrays
+    with pytest.raises(MissingArrayError) as caught:
+        arrays["hidden"]
+    message = str(caught.value)
+    assert isinstance(caught.value, DataError) and isinstance(caught.value, KeyError)
+    assert message.startswith(f"{path} has no array 'hidden' (it holds 2: beta, seeds)")
+    assert f"dvc checkout {path}" in message and "dvc repro --force" in message
+
+
+def test_a_json_entry_the_file_lacks_names_the_file_and_the_key(tmp_path):
+    path = tmp_path / "probe.json"
+    write_json(path, {"diag_net": {"sgd": {"lr_per_seed": [0.1]}}})
+    probe = read_json(path)
+    assert probe["diag_net"]["sgd"]["lr_per_seed"] == [0.1]
+    with pytest.raises(MissingArrayError, match=r"probe.json has no entry 'gd' where it holds sgd"):
+        probe["diag_net"]["gd"]
 
 
 # ------------------------------------------------------------------------------------------ tables

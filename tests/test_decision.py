@@ -188,3 +188,17 @@ def test_a_part_refuses_misshapen_values_and_evidence_needs_a_control():
         Part("p", [0, 0], [1.0, 2.0], at_least(1.0), "t")
     with pytest.raises(ValueError, match="control"):
         Evidence([ratio_part(sample(4.0, 0.5))], [], "none")
+
+
+def test_a_failed_premise_leaves_the_claim_untested_not_refuted():
+    """'At a bit width where GPFQ loses at least a point, the recipe improves accuracy': where GPFQ
+    loses nothing, the claim was not tested: inconclusive, whatever the recipe's gain."""
+    loss = Part("GPFQ's loss", SEEDS, sample(0.01, 0.2), at_least(1.0), "loss_min", premise=True)
+    no_gain = Part("recipe's gain", SEEDS, sample(-0.05, 0.2), at_least(0.17), "gain_min")
+    gain = Part("recipe's gain", SEEDS, sample(0.8, 0.2), at_least(0.17), "gain_min")
+    untested = decide([loss, no_gain])
+    assert untested.untested and untested.verdict == INCONCLUSIVE and untested.p_premise == 0.0
+    met = Part("GPFQ's loss", SEEDS, sample(2.0, 0.2), at_least(1.0), "loss_min", premise=True)
+    assert decide([met, no_gain]).verdict == NOT_REPRODUCED
+    assert decide([met, gain]).verdict == REPRODUCED
+    assert not decide([met, gain]).untested and decide([met, gain]).p_premise == 1.0

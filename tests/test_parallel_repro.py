@@ -2,17 +2,25 @@
 
 Stages are one-line Python commands, so each test costs DVC's own start-up and little else. What is
 checked: the graph and the stages to run come from DVC; a failed stage stops only its dependants
-and is named with its error lines; 1 and 2 workers leave identical dvc.lock hashes and a plain
-`dvc repro` with nothing to do; an interrupted run leaves no partial output and no stale lock, and
-a restart completes with the same hashes; a hand-started Dask scheduler and workers run it too.
-The end-to-end test of the real pipeline runs it as well (tests/test_pipeline_end_to_end.py).
+and is named in one line (its error, or the signal that killed it); 1 and 2 workers leave identical
+dvc.lock hashes and a plain `dvc repro` with nothing to do; an interrupted run leaves no partial
+output and no stale lock, and a restart completes with the same hashes; a driver killed with -9
+and restarted at once waits for the stage it left running and ends with the same hashes; the
+default job count is the CPU affinity's, whatever OMP_NUM_THREADS says; no dashboard port is taken;
+`--dry` plans without running, on a toy project and on a fresh clone of this one; a hand-started
+Dask scheduler and workers run it too. Waits are on events (a file a stage writes, a line the
+driver prints), never on a fixed sleep. The end-to-end test of the real pipeline runs it as well
+(tests/test_pipeline_end_to_end.py).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -22,9 +30,13 @@ import yaml
 from conftest import REPO
 
 from stages.parallel.dag import StageGraph
-from stages.parallel.runner import remaining_work
+from stages.parallel.runner import plan, remaining_work
+from stages.parallel.workspace import copy_project
 
 VENV_BIN = REPO / ".venv" / "bin"
+# ceilings against a hang, never a speed limit: a loaded machine must not fail these tests
+CEILING = 900.0
+SLEEPING = 3600.0  # a stage that is surely still running when the test interrupts it
 
 
 def _write(name: str, text: str, *reads: str, sleep: float = 0.0) -> str:
@@ -73,7 +85,7 @@ def project(root: Path, stages: dict) -> Path:
     return root
 
 
-def repro(root: Path, *arguments: str, timeout: float = 120) -> subprocess.CompletedProcess:
+def repro(root: Path, *arguments: str, timeout: float = CEILING) -> subprocess.CompletedProcess:
     return subprocess.run(
         [str(VENV_BIN / "python"), "-m", "stages.repro", *arguments],
         cwd=root,
@@ -123,6 +135,30 @@ def test_critical_path_and_remaining_work_have_known_answers():
     assert graph.downstream_of("a") == {"b", "c", "d"} and graph.downstream_of("lone") == set()
 
 
+def test_the_dry_plan_simulates_the_runner_s_rule_with_known_answers():
+    graph = StageGraph(
+        {
+            "a": frozenset(),
+            "b": frozenset({"a"}),
+            "c": frozenset({"a"}),
+            "d": frozenset({"b", "c"}),
+            "lone": frozenset(),
+        },
+        ("a", "b", "c", "d", "lone"),
+    )
+    seconds = {"a": 1.0, "b": 5.0, "c": 2.0, "d": 1.0, "lone": 6.0}
+
+    def starts(workers):
+        return [(p.stage, p.start) for p in plan(graph, seconds, workers)]
+
+    # priorities (remaining work): a 7, lone 6, b 6, c 3, d 1
+    assert starts(1) == [("a", 0.0), ("b", 1.0), ("lone", 6.0), ("c", 12.0), ("d", 14.0)]
+    assert starts(2) == [("a", 0.0), ("lone", 0.0), ("b", 1.0), ("c", 6.0), ("d", 8.0)]
+    assert starts(3) == [("a", 0.0), ("lone", 0.0), ("b", 1.0), ("c", 1.0), ("d", 6.0)]
+    untimed = plan(graph, {"a": 1.0}, 2)
+    assert [p.timed for p in untimed] == [True, False, False, False, False]
+
+
 def test_a_cycle_is_reported():
     with pytest.raises(ValueError, match="cycle"):
         StageGraph({"x": frozenset({"y"}), "y": frozenset({"x"})}, ()).topological()
@@ -165,13 +201,23 @@ def test_a_failed_stage_blocks_only_its_dependants(tmp_path):
     stages = dict(
         DIAMOND,
         c=_stage("c", "a", command="python -c \"import sys; print('c broke here'); sys.exit(3)\""),
+        lone=_stage(
+            "lone", command='python -c "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"'
+        ),
     )
     root = project(tmp_path / "failing", stages)
     result = repro(root, "--jobs", "2")
     assert result.returncode == 1
-    assert "FAILED c" in result.stderr and "c broke here" in result.stderr
+    assert (
+        "FAILED c (on " in result.stderr and "): its command exited with status 3" in result.stderr
+    )
+    assert "c broke here" in result.stderr  # its last lines follow
+    killed = [line for line in result.stderr.splitlines() if line.startswith("FAILED lone")]
+    assert len(killed) == 1 and killed[0].endswith(
+        "its command was killed by SIGKILL (signal 9) (exit status -9)"
+    ), result.stderr
     assert "not started, downstream of a failure: d" in result.stderr
-    assert set(lock_hashes(root)) == {"a:a.txt", "b:b.txt", "lone:lone.txt"}
+    assert set(lock_hashes(root)) == {"a:a.txt", "b:b.txt"}
     assert not (root / "d.txt").exists()
 
 
@@ -190,8 +236,17 @@ def test_an_unknown_stage_stops_before_any_compute(tmp_path):
     assert not (root / "a.txt").exists()
 
 
+def test_a_broken_dvc_yaml_stops_the_driver_in_one_line(tmp_path):
+    root = project(tmp_path / "broken", DIAMOND)
+    (root / "dvc.yaml").write_text("stages:\n  a:\n    cmd: [unclosed\n")
+    result = repro(root)
+    assert result.returncode == 2 and result.stdout == "", result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "dvc.yaml" in lines[0], lines
+
+
 def test_an_interrupted_run_leaves_no_partial_output_and_restarts_to_the_same_hashes(tmp_path):
-    slow = dict(DIAMOND, b=_stage("b", "a", sleep=60.0))
+    slow = dict(DIAMOND, b=_stage("b", "a", sleep=SLEEPING))
     root = project(tmp_path / "interrupted", slow)
     # its own session, signalled as a whole, like a terminal's Ctrl-C reaching the foreground job
     driver = subprocess.Popen(
@@ -203,12 +258,12 @@ def test_an_interrupted_run_leaves_no_partial_output_and_restarts_to_the_same_ha
         text=True,
         start_new_session=True,
     )
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + CEILING
     while "b" not in _running_stages(root) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert "b" in _running_stages(root), "stage b never started"
     os.killpg(driver.pid, signal.SIGINT)
-    output, _ = driver.communicate(timeout=60)
+    output, _ = driver.communicate(timeout=CEILING)
     assert driver.returncode == 130, output
     assert "interrupted" in output
     assert not (root / "b.txt").exists() and not (root / "d.txt").exists()
@@ -225,6 +280,139 @@ def test_an_interrupted_run_leaves_no_partial_output_and_restarts_to_the_same_ha
     assert lock_hashes(root) == lock_hashes(reference)
 
 
+WAIT_FOR_RELEASE = (
+    "import pathlib, time\n"
+    "pathlib.Path('b.started').touch()\n"
+    "for _ in range(6000):  # a ceiling of 10 minutes, never reached when the test goes well\n"
+    "    if pathlib.Path('release').exists():\n"
+    "        break\n"
+    "    time.sleep(0.1)\n"
+    "open('b.txt', 'w').write('b' + open('a.txt').read())\n"
+)
+
+
+def _wait_for(condition, what: str, ceiling: float = 300.0) -> None:
+    """Poll until `condition()` holds; the ceiling only turns a hang into a failure."""
+    deadline = time.monotonic() + ceiling
+    while not condition():
+        assert time.monotonic() < deadline, f"never happened: {what}"
+        time.sleep(0.1)
+
+
+def test_a_driver_killed_with_minus_9_and_restarted_at_once_completes_with_the_same_hashes(
+    tmp_path,
+):
+    """kill -9 of the driver's process group leaves stage b's DVC process running (a session of its
+    own) and holding DVC's rwlock. The restarted driver waits for it instead of failing on the lock,
+    b is recorded once, and the run ends where an uninterrupted one does."""
+    root = project(
+        tmp_path / "killed",
+        dict(DIAMOND, b={**_stage("b", "a"), "cmd": "python wait_for_release.py"}),
+    )
+    (root / "wait_for_release.py").write_text(WAIT_FOR_RELEASE)
+    command = [str(VENV_BIN / "python"), "-m", "stages.repro", "--jobs", "2"]
+    with open(tmp_path / "first.log", "w") as log:
+        first = subprocess.Popen(
+            command, cwd=root, env=_environment(), stdout=log, stderr=log, start_new_session=True
+        )
+    _wait_for(lambda: (root / "b.started").exists(), "stage b started")
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait()
+    output = tmp_path / "restart.log"
+    with open(output, "w") as log:
+        restarted = subprocess.Popen(
+            command, cwd=root, env=_environment(), stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        _wait_for(
+            lambda: (
+                "waiting for 1 DVC process" in output.read_text() or restarted.poll() is not None
+            ),
+            "the wait",
+        )
+        assert restarted.poll() is None, output.read_text()  # it must wait, not fail on the lock
+        (root / "release").touch()
+        assert restarted.wait(timeout=300) == 0, output.read_text()
+    finally:
+        if restarted.poll() is None:
+            restarted.kill()
+        (root / "release").touch()
+    text = output.read_text()
+    assert "the earlier run's stages finished" in text, text
+    assert not re.search(r"\bran b\b", text) and re.search(r"\bran d\b", text), text  # b once
+    assert "rwlock" not in text.replace(".dvc/tmp/rwlock", ""), text
+    reference = project(tmp_path / "reference", DIAMOND)
+    assert repro(reference, "--jobs", "1").returncode == 0
+    assert lock_hashes(root) == lock_hashes(reference)
+    assert plain_dvc_repro_is_a_no_op(root)
+
+
+def test_the_default_job_count_is_the_cpu_affinity_whatever_omp_num_threads_says(tmp_path):
+    """GNU nproc answers OMP_NUM_THREADS (1 on most clusters); the driver counts the cores it may
+    run on. Restricted to one core with taskset, it plans one worker."""
+    root = project(tmp_path / "cores", DIAMOND)
+    env = {**_environment(), "OMP_NUM_THREADS": "1"}
+    command = [str(VENV_BIN / "python"), "-m", "stages.repro", "--dry"]
+    result = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    cores = len(os.sched_getaffinity(0))
+    assert f"on {cores} worker(s)" in result.stdout
+    if cores > 1 and shutil.which("taskset"):
+        one = subprocess.run(
+            ["taskset", "-c", str(min(os.sched_getaffinity(0))), *command],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert "on 1 worker(s)" in one.stdout, one.stdout + one.stderr
+
+
+def test_dry_run_plans_in_order_with_the_remembered_times_and_runs_nothing(tmp_path):
+    root = project(tmp_path / "dry", DIAMOND)
+    (root / ".dvc" / "tmp").mkdir(exist_ok=True)
+    (root / ".dvc" / "tmp" / "stage-seconds.json").write_text(
+        json.dumps({"a": 1.0, "b": 5.0, "c": 2.0, "d": 1.0})
+    )
+    result = repro(root, "--dry", "--jobs", "2")
+    assert result.returncode == 0, result.stderr
+    rows = [line.split() for line in result.stdout.splitlines() if line[:4].strip().isdigit()]
+    assert [row[3] for row in rows] == ["lone", "a", "b", "c", "d"]  # lone: 10 s, never timed
+    assert rows[0][2] == "10.0?" and rows[2][1:3] == ["1.0", "5.0"]
+    assert "5 of 5 stages would run" in result.stdout
+    assert "critical path 10 s (1 stage(s), ending lone)" in result.stdout
+    assert not list(root.glob("*.txt")) and not (root / "dvc.lock").exists()
+
+
+def test_dry_run_on_a_fresh_clone_of_this_project_without_data(tmp_path):
+    root = copy_project(REPO, tmp_path / "clone")
+    assert not (root / "data").exists()
+    result = repro(root, "--dry", timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "params.yaml and claims.yaml are valid" in result.stdout
+    assert re.search(r"(\d+) of \1 stages would run", result.stdout), result.stdout
+    assert "critical path" in result.stdout and "ending report" in result.stdout
+    assert not (root / "data").exists() and not list(root.glob("**/dvc.lock"))
+
+
+def test_no_dashboard_port_is_taken_unless_asked_for(tmp_path):
+    """Without a dashboard the scheduler still serves HTTP, on 8787 by default; with 8787 taken by
+    another program the driver must neither warn about it nor take it."""
+    root = project(tmp_path / "dashboard", {"a": _stage("a")})
+    holder = socket.socket()
+    try:
+        holder.bind(("127.0.0.1", 8787))
+        holder.listen()
+    except OSError:
+        pass  # already taken by someone else: the same situation
+    try:
+        result = repro(root, "--jobs", "1")
+    finally:
+        holder.close()
+    assert result.returncode == 0, result.stderr
+    assert "8787" not in result.stdout + result.stderr
+
+
 def _running_stages(root: Path) -> set[str]:
     """Stages whose command DVC is running now (its rwlock names their outputs)."""
     try:
@@ -238,7 +426,7 @@ def _stage_processes(root: Path) -> list[str]:
     listed = subprocess.run(
         ["ps", "-eo", "args"], capture_output=True, text=True
     ).stdout.splitlines()
-    return [line for line in listed if "time.sleep(60.0)" in line]
+    return [line for line in listed if f"time.sleep({SLEEPING})" in line]
 
 
 def test_a_hand_started_dask_scheduler_and_workers_run_the_stages(tmp_path):

@@ -1,10 +1,13 @@
-"""stages/common/params.py: Section accessors, YAML loading, and the validation of the real
-sparse_features section of params.yaml (every error names the full dotted key)."""
+"""stages/common/params.py: Section accessors, YAML loading as DVC loads it (YAML 1.2, repeated
+keys and keys that are not names refused with their line), sizes bounded before compute, the
+validation of the real sparse_features section of params.yaml (every error names the full dotted
+key), names checked by the study contract, and a stage's variant taken from DVC_STAGE."""
 
 from __future__ import annotations
 
 import copy
 import math
+import os
 import subprocess
 import sys
 
@@ -12,7 +15,19 @@ import pytest
 import yaml
 from conftest import REPO
 
-from stages.common.params import ParamError, Section, load_yaml, study_section
+from stages.common import params as params_module
+from stages.common.entry import variant_of_stage
+from stages.common.params import (
+    INTEGER_LIMIT,
+    NAME,
+    ParamError,
+    Section,
+    load_params,
+    load_yaml,
+    require_memory,
+    study_section,
+)
+from stages.common.study import Study
 from stages.studies.sparse_features import STUDY
 
 
@@ -118,7 +133,52 @@ def test_integer_minimum():
     section = Section({"n": 1}, "s")
     assert section.integer("n", minimum=1) == 1
     error = error_of(section.integer, "n", minimum=2)
-    assert str(error) == "s.n = 1: allowed: an integer >= 2"
+    assert str(error) == (
+        f"s.n = 1: allowed: an integer >= 2 and <= {INTEGER_LIMIT} "
+        "(INTEGER_LIMIT, stages/common/params.py)"
+    )
+
+
+def test_every_integer_has_an_upper_bound_that_names_itself():
+    section = Section({"steps": INTEGER_LIMIT, "huge": INTEGER_LIMIT + 1, "bits": 9}, "s")
+    assert section.integer("steps", minimum=1) == INTEGER_LIMIT
+    error = error_of(section.integer, "huge", minimum=1)
+    assert error.key == "s.huge" and "INTEGER_LIMIT" in str(error)
+    assert f"<= {INTEGER_LIMIT}" in str(error)
+    error = error_of(section.integer, "bits", maximum=8, bound="MAX_BITS, the quantizer's")
+    assert str(error).endswith("an integer and <= 8 (MAX_BITS, the quantizer's)")
+
+
+def test_memory_estimates_above_the_machine_are_refused_before_compute(monkeypatch):
+    monkeypatch.setattr(params_module, "machine_memory_bytes", lambda: 2**30)
+    require_memory("s.setup", 2**30, "exactly the limit")
+    error = error_of(require_memory, "s.setup", 3 * 2**30, "8 bytes x steps")
+    assert str(error) == (
+        "s.setup = '3.0 GiB for 8 bytes x steps': allowed: sizes whose arrays fit in this "
+        "machine's memory, 1.0 GiB (machine_memory_bytes, stages/common/params.py)"
+    )
+
+
+def test_huge_sizes_of_the_real_studies_stop_at_parse_with_the_estimate():
+    """Sizes under the integer bound whose product does not fit (the MemoryErrors of a first run)."""
+    from stages.studies.float_instability import STUDY as FLOAT_STUDY
+
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["sparse_features"]["setup"]["diag_net"]["eval_points"] = 10**8
+    params["sparse_features"]["setup"]["diag_net"]["dim"] = 10**6
+    error = error_of(STUDY.parse, Section(params["sparse_features"], "sparse_features"))
+    assert error.key == "sparse_features.setup.diag_net" and "GiB for 8 bytes x seeds" in str(error)
+    params["float_instability"]["setup"]["board"]["image_side"] = 10**6
+    params["float_instability"]["setup"]["board"]["kernel_side"] = 4
+    error = error_of(FLOAT_STUDY.parse, Section(params["float_instability"], "float_instability"))
+    assert error.key == "float_instability.setup.board" and "image_side^2" in str(error)
+
+
+def test_a_key_or_value_that_would_break_the_line_is_shown_escaped_and_cut():
+    error = ParamError("s.variants.a\nb", {"x": "y" * 500}, "a name")
+    assert "\n" not in str(error) and "a\\nb" in str(error)
+    assert len(str(error)) < 120 and str(error).endswith("...: allowed: a name")
+    assert len(str(ParamError("s", "z" * 500, "a"))) < 230
 
 
 def test_numbers_increasing():
@@ -171,29 +231,115 @@ def test_load_yaml_missing_file_names_it(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "text, allowed",
+    "text, where, allowed",
     [
-        ("a: [1, 2\nb: 3\n", "valid YAML"),
-        ("a: 1\n  b: 2\n", "valid YAML"),
-        ("key: value\n\tbad: tab\n", "valid YAML"),
-        ("- 1\n- 2\n", "a YAML mapping at the top level"),
-        ("just a string\n", "a YAML mapping at the top level"),
-        ("", "a YAML mapping at the top level"),
+        ("a: [1, 2\nb: 3\n", " line 2", "valid YAML (while parsing a flow sequence"),
+        ("a: 1\n  b: 2\n", " line 2", "valid YAML (mapping values are not allowed"),
+        ("key: value\n\tbad: tab\n", " line 2", "valid YAML"),
+        (
+            "a: !!python/object/apply:os.system [touch pwned]\n",
+            " line 1",
+            "constructor for the tag",
+        ),
+        ("- 1\n- 2\n", "", "a YAML mapping at the top level"),
+        ("just a string\n", "", "a YAML mapping at the top level"),
+        ("", "", "(the file holds no document)"),
+        ("# only a comment\n", "", "(the file holds no document)"),
     ],
 )
-def test_load_yaml_malformed_names_the_file(tmp_path, text, allowed):
+def test_load_yaml_malformed_names_the_file_in_one_line(tmp_path, text, where, allowed):
     path = tmp_path / "params.yaml"
     path.write_text(text)
     error = error_of(load_yaml, path)
-    assert error.key == str(path) and str(error).startswith(str(path)) and allowed in str(error)
+    assert error.key == f"{path}{where}" and str(error).startswith(f"{path}{where} = ")
+    assert allowed in str(error) and "\n" not in str(error)
+    assert not (tmp_path / "pwned").exists()
+
+
+# what DVC 3 reads in params.yaml (dvc.utils.serialize.parse_yaml) and what a stage reads must agree
+SCALARS = ["282e-3", "1e3", "1.0e+3", ".5", "yes", "no", "on", "off", "0o17", "012", "0x1F", "1_000",
+           "~", "null", ".inf", "-.Inf", "+1", "2001-12-14", "'1'", "true", "True"]  # fmt: skip
+
+
+@pytest.mark.parametrize("scalar", SCALARS)
+def test_a_value_means_to_the_stages_what_it_means_to_dvc(tmp_path, scalar):
+    from dvc.utils.serialize import parse_yaml
+
+    text = f"study:\n  value: {scalar}\n"
+    (tmp_path / "params.yaml").write_text(text)
+    ours = load_yaml(tmp_path / "params.yaml")["study"]["value"]
+    dvc = parse_yaml(text, "params.yaml")["study"]["value"]
+    assert type(ours) is type(dvc) and (ours == dvc or (ours != ours and dvc != dvc))
+
+
+def test_282e_3_is_a_number_as_dvc_reads_it(tmp_path):
+    (tmp_path / "params.yaml").write_text("s:\n  lr: 282e-3\n")
+    assert Section(load_yaml(tmp_path / "params.yaml")["s"], "s").number("lr") == 0.282
+
+
+@pytest.mark.parametrize(
+    "text, key, first",
+    [
+        ("a: 1\nb: 2\na: 3\n", "line 3: a", 1),
+        (
+            "s:\n  variants:\n    x: {lr: 1}\n    y: {lr: 2}\n    x: {lr: 3}\n",
+            "line 5: s.variants.x",
+            3,
+        ),
+        ("s:\n  list:\n    - {k: 1, k: 2}\n", "line 3: s.list[0].k", 3),
+    ],
+)
+def test_a_repeated_key_is_refused_with_its_path_and_both_lines(tmp_path, text, key, first):
+    path = tmp_path / "claims.yaml"
+    path.write_text(text)
+    error = error_of(load_yaml, path)
+    assert error.key == f"{path} {key}"
+    assert str(error).endswith(f"allowed: each key once per mapping (it is first at line {first})")
+
+
+@pytest.mark.parametrize(
+    "key, line",
+    [(";touch pwned;", 3), ("../../../../x", 3), ("a/b", 3), ("a.b", 3), ("-rf", 3), ("1", 3),
+     ("a b", 3), ("x" * 101, 3), ("", 3)],
+)  # fmt: skip
+def test_a_key_that_is_not_a_name_is_refused_with_its_line(tmp_path, key, line):
+    path = tmp_path / "params.yaml"
+    quoted = "'" + key + "'" if key != "1" else key
+    path.write_text(f"sparse_features:\n  variants:\n    {quoted}: {{lr: 1}}\n")
+    error = error_of(load_yaml, path)
+    assert error.key == f"{path} line {line}: sparse_features.variants"
+    assert "allowed: keys that are a name of letters, digits, _ and -" in str(error)
+    assert "\n" not in str(error)
+
+
+def test_names_are_what_dvc_and_a_file_system_take_literally():
+    for name in ("t1_sgd_small", "cnn-relu", "C1", "0", "_private", "x" * 100):
+        assert NAME.fullmatch(name)
+    for name in ("a.b", "a/b", "..", "-x", "a;b", "a b", "a@b", "a:b", "$x", "x" * 101, "é"):
+        assert not NAME.fullmatch(name), name
+
+
+def test_merge_keys_and_aliases_load_as_dvc_loads_them(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("base: &b {lr: 0.1, steps: 10}\nrun:\n  <<: *b\n  steps: 20\n")
+    assert load_yaml(path)["run"] == {"lr": 0.1, "steps": 20}
+
+
+def test_unknown_top_level_section_is_refused_with_the_allowed_ones(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("sparse_feature: {setup: {}}\n")
+    error = error_of(load_params, path)
+    assert error.key == f"{path}: sparse_feature"
+    assert "a study's section or execution (" in str(error) and "sparse_features" in str(error)
+    assert load_params(REPO / "params.yaml")["execution"] is not None
 
 
 def test_study_section_missing_study(tmp_path):
     path = tmp_path / "params.yaml"
-    path.write_text("other: {a: 1}\n")
+    path.write_text("gpfq: {a: 1}\n")
     error = error_of(study_section, "sparse_features", path)
     assert error.key == "sparse_features" and str(path) in str(error)
-    assert study_section("other", path).path == "other"
+    assert study_section("gpfq", path).path == "gpfq"
 
 
 # --------------------------------------------------------------------- the real study's section
@@ -375,3 +521,85 @@ def test_probed_decay_beyond_the_probe_horizon_is_refused():
         caught.value
     )
     assert "horizon" in str(caught.value)
+
+
+# -------------------------------------------------------------------- names in the study contract
+
+
+class _ConfigOfNames:
+    """A config module whose variant names come from values, not keys (what load_yaml cannot see)."""
+
+    @staticmethod
+    def parse(section):
+        return list(section.mapping["variants"]["group"].values())
+
+    @staticmethod
+    def variant_names(config):
+        return config
+
+
+def test_a_study_cannot_name_a_variant_that_is_not_a_name(monkeypatch):
+    study = Study("toy", "citation", {})
+    monkeypatch.setattr(Study, "module", lambda self, role: _ConfigOfNames)
+    section = Section({"variants": {"group": {"a": "fine", "b": "x;rm -rf ~"}}}, "toy")
+    error = error_of(study.parse, section)
+    assert error.key == "toy.variants.group.b" and error.value == "x;rm -rf ~"
+    assert "variant names that are a name of letters" in str(error)
+    assert study.parse(Section({"variants": {"group": {"a": "fine"}}}, "toy")) == ["fine"]
+
+
+def test_a_variant_argument_is_a_name_before_it_is_looked_up(repo_params):
+    config = parse(repo_params)
+    for bad in ("../../../../x", ";touch pwned;", "a/b"):
+        error = error_of(STUDY.check_variant, config, bad)
+        assert error.key == "variant" and "a name of letters" in str(error)
+    assert error_of(STUDY.check_variant, config, "no_such").key == "sparse_features.variants"
+
+
+@pytest.mark.parametrize(
+    "stage, variant",
+    [
+        ("train-sparse_features-diag_table1@t1_sgd_small", "t1_sgd_small"),
+        ("train-sparse_features@x", "x"),
+        ("pipelines/sparse_features/dvc.yaml:train-sparse_features-diag_net@x", "x"),
+        ("pipelines/sparse_features/dvc.yaml:train-sparse_features-diag_net@a:b", "a:b"),
+        (
+            "train-sparse_features-relu_net@b;touch pwned;",
+            "b;touch pwned;",
+        ),  # refused later, by name
+        ("train-sparse_features-relu_net@a@b", "a@b"),
+    ],
+)
+def test_the_variant_of_a_dvc_stage_is_what_follows_the_first_at(stage, variant):
+    assert variant_of_stage(stage, "train", "sparse_features") == variant
+
+
+@pytest.mark.parametrize(
+    "stage",
+    [
+        "measure-sparse_features-diag_net@x",
+        "train-sparse_featuresX@x",
+        "train-sparse_features",
+        "report",
+    ],
+)
+def test_a_dvc_stage_of_another_kind_or_study_is_refused(stage):
+    error = error_of(variant_of_stage, stage, "train", "sparse_features")
+    assert error.key == "DVC_STAGE" and error.value == stage
+    assert "train-sparse_features[-<experiment>]@<variant>" in str(error)
+
+
+def test_a_stage_without_its_variant_and_without_dvc_stage_prints_the_usage():
+    env = {k: v for k, v in os.environ.items() if k != "DVC_STAGE"}
+    result = subprocess.run(
+        [sys.executable, "-m", "stages.measure", "sparse_features"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+    )
+    assert result.returncode == 2
+    assert result.stderr == (
+        "usage: python -m stages.measure <study> <variant> (under DVC the variant comes from "
+        "DVC_STAGE)\n"
+    )

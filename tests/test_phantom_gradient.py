@@ -15,10 +15,10 @@ import yaml
 from params_profile import edited, merge
 
 from stages.common.atomic import read_arrays, write_arrays
+from stages.common.decision import NOT_REPRODUCED, REPRODUCED, judge
 from stages.common.params import ParamError, Section
 from stages.common.study import Execution
 from stages.common.tables import to_arrow, validate
-from stages.common.verdicts import NOT_REPRODUCED, REPRODUCED
 from stages.studies.phantom_gradient import STUDY
 from stages.studies.phantom_gradient.anderson import anderson
 from stages.studies.phantom_gradient.config import (
@@ -308,6 +308,7 @@ def test_bad_params_name_key_value_and_allowed(path, value, expected):
 # --- checks on synthetic tables -------------------------------------------------------------------------
 
 STEPS_PER_EPOCH = 12  # a made-up epoch length: steps and epochs must not be confused
+SEEDS = range(8)
 
 
 def row(variant, seed, step, metric, value, **settings):
@@ -338,14 +339,40 @@ def trained_with(form, k=None, damping=None):
     }
 
 
-def direction_table(cosine_at_5: float, difference: float = 1e-11) -> pd.DataFrame:
+def check(name):
+    return STUDY.module("checks").CHECKS[name]
+
+
+def judged(name, table):
+    return judge(check(name)(table, tolerance(name)))
+
+
+def direction_table(cosine_at_5: float, difference: float = 1e-11, lost=()) -> pd.DataFrame:
+    """Two checkpoints of dense_exact: unrolled cosines rising with k (the one at k = 5 given), the
+    control's random-direction cosines near 0; seeds in `lost` diverged before any checkpoint."""
     rows = []
-    for seed in range(3):
+    noise = np.random.default_rng(0)
+    for seed in SEEDS:
+        rows.append(row("dense_exact", seed, 15 * STEPS_PER_EPOCH, "diverged", float(seed in lost)))
+        if seed in lost:
+            continue
         for epoch in (0, 15):
             at = {**trained_with("exact"), "epoch": epoch}
             step = epoch * STEPS_PER_EPOCH
-            for damping in (0.5, 1.0):
-                for k, cosine in ((1, 0.9), (2, 0.93), (5, cosine_at_5), (10, 0.999)):
+            for k, cosine in ((1, 0.9), (2, 0.93), (5, cosine_at_5), (10, 0.999)):
+                random = {"estimator": "random_direction", "estimator_k": k}
+                rows.append(
+                    row(
+                        "dense_exact",
+                        seed,
+                        step,
+                        "cosine_with_exact",
+                        noise.normal(0, 0.01),
+                        **at,
+                        **random,
+                    )
+                )
+                for damping in (0.5, 1.0):
                     phantom = {"estimator_k": k, "estimator_damping": damping}
                     rows.append(
                         row(
@@ -353,7 +380,7 @@ def direction_table(cosine_at_5: float, difference: float = 1e-11) -> pd.DataFra
                             seed,
                             step,
                             "cosine_with_exact",
-                            cosine,
+                            cosine + 1e-4 * seed,
                             **at,
                             **phantom,
                             estimator="unrolled",
@@ -375,104 +402,132 @@ def direction_table(cosine_at_5: float, difference: float = 1e-11) -> pd.DataFra
     return as_read(rows)
 
 
-def test_direction_check_passes_and_fails():
-    assert (
-        STUDY.module("checks")
-        .CHECKS["phantom_direction"](direction_table(0.99), tolerance("phantom_direction"))
-        .verdict
-        == REPRODUCED
-    )
-    low = STUDY.module("checks").CHECKS["phantom_direction"](
-        direction_table(0.92), tolerance("phantom_direction")
-    )
-    assert (
-        low.verdict == NOT_REPRODUCED
-    )  # 0.92 < 0.95 and the cosine no longer rises from k = 2 to 5
-    apart = STUDY.module("checks").CHECKS["phantom_direction"](
-        direction_table(0.99, difference=1e-3), tolerance("phantom_direction")
-    )
+def test_direction_check_holds_fails_and_counts_diverged_seeds():
+    holds = judged("phantom_direction", direction_table(0.99))
+    assert holds.verdict == REPRODUCED and holds.control.verdict == NOT_REPRODUCED
+    # 0.92 < 0.95, and the cosine no longer rises from k = 2 to k = 5
+    assert judged("phantom_direction", direction_table(0.92)).verdict == NOT_REPRODUCED
+    apart = judged("phantom_direction", direction_table(0.99, difference=1e-3))
     assert apart.verdict == NOT_REPRODUCED
+    assert apart.decision.deciding.name.endswith("‖unrolled − Neumann‖ / ‖Neumann‖ per seed")
+    # six of eight seeds diverged: they count as seeds where the cosine fails; survivors would pass
+    diverged = judged("phantom_direction", direction_table(0.99, lost=range(6)))
+    assert diverged.verdict == NOT_REPRODUCED and diverged.survivors.verdict == REPRODUCED
+    assert {part.lost for part in diverged.decision.parts} == {6}
 
 
-def test_direction_check_reports_checkpoints_by_epoch_not_step():
-    outcome = STUDY.module("checks").CHECKS["phantom_direction"](
-        direction_table(0.99), tolerance("phantom_direction")
+def test_direction_evidence_has_a_part_per_criterion_and_checkpoint_rows():
+    evidence = check("phantom_direction")(direction_table(0.99), tolerance("phantom_direction"))
+    assert [part.tolerance for part in evidence.parts] == [
+        "cosine_at_least",
+        "rise_spearman_at_least",
+        "forms_relative_difference_at_most",
+    ]
+    assert evidence.parts[0].values.shape == (len(SEEDS), 4)  # 2 checkpoints × 2 λ per seed
+    assert [part.tolerance for part in evidence.control] == [
+        "cosine_at_least",
+        "rise_spearman_at_least",
+    ]
+    assert {row["epoch"] for row in evidence.rows} == {0, 15}
+    assert evidence.rows[0]["median cosine per k"].startswith(
+        "k=1: 0.9003, k=2: 0.9304, k=5: "
+    )  # medians over 8 seeds
+
+
+def test_direction_rows_and_control_read_each_trajectory_alone():
+    """Two trajectories whose control cosines differ: each one's row and control part show its own."""
+    first = direction_table(0.99)
+    second = first.assign(variant="dense_unrolled")
+    control = second["estimator"] == "random_direction"
+    second.loc[control, "value"] += 0.3
+    evidence = check("phantom_direction")(
+        pd.concat([first, second]), tolerance("phantom_direction")
     )
-    assert {row["epoch"] for row in outcome.rows} == {0, 15, "all"}
-    assert "dense_exact_epoch15_damping0.5_cosine_k5_median" in outcome.numbers
-    assert outcome.rows[0]["median cosine per k"].startswith("k=1: 0.9000, k=2: ")
+    column = "random direction's cosine (k=5 slot)"
+    medians = {row["trajectory"]: float(row[column].split(" ")[0]) for row in evidence.rows}
+    assert medians["dense_unrolled"] == pytest.approx(medians["dense_exact"] + 0.3, abs=0.05)
+    assert len(evidence.parts) == 6 and len(evidence.control) == 4
 
 
-def cost_table(exact_passes: float) -> pd.DataFrame:
+def cost_table(exact_passes: float, unconverged=()) -> pd.DataFrame:
     rows = []
     timing = {"experiment": "conv_timing"}
-    for seed in range(3):
-        for form, passes in (("exact", exact_passes), ("unrolled", 10.0), ("neumann", 6.0)):
+    for seed in SEEDS:
+        for form, passes in (
+            ("exact", exact_passes + 0.5 * seed),
+            ("unrolled", 10.0),
+            ("neumann", 6.0),
+        ):
             phantom = {} if form == "exact" else {"estimator_k": 5, "estimator_damping": 0.5}
             for metric, value in (("backward_passes", passes), ("backward_vjps", passes - 1)):
                 rows.append(
                     row("conv_timing", seed, 0, metric, value, **timing, **phantom, estimator=form)
                 )
-        rows.append(row("conv_timing", seed, 0, "unconverged_solves", 0.0, **timing))
+        rows.append(
+            row("conv_timing", seed, 0, "unconverged_solves", float(seed in unconverged), **timing)
+        )
+        rows.append(row("conv_timing", seed, 0, "diverged", 0.0, **timing))
     return as_read(rows)
 
 
-def test_cost_check_is_judged_on_counts():
-    assert (
-        STUDY.module("checks")
-        .CHECKS["backward_cost"](cost_table(23.0), tolerance("backward_cost"))
-        .verdict
-        == REPRODUCED
-    )
-    assert (
-        STUDY.module("checks")
-        .CHECKS["backward_cost"](cost_table(12.0), tolerance("backward_cost"))
-        .verdict
-        == NOT_REPRODUCED
-    )
+def test_cost_check_holds_fails_and_loses_unconverged_seeds():
+    holds = judged("backward_cost", cost_table(22.0))
+    assert holds.verdict == REPRODUCED and holds.control.verdict == NOT_REPRODUCED
+    assert holds.decision.parts[0].statistic == pytest.approx(23.75 / 10.0)  # 22, 22.5, ..., 25.5
+    assert judged("backward_cost", cost_table(11.0)).verdict == NOT_REPRODUCED
+    lost = judged("backward_cost", cost_table(22.0, unconverged=range(6)))
+    assert lost.decision.parts[0].lost == 6 and lost.verdict == NOT_REPRODUCED
+    assert lost.survivors.verdict == REPRODUCED
 
 
-def accuracy_table(phantom_shift: float) -> pd.DataFrame:
+def accuracy_table(phantom_shift: float, diverged=()) -> pd.DataFrame:
+    """Exact, unrolled and Jacobian-free runs on the same seeds, accuracies in percent."""
     rows = []
     last = 15 * STEPS_PER_EPOCH
-    for seed in range(5):
-        base = 0.95 + 0.005 * seed
+    for seed in SEEDS:
+        base = 95.0 + 0.5 * seed
         for variant, gradient, shift in (
             ("dense_exact", trained_with("exact"), 0.0),
             ("dense_unrolled", trained_with("unrolled", 5, 0.5), phantom_shift),
-            ("dense_jacobian_free", trained_with("unrolled", 1, 1.0), -0.2),
+            ("dense_jacobian_free", trained_with("unrolled", 1, 1.0), -20.0),
         ):
-            rows.append(
-                row(
-                    variant,
-                    seed,
-                    last,
-                    "test_accuracy_fraction",
-                    base + shift,
-                    **gradient,
-                    epoch=15,
+            lost = variant == "dense_unrolled" and seed in diverged
+            rows.append(row(variant, seed, 0, "test_accuracy_percent", 10.0, **gradient, epoch=0))
+            if not lost:
+                rows.append(
+                    row(
+                        variant,
+                        seed,
+                        last,
+                        "test_accuracy_percent",
+                        base + shift,
+                        **gradient,
+                        epoch=15,
+                    )
                 )
-            )
-            rows.append(row(variant, seed, last, "diverged", 0.0, **gradient, epoch=15))
+            rows.append(row(variant, seed, last, "diverged", float(lost), **gradient, epoch=15))
     return as_read(rows)
 
 
 def test_accuracy_check_judges_phantom_not_jacobian_free():
-    outcome = STUDY.module("checks").CHECKS["phantom_accuracy"](
-        accuracy_table(-0.003), tolerance("phantom_accuracy")
-    )
-    assert outcome.verdict == REPRODUCED  # Jacobian-free's −0.2 is shown, not judged
-    assert [row["backward"] for row in outcome.rows] == [
+    holds = judged("phantom_accuracy", accuracy_table(-0.3))
+    assert holds.verdict == REPRODUCED and holds.control.verdict == NOT_REPRODUCED
+    evidence = check("phantom_accuracy")(accuracy_table(-0.3), tolerance("phantom_accuracy"))
+    assert [part.name.split(" ")[0] for part in evidence.parts] == ["dense_unrolled"]
+    assert [row["trained with"] for row in evidence.rows] == [
         "exact",
         "unrolled k=1 λ=1 (Jacobian-free)",
         "unrolled k=5 λ=0.5",
     ]
-    assert (
-        STUDY.module("checks")
-        .CHECKS["phantom_accuracy"](accuracy_table(-0.05), tolerance("phantom_accuracy"))
-        .verdict
-        == NOT_REPRODUCED
-    )
+    assert evidence.parts[0].values == pytest.approx([-0.3] * len(SEEDS))  # points, not shares
+    assert judged("phantom_accuracy", accuracy_table(-5.0)).verdict == NOT_REPRODUCED
+
+
+def test_accuracy_check_counts_a_diverged_phantom_seed_as_a_lost_pair():
+    table = accuracy_table(+0.2, diverged=range(6))
+    judgement = judged("phantom_accuracy", table)
+    assert judgement.decision.parts[0].lost == 6 and judgement.verdict == NOT_REPRODUCED
+    assert judgement.survivors.verdict == REPRODUCED
 
 
 # --- a tiny run through the Study API ---------------------------------------------------------------------
@@ -509,7 +564,7 @@ def test_tiny_dense_run_is_bit_identical_and_measured(tiny, tmp_path):
     )
     k, damping = config.direction.ks[-1], config.direction.dampings[0]
     assert {
-        "test_accuracy_fraction",
+        "test_accuracy_percent",
         "backward_passes_per_step",
         "cosine_with_exact",
         "unrolled_neumann_relative_difference",
@@ -545,7 +600,9 @@ def test_tiny_dense_table_has_one_meaning_per_column(tiny, tmp_path):
     # the training gradient on every row; the estimator only on the direction rows
     assert (frame["training_gradient"] == "unrolled").all() and frame["training_k"].eq(5).all()
     assert frame["training_damping"].eq(0.5).all()
-    cosines = frame[frame["metric"] == "cosine_with_exact"]
+    cosines = frame[
+        (frame["metric"] == "cosine_with_exact") & (frame["estimator"] != "random_direction")
+    ]
     grid = {
         (form, k, damping)
         for form in ("unrolled", "neumann")
@@ -561,7 +618,7 @@ def test_tiny_dense_table_has_one_meaning_per_column(tiny, tmp_path):
         )
         assert set(found) == grid, (seed, epoch)
     assert sorted(cosines["epoch"].unique()) == config.dense.checkpoint_epochs()
-    training = frame[frame["metric"].isin(["train_loss_cross_entropy", "test_accuracy_fraction"])]
+    training = frame[frame["metric"].isin(["train_loss_cross_entropy", "test_accuracy_percent"])]
     assert training["estimator"].isna().all() and training["estimator_k"].isna().all()
     diverged = frame[frame["metric"] == "diverged"]
     assert diverged["epoch"].eq(config.dense.epochs).all() and diverged["value"].eq(0).all()
@@ -596,3 +653,41 @@ def test_timing_keeps_times_out_of_the_arrays_and_table(tiny, tmp_path):
     assert passes.loc[(0, "unrolled"), "value"] == 2 * variant.k  # k steps + k VJPs
     assert frame["step"].eq(0).all() and frame["epoch"].isna().all()
     assert frame["training_gradient"].isna().all()
+
+
+def test_random_direction_control_rows_beside_every_checkpoint(tiny, tmp_path):
+    config, data = tiny
+    result = STUDY.module("training").train(
+        config, "dense_exact", data, probe=None, execution=Execution(), reads={}
+    )
+    frame = STUDY.module("measurement").measure(
+        config, "dense_exact", data, as_saved(result.arrays, tmp_path), reads={}
+    )
+    random = frame[frame["estimator"] == "random_direction"]
+    assert len(random) == config.dense.seeds * len(config.dense.checkpoint_epochs()) * len(
+        config.direction.ks
+    )
+    assert random["estimator_damping"].isna().all()
+    assert random["value"].abs().max() < 0.5  # no information about the exact gradient
+    accuracy = frame[frame["metric"] == "test_accuracy_percent"]["value"]
+    assert accuracy.between(0.0, 100.0).all() and accuracy.max() > 1.0  # percent, not a share
+
+
+@pytest.fixture(scope="module")
+def tiny_table(tiny, tmp_path_factory):
+    """Every variant of the tiny profile, trained and measured as the stages do, in one table."""
+    config, data = tiny
+    frames = []
+    for name in config.variants:
+        result = STUDY.module("training").train(
+            config, name, data, probe=None, execution=Execution(), reads={}
+        )
+        runs = as_saved(result.arrays, tmp_path_factory.mktemp(name))
+        frame = STUDY.module("measurement").measure(config, name, data, runs, reads={})
+        frames.append(frame.assign(study="phantom_gradient", variant=name))
+    return to_arrow(pd.concat(frames), STUDY.setting_columns, "tiny").to_pandas()
+
+
+@pytest.mark.parametrize("name", sorted(TOLERANCES))
+def test_every_control_fails_on_the_tiny_profile(tiny_table, name):
+    assert judged(name, tiny_table).control.verdict == NOT_REPRODUCED

@@ -150,3 +150,39 @@ def test_unknown_study_check_variant_and_key_are_refused(tmp_path):
     path.write_text(yaml.safe_dump({"tolerance_rule": RULE, "tyop": {"C1": claim()}}))
     with pytest.raises(ParamError, match="tyop.*toy"):
         load_claims(path, STUDIES, {"toy": None})
+
+
+def test_a_tolerance_key_the_check_never_reads_stops_the_report(tmp_path):
+    """A misspelt key (`ratio_mni`) must not be ignored while the check runs without it."""
+    import pandas as pd
+
+    from stages.common.decision import Evidence, Part, at_least
+    from stages.common.judging import evidence_for
+
+    def ratio_check(table, tolerance):
+        threshold = tolerance.number("ratio_min")
+        part = Part("ratio", [0, 1], [3.0, 4.0], at_least(threshold), "ratio_min")
+        return Evidence(
+            [part], [Part("null", [0, 1], [1.0, 1.0], at_least(threshold), "ratio_min")], "null"
+        )
+
+    class CheckingStudy(ToyStudy):
+        def module(self, role):
+            return (
+                types.SimpleNamespace(CHECKS={"ratio_check": ratio_check})
+                if role == "checks"
+                else super().module(role)
+            )
+
+    study = CheckingStudy(name="toy", citation="", setting_columns={})
+    (read_all,) = load(tmp_path, claim(tolerance={"ratio_min": 2.0, "fit_loss_max": 1e-3}))
+    table = pd.DataFrame({"variant": ["small"]})
+    with pytest.raises(
+        ParamError,
+        match=r"toy.C1.tolerance.fit_loss_max = 0.001: allowed: a tolerance that ratio_check reads \(ratio_min\)",
+    ):
+        evidence_for(read_all, study, table, {})
+    entry = claim(tolerance={"ratio_min": 2.0})
+    entry["sources"] = {"ratio_min": entry["sources"]["ratio_min"]}
+    (exact,) = load(tmp_path, entry)
+    assert evidence_for(exact, study, table, {}).parts[0].name == "ratio"

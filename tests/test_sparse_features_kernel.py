@@ -177,12 +177,12 @@ def test_a_diverged_run_is_data_in_the_measured_table():
     final = frame[frame.step == eval_steps[-1]].set_index(["seed", "metric"])["value"]
     assert final[(1, "diverged")] == 1.0 and final[(0, "diverged")] == 0.0
     assert final[(1, "diverged_step")] == eval_steps[2]
-    assert np.isnan(final[(1, "nonzeros_paper")]) and np.isnan(final[(1, "test_loss")])
+    assert np.isnan(final[(1, "nonzeros_paper")]) and np.isnan(final[(1, "test_loss_half_mse")])
     assert final[(0, "nonzeros_paper")] == 200 and final[
         (0, "effective_nonzeros")
     ] == pytest.approx(200)
     expected = 0.5 * np.mean((table1["x_test"][0].sum(axis=1) - table1["y_test"][0]) ** 2)
-    assert final[(0, "test_loss")] == pytest.approx(expected, rel=1e-12)
+    assert final[(0, "test_loss_half_mse")] == pytest.approx(expected, rel=1e-12)
 
 
 @pytest.mark.parametrize(
@@ -214,7 +214,7 @@ def test_measured_rows_carry_the_variant_settings(variant, decay_at, large_step)
         assert (frame.decay_at == decay_at).all()
     per_seed = frame[frame.metric.isin(["diverged", "diverged_step", "lr_large"])]
     assert len(per_seed) == 6 and (per_seed.step == 20).all()
-    assert sorted(frame[frame.metric == "train_loss"].step.unique()) == list(eval_steps)
+    assert sorted(frame[frame.metric == "train_loss_half_mse"].step.unique()) == list(eval_steps)
     tables.validate(
         frame.assign(study="sparse_features", variant=variant), study_config.SETTING_COLUMNS, "m"
     )

@@ -71,7 +71,8 @@ def test_the_report_declares_the_rule_and_every_tolerance_as_params():
     report = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]["report"]
     (declared,) = [entry["claims.yaml"] for entry in report["params"] if "claims.yaml" in entry]
     claims = yaml.safe_load((REPO / "claims.yaml").read_text())
-    expected = ["tolerance_rule"] + [
+    rule = [f"tolerance_rule.{k}" for k in claims["tolerance_rule"] if k != "text"]  # numbers only
+    expected = rule + [
         f"{study}.{claim}.tolerance"
         for study, entries in claims.items()
         if study != "tolerance_rule"
@@ -79,3 +80,15 @@ def test_the_report_declares_the_rule_and_every_tolerance_as_params():
     ]
     assert sorted(declared) == sorted(expected)
     assert "claims.yaml" in report["deps"]
+
+
+def test_no_stage_command_pastes_a_params_value_into_the_shell():
+    """Plain `dvc repro` interpolates `${...}` into the shell line before any of our code runs:
+    a command must take its variant from DVC_STAGE instead (tests/test_bad_inputs.py shows why)."""
+    from ruamel.yaml import YAML
+    from stage_dependencies import declared_stages
+
+    for path, name, _, _ in declared_stages():
+        stage = YAML().load(path.read_text())["stages"][name]
+        command = stage.get("do", stage)["cmd"]
+        assert "${" not in command, f"{path.relative_to(REPO)}:{name}: {command}"

@@ -20,6 +20,11 @@ same parts computed where the claimed effect is absent (the control). This modul
 
 A part on a deterministic quantity (a closed-form toy, a count over a fixed grid) says so: it is
 not resampled, holds in every resample or in none, and the report marks it.
+
+A part may be a premise: a condition of the setting the claim speaks about (e.g. "at a bit width
+where GPFQ loses at least a point"), not the claim itself. Where the premises fail (p_premise <=
+0.05) the claim was not tested here: inconclusive, never not_reproduced. Otherwise p_holds is taken
+among the resamples in which the premises hold.
 """
 
 from __future__ import annotations
@@ -108,6 +113,7 @@ class Part:
     group: parts with the same group and seeds are resampled together (paired).
     deterministic: the values are not a seed sample (a closed form, a fixed grid): no resampling.
     paper: the paper's number for this part, as the report prints it ("" if none).
+    premise: a condition of the claim's setting, not the claim (module docstring).
     """
 
     name: str
@@ -121,6 +127,7 @@ class Part:
     group: str = ""
     deterministic: bool = False
     paper: str = ""
+    premise: bool = False
 
     def __post_init__(self):
         values = np.asarray(self.values, dtype=np.float64)
@@ -196,15 +203,24 @@ class PartResult:
     lost: int
     deterministic: bool
     paper: str
+    premise: bool = False
 
 
 @dataclass(frozen=True)
 class Decision:
-    """The rule's answer for one set of parts: the verdict, p_holds and every part's numbers."""
+    """The rule's answer for one set of parts: the verdict, p_holds and every part's numbers.
+    p_premise: the share of resamples in which the premises hold (1 without premises); p_holds is
+    then the share, among those, in which every part holds."""
 
     verdict: str
     p_holds: float
     parts: tuple[PartResult, ...]
+    p_premise: float = 1.0
+
+    @property
+    def untested(self) -> bool:
+        """The claim's setting was not reached (its premises failed): nothing was decided."""
+        return self.p_premise <= FAILS_AT
 
     @property
     def deciding(self) -> PartResult:
@@ -242,6 +258,7 @@ def decide(parts: Sequence[Part], survivors_only: bool = False) -> Decision:
     rng = np.random.default_rng(RESAMPLING_SEED)
     draws: dict[tuple[str, tuple[int, ...]], np.ndarray] = {}
     holds_all = np.ones(RESAMPLES, dtype=bool)
+    premises = np.ones(RESAMPLES, dtype=bool)
     results = []
     for part in parts:
         values = part.prepared(survivors_only)
@@ -258,6 +275,8 @@ def decide(parts: Sequence[Part], survivors_only: bool = False) -> Decision:
             statistics = part.evaluate(values[index]) if len(values) else np.full(RESAMPLES, np.nan)
         holds = part.criterion.holds(statistics)
         holds_all &= holds
+        if part.premise:
+            premises &= holds
         low, high = _interval(statistics)
         results.append(
             PartResult(
@@ -271,10 +290,14 @@ def decide(parts: Sequence[Part], survivors_only: bool = False) -> Decision:
                 lost=part.lost,
                 deterministic=part.deterministic,
                 paper=part.paper,
+                premise=part.premise,
             )
         )
-    p_holds = float(holds_all.mean())
-    return Decision(verdict_of(p_holds), p_holds, tuple(results))
+    p_premise = float(premises.mean())
+    if p_premise <= FAILS_AT:  # the claim's setting was not reached: not tested, not refuted
+        return Decision(INCONCLUSIVE, math.nan, tuple(results), p_premise)
+    p_holds = float(holds_all.sum() / premises.sum())
+    return Decision(verdict_of(p_holds), p_holds, tuple(results), p_premise)
 
 
 def _interval(statistics: np.ndarray) -> tuple[float, float]:

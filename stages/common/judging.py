@@ -1,5 +1,8 @@
 """The one place that runs a claim's check: on the rows of the variants the claim names, with its
-tolerance, and with the timings measured as results for a check that judges time."""
+tolerance, and with the timings measured as results for a check that judges time. What comes
+back is checked: Evidence whose parts name tolerances of the claim, and every tolerance key read
+by the check (a misspelt key in claims.yaml stops the report with one line instead of being
+ignored)."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ import pandas as pd
 
 from .decision import Evidence
 from .legacy import legacy_evidence
+from .params import ParamError, Section
 from .registry import Claim
 from .study import Study
 from .verdicts import ClaimOutcome
@@ -21,11 +25,24 @@ def evidence_for(claim: Claim, study: Study, table: pd.DataFrame, compute: dict)
     arguments = {}
     if "wall_clock" in inspect.signature(check).parameters:
         arguments["wall_clock"] = {v: compute[v].get("wall_clock", {}) for v in claim.variants}
-    found = check(table[table["variant"].isin(claim.variants)], claim.tolerance, **arguments)
+    tolerance = Section(
+        claim.tolerance.mapping, claim.tolerance.path
+    )  # records what the check reads
+    found = check(table[table["variant"].isin(claim.variants)], tolerance, **arguments)
     if isinstance(found, ClaimOutcome):  # migration: a study not yet on the decision rule
         found = legacy_evidence(found, next(iter(claim.sources)))
     if not isinstance(found, Evidence):
         raise TypeError(
             f"{claim.key}: {check.__name__} returned {type(found).__name__}, not Evidence"
+        )
+    unknown = sorted({p.tolerance for p in found.parts + found.control} - set(claim.sources))
+    if unknown:
+        raise ValueError(f"{claim.key}: parts name tolerances {unknown} that claims.yaml lacks")
+    unread = tolerance.unread()
+    if unread:  # a misspelt key would otherwise be ignored, and the check run without it
+        raise ParamError(
+            tolerance.key(unread[0]),
+            tolerance.mapping[unread[0]],
+            f"a tolerance that {check.__name__} reads ({', '.join(sorted(tolerance.read))})",
         )
     return found

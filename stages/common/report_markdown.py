@@ -31,6 +31,10 @@ from .decision import (
 from .registry import Claim
 from .study import Study
 
+PREMISE_RULE = (
+    " A part marked *premise* is a condition of the setting the claim speaks about; where the "
+    "premises fail, the claim was not tested here and is `inconclusive`, never `not_reproduced`."
+)
 RULE = (
     f"**How a verdict is decided** (stages/common/decision.py, the same for every claim). A check "
     f"computes its statistic from per-seed values; the seeds are resampled ({RESAMPLES:,} bootstrap "
@@ -101,7 +105,7 @@ def render_report(
             f"| {with_interval(deciding)} | {needs(claim, deciding)} | {deciding.paper or '—'} "
             f"| {'stable' if judgement.stable else 'fragile'} | {judgement.control.verdict} |"
         )
-    lines += ["", RULE, ""]
+    lines += ["", RULE + PREMISE_RULE, ""]
     lines += _revisions(claims, judgements)
     for study_name in dict.fromkeys(c.study for c in claims):
         study, own = studies[study_name], [c for c in claims if c.study == study_name]
@@ -154,8 +158,9 @@ def parts_table(claim: Claim, decision: Decision) -> list[str]:
     ]
     for part in decision.parts:
         lost = f" ({part.lost} lost)" if part.lost else ""
+        name = f"{part.name} (premise)" if part.premise else part.name
         lines.append(
-            f"| {_cell(part.name)} | {with_interval(part)} | {needs(claim, part)} "
+            f"| {_cell(name)} | {with_interval(part)} | {needs(claim, part)} "
             f"| {part.p_holds:.2f} | {part.seeds}{lost} | {part.paper or '—'} |"
         )
     return lines
@@ -166,11 +171,16 @@ def _claim_section(
 ) -> list[str]:
     decision, deciding = judgement.decision, judgement.decision.deciding
     stability = "stable" if judgement.stable else f"fragile: halves {' / '.join(judgement.halves)}"
+    support = (
+        f"not tested here, its premise failed (p_premise {decision.p_premise:.2f})"
+        if decision.untested
+        else f"p_holds {decision.p_holds:.2f}"
+    )
     lines = [
         "",
         f"### {claim.study} {claim.id} {claim.title}",
         "",
-        f"**{judgement.verdict}**: p_holds {decision.p_holds:.2f}; {stability}; control "
+        f"**{judgement.verdict}**: {support}; {stability}; control "
         f"{judgement.control.verdict}. Decided by *{deciding.name}*: {with_interval(deciding)}, "
         f"needs {needs(claim, deciding)}. Check: "
         f"`stages/studies/{claim.study}/checks.py::{function}`.",

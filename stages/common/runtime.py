@@ -36,3 +36,12 @@ def torch_device(requested: str) -> str:
 
             raise ParamError("execution.device", requested, "cpu (no CUDA device is present here)")
     return requested
+
+
+def usable_cores() -> int:
+    """The cores this process may run on: its CPU affinity (what a cgroup, taskset or Slurm allots;
+    never `nproc`, which answers OMP_NUM_THREADS instead), or every core where the platform has no
+    affinity call (macOS)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1

@@ -30,12 +30,13 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from .params import ParamError, Section
+from .params import NAME, NAME_ALLOWED, ParamError, Section, check_name
 
 if TYPE_CHECKING:
     import numpy as np
@@ -95,12 +96,22 @@ class Study:
         return importlib.import_module(f"{STUDIES_PACKAGE}.{self.name}.{role}")
 
     def parse(self, section: Section) -> Any:
-        return self.module("config").parse(section)
+        """The study's config.parse, then every variant name checked: a name becomes a file name,
+        a DVC stage name and a dotted params key, so it must be a NAME whatever the study allows."""
+        config = self.module("config").parse(section)
+        for name in self.variant_names(config):
+            if not isinstance(name, str) or not NAME.fullmatch(name):
+                raise ParamError(
+                    _where(section, name), name, "variant names that are " + NAME_ALLOWED
+                )
+        return config
 
     def variant_names(self, config: Any) -> list[str]:
         return self.module("config").variant_names(config)
 
     def check_variant(self, config: Any, variant: str) -> None:
+        """`variant` (a command-line argument or DVC_STAGE's) is a NAME and a variant of the study."""
+        check_name("variant", variant)
         names = self.variant_names(config)
         if variant not in names:
             raise ParamError(f"{self.name}.variants", variant, "one of " + ", ".join(names))
@@ -116,6 +127,23 @@ class Study:
         return reads(config, variant) if reads is not None else []
 
 
+def _where(section: Section, name: Any) -> str:
+    """Where in the study's section the variant `name` is written: the dotted path of the mapping
+    that has it as a key (a study may group its variants by experiment), or of the key whose value
+    it is; else the section's own path."""
+    pending = [(section.mapping, section.path)]
+    while pending:
+        mapping, path = pending.pop(0)
+        if name in mapping:
+            return path
+        for key, value in mapping.items():
+            if value == name:
+                return f"{path}.{key}"
+            if isinstance(value, Mapping):
+                pending.append((value, f"{path}.{key}"))
+    return section.path
+
+
 def study_names() -> tuple[str, ...]:
     """The study packages under stages/studies/, in name order, without importing any of them
     (a stage imports only its own study, so its dependencies stay its own)."""
@@ -125,6 +153,7 @@ def study_names() -> tuple[str, ...]:
 def load_study(name: str) -> Study:
     """Import one study package and return its STUDY, checked against the contract."""
     names = study_names()
+    check_name("study", name)
     if name not in names:
         raise ParamError("study", name, "one of " + ", ".join(names))
     package = importlib.import_module(f"{STUDIES_PACKAGE}.{name}")

@@ -75,6 +75,41 @@ def remaining_work(graph: StageGraph, seconds: dict[str, float]) -> dict[str, fl
     return work
 
 
+@dataclass(frozen=True)
+class PlannedStage:
+    stage: str
+    start: float  # seconds after the run starts, on the simulated workers
+    seconds: float  # remembered, or UNKNOWN_STAGE_SECONDS when never timed here
+    timed: bool  # whether `seconds` was measured here
+
+
+def plan(graph: StageGraph, seconds: dict[str, float], workers: int) -> list[PlannedStage]:
+    """The run `execute` would make, simulated on `workers` workers with the remembered stage times
+    and its own rule (a stage starts once its to-run upstream stages are done; among ready stages
+    the one heading the longest remaining chain first, then by name): the stages in starting order."""
+    to_run = set(graph.to_run)
+    waiting_on = {stage: set(graph.upstream[stage]) & to_run for stage in graph.to_run}
+    priority = remaining_work(graph, seconds)
+    busy: list[tuple[float, str]] = []  # (finish time, stage) of the stages running
+    planned, now = [], 0.0
+    while waiting_on or busy:
+        ready = sorted(
+            (s for s, ups in waiting_on.items() if not ups), key=lambda s: (-priority[s], s)
+        )
+        for stage in ready[: workers - len(busy)]:
+            del waiting_on[stage]
+            own = seconds.get(stage, UNKNOWN_STAGE_SECONDS)
+            planned.append(PlannedStage(stage, now, own, stage in seconds))
+            busy.append((now + own, stage))
+        if not busy:
+            raise ValueError(f"no stage can start among {sorted(waiting_on)}: a cycle")
+        busy.sort()
+        now, finished = busy.pop(0)
+        for upstream in waiting_on.values():
+            upstream.discard(finished)
+    return planned
+
+
 def execute(
     client,
     graph: StageGraph,
@@ -169,7 +204,8 @@ def _outcome(future, stage: str, seconds: float) -> StageOutcome:
     try:
         return future.result()
     except Exception as error:  # noqa: BLE001 - any task error is this stage's failure, shown to the user
-        return StageOutcome(stage, FAILED, seconds, f"{type(error).__name__}: {error}", "unknown")
+        reason = " ".join(f"{type(error).__name__}: {error}".split())
+        return StageOutcome(stage, FAILED, seconds, reason, "unknown", reason)
 
 
 def short(stage: str) -> str:

@@ -8,20 +8,26 @@ it is pickled by value to the workers, so a remote Dask worker need not import t
 The command runs in a session of its own, so a Ctrl-C at the terminal reaches the driver only; the
 driver then calls `stop_running` on every worker, which sends SIGINT to each running command's
 process group (DVC stops the stage's command, saves nothing and releases its lock; the stages write
-their outputs atomically), and SIGKILL to any still alive after a grace period.
+their outputs atomically), and SIGKILL to any still alive after a grace period. Its output goes to
+a file (.dvc/tmp/repro-logs/), not a pipe to the worker: if the driver and its workers are killed
+(kill -9 of their process group), the stage finishes and DVC records it instead of dying on a
+broken pipe, and the next driver waits for it (stages/parallel/preflight.py).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 RAN, SKIPPED, FAILED = "ran", "skipped", "failed"
 TAIL_LINES = 25  # lines of a failed stage's output the driver prints
+LOGS = Path(".dvc/tmp/repro-logs")  # one file per stage: DVC's and the command's output, last run
 _REGISTRY = "dvc_stage_processes"  # attribute of the Dask worker: its running commands, by pid
 _STARTED = (
     "dvc_stage_started"  # attribute of the Dask worker: when each of its running stages started
@@ -37,6 +43,7 @@ class StageOutcome:
     seconds: float
     tail: str  # the last lines of DVC's output (for a failure report)
     host: str
+    reason: str = ""  # a failure in one line: the stage's own error line, or how it was stopped
 
 
 def run_stage(
@@ -55,31 +62,62 @@ def run_stage(
         *(["--force"] if force else []),
         stage,
     ]
+    log = Path(root) / LOGS / (re.sub(r"[^A-Za-z0-9_.@-]", "_", stage) + ".log")
+    log.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    process = subprocess.Popen(
-        command,
-        cwd=root,
-        env=stage_environment(environment),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    running[process.pid], started[stage] = process, time.time()
-    try:
-        output, _ = process.communicate()
-    finally:
-        running.pop(process.pid, None)
-        started.pop(stage, None)
+    with open(log, "w") as output:
+        process = subprocess.Popen(
+            command,
+            cwd=root,
+            env=stage_environment(environment),
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        running[process.pid], started[stage] = process, time.time()
+        try:
+            process.wait()
+        finally:
+            running.pop(process.pid, None)
+            started.pop(stage, None)
     seconds = time.perf_counter() - start
-    lines = output.splitlines()
+    lines = log.read_text(errors="replace").splitlines()
+    reason = ""
     if process.returncode != 0:
-        status = FAILED
+        status, reason = FAILED, failure_reason(process.returncode, lines)
     elif any(line.startswith(f"Running stage '{stage}'") for line in lines):
         status = RAN
     else:
         status = SKIPPED
-    return StageOutcome(stage, status, seconds, "\n".join(lines[-TAIL_LINES:]), os.uname().nodename)
+    return StageOutcome(
+        stage, status, seconds, "\n".join(lines[-TAIL_LINES:]), os.uname().nodename, reason
+    )
+
+
+def failure_reason(returncode: int, lines: list[str]) -> str:
+    """One line: what stopped a failed `dvc repro` of one stage. DVC ends a failed command with
+    `failed to run: <cmd>, exited with <status>` (negative: the signal that killed it)."""
+    if returncode < 0:
+        return f"dvc itself was killed by {_signal_name(-returncode)} (exit status {returncode})"
+    status = next(
+        (int(m[1]) for line in reversed(lines) if (m := re.search(r"exited with (-?\d+)$", line))),
+        None,
+    )
+    if status is not None and status < 0:
+        return f"its command was killed by {_signal_name(-status)} (exit status {status})"
+    error = next((line for line in reversed(lines) if line.startswith("error: ")), None)
+    if status is not None:
+        return f"its command exited with status {status}" + (f": {error}" if error else "")
+    dvc_error = next((line for line in reversed(lines) if line.startswith("ERROR: ")), None)
+    return f"dvc exited with status {returncode}" + (f": {dvc_error}" if dvc_error else "")
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return f"{signal.Signals(number).name} (signal {number})"
+    except ValueError:
+        return f"signal {number}"
 
 
 def stage_environment(environment: dict[str, str]) -> dict[str, str]:

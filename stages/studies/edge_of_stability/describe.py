@@ -45,7 +45,7 @@ DIFFERENCES = {
         "Differences from the paper: scikit-learn digits (500 images) and a tanh MLP 64-64-64-10 instead of Cohen et "
         "al.'s 5k-image CIFAR-10 subset and fc-tanh 200-200; S every {every} steps (Cohen: every 50–100), odd so both "
         "phases of the period-2 oscillation are sampled. Horizon rule (issue 7): each η runs at least {horizon} steps "
-        "after S·η/2 first reaches 1 (its own `steps`), and E2 judges only seeds that meet the rule; before, every η "
+        "after S·η/2 first reaches 1 (its own `steps`), and E2 counts a seed that misses it as failing; before, every η "
         "ran 800 steps and η = 0.3, crossing near step 350, had ~450 steps at the edge, most of them in the overshoot "
         "that follows the crossing. Cohen et al. run to convergence, thousands of steps past the crossing."
     ),

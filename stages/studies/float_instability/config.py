@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ...common.params import ParamError, Section
+from ...common.params import ParamError, Section, require_memory
 
 # the experiments: the groups of params.yaml's variants and the values of the table's `experiment`
 CNN, BOARD = "cnn", "board"
@@ -226,12 +226,18 @@ def parse_cnn_setup(section: Section) -> CNNSetup:
     average = section.integer("average_epochs", minimum=1)
     if average > epochs:
         raise ParamError(section.key("average_epochs"), average, f"an integer <= epochs ({epochs})")
+    batch = section.integer("batch", minimum=1)
+    require_memory(  # one copy's weights and one batch's activations on 8 x 8 digits, float32
+        section.path,
+        4 * (9 * channels[0] * (1 + channels[1]) + batch * 64 * sum(channels)),
+        "4 bytes x (9 c1 (1 + c2) + batch x 64 (c1 + c2))",
+    )
     return CNNSetup(
         section.fraction("test_fraction"),
         section.integer("split_seed", minimum=0),
         tuple(channels),
         epochs,
-        section.integer("batch", minimum=1),
+        batch,
         section.number("lr", positive=True),
         section.number("lr_decay_factor", low=1.0),
         decays,
@@ -291,6 +297,19 @@ def parse_board_size(section: Section) -> BoardSize:
     every = section.integer("checkpoint_every", minimum=1)
     if every > steps:
         raise ParamError(section.key("checkpoint_every"), every, f"an integer <= steps ({steps})")
+    windows = (2 * square) ** 2  # q: the distinct windows of the checkerboard (board.py)
+    require_memory(  # the image, its windows, the kernels and responses a run pair saves, float64
+        section.path,
+        8
+        * (
+            image**2
+            + windows * kernel**2
+            + 2 * (steps // every + 1) * kernel**2
+            + 2 * (steps + 1) * windows
+        ),
+        "8 bytes x (image_side^2 + q kernel_side^2 + 2 (steps / checkpoint_every + 1) "
+        "kernel_side^2 + 2 (steps + 1) q), q = (2 square_side)^2",
+    )
     return BoardSize(
         image,
         square,

@@ -11,6 +11,7 @@ from .config import (
     SolverSettings,
 )
 
+DIGITS = 1797  # scikit-learn's 8×8 digits (stages/common/digits.py)
 DIFFERENCES = (
     "Differences from the paper, point by point: (1) data and model: scikit-learn's 8×8 digits (1,797 images) "
     "and a one-layer dense tanh equilibrium model, not CIFAR-10 / ImageNet with a multiscale DEQ (MDEQ) — "
@@ -48,10 +49,12 @@ def describe(config: Config, variants: list[str], probe) -> str:
     lines = []
     kinds = {type(config.variants[name]) for name in variants}
     if DenseVariant in kinds:
+        test_digits = round(config.test_fraction * DIGITS)  # as stages/common/digits.split counts
         lines.append(
             f"- Model: z* = tanh(W z* + U x + b), width {dense.width}, logits V z* + c, float64, on scikit-learn digits "
             f"(pixels/16; split {1 - config.test_fraction:.0%}/{config.test_fraction:.0%}, split seed "
-            f"{config.split_seed}); ‖W‖₂ capped at {dense.max_spectral_norm:g} by projection after every step; Adam, "
+            f"{config.split_seed}: {test_digits} test digits, one digit = {100 / test_digits:.2f} "
+            f"accuracy points); ‖W‖₂ capped at {dense.max_spectral_norm:g} by projection after every step; Adam, "
             f"lr {dense.lr:g}, batch {dense.batch_size}, {dense.epochs} epochs, seeds {seeds[0]}–{seeds[-1]} (init and "
             f"batch order); training solves: {solver_text(dense.solver)}; checkpoints at epochs "
             f"{', '.join(str(e) for e in dense.checkpoint_epochs())}."

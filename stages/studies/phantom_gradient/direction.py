@@ -7,13 +7,20 @@ Reported: the cosine of each with the exact gradient (the paper's measure of dir
 difference ‖unrolled − Neumann‖ / ‖Neumann‖ (the two forms agree to rounding at an exact fixed point),
 the reference solves' health, and ρ(J) = ρ(diag(1 − z*²) W) on a few examples. The head's gradient,
 identical for every estimator, is left out of the cosines.
+
+P1's control: for every k of the grid, a random direction (standard normal over the same parameters,
+drawn from the seed, the epoch and k) in place of the phantom gradient, and its cosine with the exact
+gradient. It carries no information about the exact gradient, so its cosine is near 0 (about
+±1/√(parameters)) and does not rise with k.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -33,6 +40,8 @@ class DirectionAt:
     cosines: dict[PhantomGradient, float] = field(default_factory=dict)
     # ‖unrolled − Neumann‖ / ‖Neumann‖ per (k, λ) of the grid
     relative_differences: dict[tuple[int, float], float] = field(default_factory=dict)
+    # cosine with the exact gradient of a random direction drawn for each k of the grid (the control)
+    random_cosines: dict[int, float] = field(default_factory=dict)
 
 
 def layer_gradient(
@@ -59,10 +68,25 @@ def layer_gradient(
     )
 
 
+def cosine(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float(a @ b / (a.norm() * b.norm()))
+
+
+def random_direction(like: torch.Tensor, draw: Sequence[int]) -> torch.Tensor:
+    """A standard normal direction shaped as `like`, from the integers in `draw` (seed, epoch, k)."""
+    values = np.random.default_rng(list(draw)).standard_normal(like.numel())
+    return torch.as_tensor(values, dtype=like.dtype)
+
+
 def direction_at(
-    model: DenseClassifier, inputs: torch.Tensor, labels: torch.Tensor, direction: DirectionGrid
+    model: DenseClassifier,
+    inputs: torch.Tensor,
+    labels: torch.Tensor,
+    direction: DirectionGrid,
+    draw: Sequence[int],
 ) -> DirectionAt:
-    """P1 at the model's parameters: every phantom gradient of the grid against the exact one."""
+    """P1 at the model's parameters: every phantom gradient of the grid against the exact one, and
+    the control's random directions (drawn from `draw` + (k,): the seed and the checkpoint epoch)."""
     costs = Costs()
     with torch.no_grad():
         fixed_point = solve_forward(
@@ -85,10 +109,12 @@ def direction_at(
                 for phantom in phantoms
             ]
             for phantom, gradient in zip(phantoms, gradients, strict=True):
-                cosine = float(gradient @ exact / (gradient.norm() * exact.norm()))
-                result.cosines[phantom] = cosine if trusted else math.nan
+                result.cosines[phantom] = cosine(gradient, exact) if trusted else math.nan
             unrolled, neumann = gradients
             result.relative_differences[k, damping] = float(
                 (unrolled - neumann).norm() / neumann.norm()
             )
+    for k in direction.ks:
+        random = random_direction(exact, (*draw, k))
+        result.random_cosines[k] = cosine(random, exact) if trusted else math.nan
     return result

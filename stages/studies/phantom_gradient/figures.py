@@ -74,13 +74,13 @@ def backward_cost(table: pd.DataFrame):
 
 def accuracy_curves(table: pd.DataFrame):
     figure, (ax,) = new_figure(width=5.5)
-    rows = experiment_rows(table, "dense", "test_accuracy_fraction").astype({"epoch": "int64"})
+    rows = experiment_rows(table, "dense", "test_accuracy_percent").astype({"epoch": "int64"})
     seed_band_lines(ax, rows, "epoch", "value", "variant", log_y=False)
     ax.set(
         title="test accuracy (digits) per training gradient",
         xlabel="epoch",
-        ylabel="test accuracy",
-        ylim=(0.8, 1.0),
+        ylabel="test accuracy (%)",
+        ylim=(80.0, 100.0),
     )
     return figure
 

@@ -4,14 +4,17 @@ config.SETTING_COLUMNS). No wall-clock time enters these rows.
 Dense variants (experiment = dense; training_gradient, training_k, training_damping = the variant's
 gradient; a row at `epoch` e sits at step e × steps per epoch, the parameters after e epochs):
 - per epoch, estimator null: train_loss_cross_entropy (mean over the epoch's minibatches, nats),
-  test_accuracy_fraction (share of the test split in [0, 1]; epoch 0 = at initialisation),
+  test_accuracy_percent (share of the test split classified correctly, in %; epoch 0 = at
+  initialisation),
   spectral_norm_w (‖W‖₂), forward_evaluations_per_step, backward_passes_per_step (evaluations of f
   recorded for the backward pass + VJPs through f), backward_vjps_per_step, unconverged_solves and
   max_relative_residual (over the epoch's training and test solves);
 - diverged (1 if a loss went non-finite, else 0) at the last epoch;
 - with measure_direction, at each checkpoint epoch (P1): cosine_with_exact per phantom gradient of
   the grid (estimator, estimator_k, estimator_damping), unrolled_neumann_relative_difference per
-  (k, λ) (estimator null: both forms), and with estimator null reference_unconverged_solves,
+  (k, λ) (estimator null: both forms), cosine_with_exact of P1's control (estimator
+  random_direction, estimator_k the grid's k it stands beside, damping null: a random direction drawn
+  for that k), and with estimator null reference_unconverged_solves,
   reference_max_relative_residual, jacobian_spectral_radius_max.
 The conv_timing variant (experiment = conv_timing, step 0, epoch and training columns null; one row
 per seed): backward_graph_evaluations, backward_vjps and backward_passes for each estimator (exact,
@@ -37,9 +40,12 @@ from .config import (
     PhantomGradient,
 )
 from .direction import direction_at
+from .table_rows import RANDOM_DIRECTION
 from .training import EPOCH_METRICS, dense_model, tensors
 
 NO_ESTIMATOR = {"estimator": None, "estimator_k": None, "estimator_damping": None}
+# training's per-epoch arrays whose table metric is in other units: array -> (metric, factor)
+IN_TABLE_UNITS = {"test_accuracy_fraction": ("test_accuracy_percent", 100.0)}
 
 
 def training_columns(gradient: Gradient | None) -> dict:
@@ -87,10 +93,11 @@ def measure_dense(config: Config, variant: DenseVariant, data, runs) -> pd.DataF
             float(runs["diverged"][index]),
             epoch=last_epoch,
         )
-        for metric in EPOCH_METRICS:
-            for epoch, value in enumerate(runs[metric][index]):
+        for array in EPOCH_METRICS:
+            metric, factor = IN_TABLE_UNITS.get(array, (array, 1.0))
+            for epoch, value in enumerate(runs[array][index]):
                 if np.isfinite(value):
-                    rows.add(seed, epoch * steps_per_epoch, metric, value, epoch=epoch)
+                    rows.add(seed, epoch * steps_per_epoch, metric, value * factor, epoch=epoch)
         if variant.measure_direction:
             measure_direction(
                 config,
@@ -114,10 +121,13 @@ def measure_direction(
         if not np.all(np.isfinite(vector)):
             continue
         model.load_flat(torch.as_tensor(vector))
-        measured = direction_at(model, inputs, labels, config.direction)
+        measured = direction_at(model, inputs, labels, config.direction, (seed, int(epoch)))
         step, at = int(epoch) * steps_per_epoch, {"epoch": int(epoch)}
         for phantom, cosine in measured.cosines.items():
             rows.add(seed, step, "cosine_with_exact", cosine, **at, **estimator_columns(phantom))
+        for k, cosine in measured.random_cosines.items():
+            random = {"estimator": RANDOM_DIRECTION, "estimator_k": k, "estimator_damping": None}
+            rows.add(seed, step, "cosine_with_exact", cosine, **at, **random)
         for (k, damping), difference in measured.relative_differences.items():
             rows.add(
                 seed,

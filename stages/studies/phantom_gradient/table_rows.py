@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+RANDOM_DIRECTION = "random_direction"  # the estimator column of P1's control rows
 DIRECTION_METRICS = (
     "cosine_with_exact",
     "unrolled_neumann_relative_difference",
@@ -29,7 +30,8 @@ def direction_rows(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def direction_cosines(table: pd.DataFrame, estimator: str) -> pd.DataFrame:
-    """P1's cosines with the exact gradient for one phantom form, with integer k and epoch."""
+    """P1's cosines with the exact gradient for one phantom form (or RANDOM_DIRECTION, the control's
+    random directions, one per k of the grid), with integer k and epoch."""
     rows = direction_rows(table)
     rows = rows[(rows["metric"] == "cosine_with_exact") & (rows["estimator"] == estimator)]
     return rows.astype({"estimator_k": "int64", "epoch": "int64"})

@@ -18,6 +18,6 @@ STUDY = Study(
     citation="Andriushchenko, Varre, Pillaud-Vivien, Flammarion, SGD with Large Step Sizes Learns Sparse "
     "Features, ICML 2023 (arXiv 2210.05337); public code tml-epfl/sgd-sparse-features",
     setting_columns=SETTING_COLUMNS,
-    loss_curve_metric="train_loss",
+    loss_curve_metric="train_loss_half_mse",  # the diagonal nets; the ReLU net's is MSE
     probes=True,
 )

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ...common.params import ParamError, Section
+from ...common.params import ParamError, Section, require_memory
 from ...common.schedules import Schedule, parse_schedule
 
 # the tidy table's setting columns (stages/common/tables.py): what tells the variants' rows apart
@@ -202,6 +202,20 @@ def _setup(section: Section, name: str, first_seed: int) -> Setup:
             teacher_width=section.integer("teacher_width", minimum=1),
             student_width=section.integer("student_width", minimum=1),
         )
+    parameters = (
+        common["dim"] if kind is DiagonalNetSetup else model["student_width"] * (common["dim"] + 1)
+    )
+    require_memory(  # the SGD orders and step sizes, the snapshots and the data of one variant
+        section.path,
+        8
+        * common["seeds"]
+        * (
+            2 * common["steps"]
+            + 2 * common["eval_points"] * parameters
+            + (common["n_train"] + common["n_test"]) * common["dim"]
+        ),
+        "8 bytes x seeds x (2 steps + 2 eval_points x parameters + (n_train + n_test) x dim)",
+    )
     return kind(**common, **model, probe=_probe(section.section("probe"), optimizers))
 
 

@@ -6,7 +6,7 @@ import pandas as pd
 
 from ...common.figures import new_figure, seed_band_lines
 from .config import Config
-from .metrics import LOSS_NAMES, SPARSITY_METRIC
+from .metrics import LOSS_NAMES, SPARSITY_METRIC, TEST_LOSS, TRAIN_LOSS
 
 EXPERIMENT_TITLES = {
     "diag_net": "diagonal linear net (2-D notebook setting)",
@@ -33,14 +33,10 @@ def _curves(
     rows = table[(table.metric == metric) & table.variant.isin(variants) & (table.step > 0)].copy()
     rows["schedule"] = rows.variant.map(lambda v: _label(config, v))
     order = [_label(config, v) for v in variants]
-    seed_band_lines(
-        ax, rows, "step", "value", "schedule", log_y=metric.endswith("loss"), hue_order=order
-    )
+    is_loss = metric in (TRAIN_LOSS[experiment], TEST_LOSS[experiment])
+    seed_band_lines(ax, rows, "step", "value", "schedule", log_y=is_loss, hue_order=order)
     ax.set_xscale("log")
-    ax.set_ylabel(
-        metric.replace("_", " ")
-        + (f" ({LOSS_NAMES[experiment]})" if metric.endswith("loss") else "")
-    )
+    ax.set_ylabel(metric.replace("_", " ") + (f" ({LOSS_NAMES[experiment]})" if is_loss else ""))
     ax.set_title(f"{EXPERIMENT_TITLES[experiment]}: {title}")
     ax.legend(fontsize=7, loc="best")
     return figure
@@ -56,14 +52,15 @@ def _by_decay_point(table: pd.DataFrame, experiment: str):
         & (table.large_step == ("probe" if (table.large_step == "probe").any() else "fixed"))
     ]
     last = rows[rows.step == rows.step.max()]
-    for ax, metric in zip(axes, ("test_loss", SPARSITY_METRIC[experiment]), strict=True):
+    test_loss = TEST_LOSS[experiment]
+    for ax, metric in zip(axes, (test_loss, SPARSITY_METRIC[experiment]), strict=True):
         points = last[last.metric == metric]
         ax.scatter(points.decay_at, points.value, s=8, alpha=0.4, color="tab:blue")
         medians = points.groupby("decay_at")["value"].median()
         ax.plot(
             medians.index, medians.values, marker="o", color="tab:red", label="median over seeds"
         )
-        if metric == "test_loss":
+        if metric == test_loss:
             ax.set_yscale("log")
         ax.set_xlabel("decay point (fraction of training at the large step)")
         ax.set_ylabel(metric.replace("_", " "))
@@ -81,7 +78,12 @@ def figures(config: Config, table: pd.DataFrame) -> dict:
     result = {}
     for experiment in SCHEDULE_EXPERIMENTS:
         result[f"{experiment}_train_loss"] = _curves(
-            config, table, experiment, "train_loss", sgd[experiment], "training loss (C1)"
+            config,
+            table,
+            experiment,
+            TRAIN_LOSS[experiment],
+            sgd[experiment],
+            "training loss (C1)",
         )
         result[f"{experiment}_sparsity"] = _curves(
             config,
@@ -96,7 +98,7 @@ def figures(config: Config, table: pd.DataFrame) -> dict:
         config,
         table,
         "diag_net",
-        "test_loss",
+        TEST_LOSS["diag_net"],
         by_experiment["diag_net"],
         "test loss, SGD against GD (C4)",
     )

@@ -1,10 +1,10 @@
 """Measurements of one variant's runs, as tidy rows (stages/common/tables.py).
 
 Per evaluation step (`step`: the optimisation steps taken) and seed:
-- diagonal nets (DiagonalNetSetup): train_loss and test_loss as ||X beta − y||²/(2n) (the public
-  code's `loss`), nonzeros_paper (the paper's l0: #{i : |beta_i| > 1e-50}) and effective_nonzeros
+- diagonal nets (DiagonalNetSetup): train_loss_half_mse and test_loss_half_mse, ||X beta − y||²/(2n)
+  (the public code's `loss`), nonzeros_paper (the paper's l0: #{i : |beta_i| > 1e-50}) and effective_nonzeros
   (participation ratio of beta, a threshold-free second count).
-- ReLU nets (ReluNetSetup): train_loss and test_loss as mean (f − y)² (no ½, as the public code),
+- ReLU nets (ReluNetSetup): train_loss_mse and test_loss_mse, mean (f − y)² (no ½, as the public code),
   feature_sparsity (coefficient on the training inputs).
 Per seed, at the last step T: diverged (1/0), diverged_step (−1 if never), lr_large (the large step
 used). Every row carries the variant's settings (config.SETTING_COLUMNS).
@@ -36,7 +36,9 @@ def diag_net_metrics(data: dict, beta: np.ndarray) -> dict[str, np.ndarray]:
     metrics = {}
     for split in ("train", "test"):
         predictions = beta @ np.swapaxes(data[f"x_{split}"], 1, 2)  # (seeds, steps, examples)
-        metrics[f"{split}_loss"] = 0.5 * _mean_squared_error(data[f"y_{split}"], predictions)
+        metrics[f"{split}_loss_half_mse"] = 0.5 * _mean_squared_error(
+            data[f"y_{split}"], predictions
+        )
     metrics["effective_nonzeros"] = effective_nonzeros(beta)
     metrics["nonzeros_paper"] = nonzeros_paper(beta)
     return metrics
@@ -58,7 +60,7 @@ def relu_net_metrics(data: dict, hidden: np.ndarray, output: np.ndarray) -> dict
                 for r in range(seeds)
             ]
         )
-        metrics[f"{split}_loss"] = _mean_squared_error(data[f"y_{split}"], predictions)
+        metrics[f"{split}_loss_mse"] = _mean_squared_error(data[f"y_{split}"], predictions)
     sparsity = np.full((seeds, steps), np.nan)
     for seed in range(seeds):
         for step in range(steps):

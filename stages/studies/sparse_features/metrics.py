@@ -1,7 +1,19 @@
-"""The metric vocabulary the checks and the figures share: each experiment's loss normalisation and
-its judged sparsity measure (a figure must not import the checks: an edit to a check reruns only the
-report)."""
+"""The metric vocabulary the checks and the figures share: each experiment's loss names (which say
+their normalisation) and its judged sparsity measure (a figure must not import the checks: an edit
+to a check reruns only the report)."""
 
+# The public code's own losses: the diagonal nets ||X beta − y||²/(2n) (½·MSE, diag_nets.py `loss`),
+# the ReLU net mean (f − y)² (MSE without ½, fc_nets.py `train_fc_net`).
+TRAIN_LOSS = {
+    "diag_net": "train_loss_half_mse",
+    "diag_table1": "train_loss_half_mse",
+    "relu_net": "train_loss_mse",
+}
+TEST_LOSS = {
+    "diag_net": "test_loss_half_mse",
+    "diag_table1": "test_loss_half_mse",
+    "relu_net": "test_loss_mse",
+}
 LOSS_NAMES = {
     "diag_net": "½·mean squared error",
     "diag_table1": "½·mean squared error",
