@@ -1,11 +1,11 @@
 """The study's figures.
 
 - trajectory_difference (the paper's Fig. 4 right): relative weight difference between the baseline
-  and the perturbed copy over GD steps, one line per η, log scale, one panel per board variant;
+  and the perturbed copy over GD steps, one line per η, log scale, one panel per size and α;
 - regime_map: the late trajectory difference of each run against η/(2/α), one panel per model size,
   diverged runs as ×, the bound 2/α dashed;
-- sharpness_over_edge: λmax·η/2 (solid) and λmin·η/2 (thin) at every late step of each run below
-  the bound, one panel per board variant, the classical bound at 1;
+- sharpness_over_edge: λmax·η/2 (thick) and λmin·η/2 (thin) at every late step of each run below
+  the bound, one panel per size and α, the classical bound at 1;
 - accuracy_spread (the paper's Table 1 as a picture): last-tenth test accuracy of every copy, per
   seed (x) and perturbation k (colour), one panel per network.
 """
@@ -37,12 +37,11 @@ def variant_title(panel: pd.DataFrame) -> str:
 
 def trajectory_difference(table: pd.DataFrame):
     rows = board_rows(table, "relative_weight_difference")
-    variants = list(dict.fromkeys(rows["variant"]))
-    figure, axes = new_figure(columns=len(variants))
-    for ax, variant in zip(axes, variants, strict=True):
-        panel = rows[rows["variant"] == variant].assign(
-            value=lambda f: f["value"].clip(lower=FLOOR)
-        )
+    panels = list(dict.fromkeys(zip(rows["variant"], rows["weight_decay"], strict=True)))
+    figure, axes = new_figure(columns=len(panels))
+    for ax, (variant, alpha) in zip(axes, panels, strict=True):
+        chosen = (rows["variant"] == variant) & (rows["weight_decay"] == alpha)
+        panel = rows[chosen].assign(value=lambda f: f["value"].clip(lower=FLOOR))
         order = [f"{lr:g}" for lr in sorted(panel["lr"].unique())]
         seed_band_lines(ax, panel, "step", "value", "η", log_y=True, hue_order=order)
         ax.set(title=variant_title(panel), xlabel="GD step", ylabel="mean 2|w1−w2|/(|w1|+|w2|)")
@@ -85,26 +84,18 @@ def regime_map(table: pd.DataFrame):
 def sharpness_over_edge(table: pd.DataFrame):
     high = board_rows(table, "sharpness_times_lr_over_2")
     low = board_rows(table, "lowest_curvature_times_lr_over_2")
-    below = high["lr"] * high["weight_decay"] / 2 < 1
-    variants = list(dict.fromkeys(high[below]["variant"]))
-    figure, axes = new_figure(columns=max(len(variants), 1), width=5.5)
-    for ax, variant in zip(axes, variants, strict=False):
-        panel = high[below & (high["variant"] == variant)]
-        order = [f"{lr:g}" for lr in sorted(panel["lr"].unique())]
-        palette = dict(zip(order, sns.color_palette("viridis", len(order)), strict=True))
-        sns.lineplot(
-            data=panel,
-            x="step",
-            y="value",
-            hue="η",
-            hue_order=order,
-            palette=palette,
-            ax=ax,
-            lw=0.7,
-        )
-        lowest = low[(low["variant"] == variant) & low["lr"].isin(panel["lr"])]
-        for lr, line in lowest.groupby("η"):
-            ax.plot(line["step"], line["value"], color=palette[lr], lw=0.4, alpha=0.6)
+    below = high[high["lr"] * high["weight_decay"] / 2 < 1]
+    panels = list(dict.fromkeys(zip(below["variant"], below["weight_decay"], strict=True)))
+    figure, axes = new_figure(columns=max(len(panels), 1), width=5.5)
+    for ax, (variant, alpha) in zip(axes, panels, strict=False):
+        panel = below[(below["variant"] == variant) & (below["weight_decay"] == alpha)]
+        lowest = low[(low["variant"] == variant) & (low["weight_decay"] == alpha)]
+        order = sorted(panel["lr"].unique())
+        colours = dict(zip(order, sns.color_palette("viridis", len(order)), strict=True))
+        for lr, line in panel.groupby("lr"):  # one value per step: plain lines, no estimator
+            ax.plot(line["step"], line["value"], color=colours[lr], lw=0.7, label=f"{lr:g}")
+            under = lowest[lowest["lr"] == lr]
+            ax.plot(under["step"], under["value"], color=colours[lr], lw=0.4, alpha=0.6)
         ax.axhline(1.0, color="black", linestyle="--", linewidth=0.9)
         ax.axhline(0.0, color="grey", linewidth=0.6)
         ax.set(
