@@ -14,7 +14,7 @@ import torch
 import yaml
 from params_profile import edited
 
-from stages.common.decision import NOT_REPRODUCED, REPRODUCED, UNFALSIFIABLE, judge
+from stages.common.decision import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, UNFALSIFIABLE, judge
 from stages.common.params import ParamError, Section
 from stages.profile import merge
 from stages.studies.float_instability import STUDY
@@ -488,8 +488,11 @@ def test_accuracy_spread_holds_fails_and_counts_diverged_seeds():
     assert judge(check(two_networks(comparable, frozen), tolerance)).verdict == NOT_REPRODUCED
     rare = cnn_table(spread_grid(2.0), 0.3, disagreement=0.2)  # copies disagree 10x less than seeds
     assert judge(check(two_networks(comparable, rare), tolerance)).verdict == NOT_REPRODUCED
-    not_identical = cnn_table(spread_grid(2.0), 0.3, twins=0.0)
-    assert judge(check(not_identical, tolerance)).verdict == NOT_REPRODUCED  # the precondition
+    # a twin that is not bitwise identical: the setting was not reached, the claim not tested
+    not_identical = judge(check(cnn_table(spread_grid(2.0), 0.3, twins=0.0), tolerance))
+    assert not_identical.decision.verdict == INCONCLUSIVE
+    assert not_identical.decision.p_premise == 0.0
+    assert [p.premise for p in held.decision.parts].count(True) == 2  # one twin per network
     # half the seeds lose a perturbed copy: counted as failing, the claim cannot hold; on the
     # survivors alone it still does
     lost = judge(check(cnn_table(spread_grid(2.0), 0.3, lost=range(6)), tolerance))
@@ -599,15 +602,26 @@ def test_edge_of_stability_check():
     beyond = {lr: 1.1 + 0.05 * (i % 3) for i, lr in enumerate(restrained)}
     held = judge(check(board_table(grid, beyond), tolerance))
     assert held.verdict == REPRODUCED and held.control.verdict == NOT_REPRODUCED
+    assert [p.premise for p in held.decision.parts] == [True, False, False]
     below = {lr: 0.9 for lr in restrained}  # restrained but within the classical bound
     assert judge(check(board_table(grid, below), tolerance)).verdict == NOT_REPRODUCED
     everywhere = judge(check(board_table(grid, 1.1), tolerance))  # stable runs beyond it too
     assert everywhere.decision.verdict == NOT_REPRODUCED
-    nothing = judge(check(board_table({0.5: 1e-15, 2.2: np.nan}, 1.0), tolerance))
-    assert nothing.decision.verdict == NOT_REPRODUCED  # nothing restrained: one lost unit
-    # runs where the linear PDE's condition holds (α > α_min) are left out of F3
+    # nothing restrained: the premise fails, F3 was not tested (inconclusive, not refuted)
+    nothing = judge(check(board_table({0.5: 1e-15, 2.2: np.nan}, 0.5), tolerance))
+    assert nothing.decision.verdict == INCONCLUSIVE and nothing.decision.p_premise == 0.0
+    assert nothing.control.verdict == NOT_REPRODUCED
+    # runs where the linear PDE's condition holds (α > α_min) are left out of F3: none is judged
     conditions_hold = board_table(grid, beyond, alpha_min=0.5)
-    assert judge(check(conditions_hold, tolerance)).decision.verdict == NOT_REPRODUCED
+    assert judge(check(conditions_hold, tolerance)).decision.verdict == INCONCLUSIVE
+    # a second α with equal η: each run's late-step share is its own (α, η), not a mixture
+    other_alpha = board_table(grid, 0.3, alpha=1.1, variant="board_small")
+    both = check(pd.concat([board_table(grid, beyond), other_alpha], ignore_index=True), tolerance)
+    shares = {
+        (row["α"], row["η"]): row["late steps with λmax·η/2 > 1 or λmin < 0 (share)"]
+        for row in both.rows
+    }
+    assert shares[("1", "1")] == "1.00" and shares[("1.1", "1")] == "0.00"
 
 
 @pytest.fixture(scope="module")
