@@ -34,11 +34,10 @@ import pandas as pd
 from ...common.decision import Evidence, Part, at_least, at_most
 from ...common.params import Section
 from .config import BASELINE, CNN, PERTURBED, TWIN
-from .summaries import late_differences
+from .summaries import NETWORKS, late_differences
 
 REGIME_ORDER = ("stable", "bounded", "restrained", "diverged")  # in increasing η, as the paper's §4
 AT_BOUND = 1e-9  # |η·α/2 − 1| below this: η is the bound 2/α itself (the public code's threshold)
-NETWORKS = {"relu": "ReLU + max-pool", "swish5": "Swish x·σ(5x) + avg-pool"}
 
 
 def spread_across(scores: np.ndarray, axis: int) -> float:

@@ -3,9 +3,14 @@ the paper's setting, and what differs."""
 
 from __future__ import annotations
 
+import math
+
 from .config import BoardVariant, CNNVariant, Config
 from .schedule import epoch_learning_rates
 
+DIGITS = 1797  # scikit-learn's digits
+# main6.py: CIFAR-10's 50,000 training images in batches of 128, 200 epochs, the first decay at 40
+PAPER_EPOCH_STEPS, PAPER_EPOCHS, PAPER_FIRST_DECAY = -(-50_000 // 128), 200, 40
 PAPER_F1 = (
     "Paper (Table 1; public code instability/main6.py, scripts/mean_variance.py): ResNet-56 on "
     "CIFAR-10 with ReLU or Swish x·σ(5x), SGD lr 0.1 divided by 10 at epochs 40 / 80 / 120 / 160 of "
@@ -29,8 +34,10 @@ DIFFERENCES = {
         "points) instead of CIFAR-10 (50k / 10k); augmentation: ±1-pixel shifts shared by all "
         "copies instead of crops and flips",
         "length: {epochs} epochs with the paper's schedule scaled (the step divided by 10 from "
-        "epochs {decays}) and accuracy averaged over the last {average} (a tenth) instead of 200 "
-        "and the last 10; CPU float32 with one thread instead of GPU float32",
+        "epochs {decays}) and accuracy averaged over the last {average} instead of 200 and the "
+        "last 10; with {epoch_steps} minibatches per epoch that is {steps:,} SGD steps, {top_steps:,} "
+        "of them at the largest step, against the paper's {paper_steps:,} and {paper_top_steps:,} "
+        "(391 per epoch); CPU float32 with one thread instead of GPU float32",
         "the copies of one seed are computed side by side in one module; the unperturbed twin is "
         "our addition (the precondition that k = 1 copies stay bitwise identical, and F1's control)",
         "prediction disagreement (copy vs baseline, and seed vs seed) is judged beside the accuracy "
@@ -95,10 +102,18 @@ def describe(config: Config, variants: list[str], probe) -> str:
     lines = [f"- {variant_text(config, name)}" for name in variants]
     kinds = {type(config.variants[name]) for name in variants}
     c = config.cnn
+    test_count = round(DIGITS * c.test_fraction)  # as stages/common/digits.split rounds it
+    epoch_steps = math.ceil((DIGITS - test_count) / c.batch)  # the last minibatch may be short
+    first_decay = int(round(c.lr_decay_at[0] * c.epochs))
     fill = {
         "c1": c.channels[0],
         "c2": c.channels[1],
-        "image": 100 / round(1797 * c.test_fraction),
+        "image": 100 / test_count,
+        "epoch_steps": epoch_steps,
+        "steps": epoch_steps * c.epochs,
+        "top_steps": epoch_steps * first_decay,
+        "paper_steps": PAPER_EPOCH_STEPS * PAPER_EPOCHS,
+        "paper_top_steps": PAPER_EPOCH_STEPS * PAPER_FIRST_DECAY,
         "epochs": c.epochs,
         "decays": ", ".join(str(int(round(f * c.epochs))) for f in c.lr_decay_at),
         "average": c.average_epochs,

@@ -6,8 +6,8 @@
   diverged runs as ×, the bound 2/α dashed;
 - sharpness_over_edge: λmax·η/2 (thick) and λmin·η/2 (thin) at every late step of each run below
   the bound, one panel per size and α, the classical bound at 1;
-- accuracy_spread (the paper's Table 1 as a picture): last-tenth test accuracy of every copy, per
-  seed (x) and perturbation k (colour), one panel per network.
+- accuracy_spread (the paper's Table 1 as a picture): the test accuracy of every copy averaged over
+  the last `average_epochs` epochs, per seed (x) and perturbation k (colour), one panel per network.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import seaborn as sns
 
 from ...common.figures import new_figure, seed_band_lines
 from .config import BOARD, CNN, TWIN
-from .summaries import late_differences
+from .summaries import NETWORKS, late_differences
 
 FLOOR = 1e-18  # zero differences drawn at this floor on the log axis
 
@@ -31,7 +31,7 @@ def board_rows(table: pd.DataFrame, metric: str) -> pd.DataFrame:
 
 def variant_title(panel: pd.DataFrame) -> str:
     first = panel.iloc[0]
-    n, m, alpha = first["image_side"], first["kernel_side"], first["weight_decay"]
+    n, m, alpha = int(first["image_side"]), int(first["kernel_side"]), first["weight_decay"]
     return f"{n}×{n}, {m}×{m} kernel, α = {alpha:g} (2/α = {2 / alpha:g})"
 
 
@@ -76,6 +76,7 @@ def regime_map(table: pd.DataFrame):
         figure.colorbar(points, ax=ax, label="log10 late max of 2|w1−w2|/(|w1|+|w2|)")
         ax.axvline(1.0, color="black", linestyle="--", linewidth=0.9)
         ax.set_yscale("log")
+        n, m = int(n), int(m)
         ax.set(xlabel="η / (2/α)", ylabel="weight decay α", title=f"{n}×{n}, {m}×{m} kernel")
         ax.legend(fontsize=7, loc="lower left")
     return figure
@@ -99,15 +100,15 @@ def sharpness_over_edge(table: pd.DataFrame):
         ax.axhline(1.0, color="black", linestyle="--", linewidth=0.9)
         ax.axhline(0.0, color="grey", linewidth=0.6)
         ax.set(
-            title=f"{variant_title(panel)}: λmax·η/2 (thick), λmin·η/2 (thin)",
+            title=variant_title(panel),
             xlabel="GD step (every step of the late half)",
-            ylabel="curvature · η/2",
+            ylabel="λmax·η/2 (thick), λmin·η/2 (thin)",
         )
         ax.legend(fontsize=6, title="η", title_fontsize=7)
     return figure
 
 
-def accuracy_spread(table: pd.DataFrame):
+def accuracy_spread(table: pd.DataFrame, average_epochs: int):
     rows = table[
         (table["experiment"] == CNN)
         & (table["metric"] == "test_accuracy_last_epochs_mean_percent")
@@ -117,11 +118,11 @@ def accuracy_spread(table: pd.DataFrame):
     figure, axes = new_figure(columns=len(activations))
     for ax, activation in zip(axes, activations, strict=True):
         panel = rows[rows["activation"] == activation].copy()
-        panel["k"] = panel["perturbation"].astype(str)
+        panel["k"] = panel["perturbation"].astype(int).astype(str)
         sns.stripplot(data=panel, x="seed", y="value", hue="k", dodge=True, ax=ax, size=4)
         ax.set(
-            title=f"{activation} CNN: test accuracy (mean of the last tenth)",
-            ylabel="test accuracy (%)",
+            title=NETWORKS[activation],
+            ylabel=f"test accuracy (%), mean of the last {average_epochs} epochs",
         )
         ax.legend(fontsize=6, title="k", title_fontsize=7)
     return figure
@@ -134,5 +135,5 @@ def figures(config, table: pd.DataFrame) -> dict:
         out["sharpness_over_edge"] = sharpness_over_edge(table)
         out["regime_map"] = regime_map(table)
     if (table["experiment"] == CNN).any():
-        out["accuracy_spread"] = accuracy_spread(table)
+        out["accuracy_spread"] = accuracy_spread(table, config.cnn.average_epochs)
     return out

@@ -7,6 +7,10 @@ import pandas as pd
 
 from .config import BOARD
 
+NETWORKS = {
+    "relu": "ReLU + max-pool",
+    "swish5": "Swish x·σ(5x) + avg-pool",
+}  # CNN activation -> name
 RUN_KEYS = ["variant", "image_side", "kernel_side", "weight_decay", "lr"]  # one board run (α, η)
 LATE_DIFFERENCE_FROM = 0.75  # the late trajectory difference: max over the last quarter
 
