@@ -122,7 +122,7 @@ def accuracy_spread(table: pd.DataFrame, average_epochs: int):
         sns.stripplot(data=panel, x="seed", y="value", hue="k", dodge=True, ax=ax, size=4)
         ax.set(
             title=NETWORKS[activation],
-            ylabel=f"test accuracy (%), mean of the last {average_epochs} epochs",
+            ylabel=f"test accuracy (%), last {average_epochs} epochs",
         )
         ax.legend(fontsize=6, title="k", title_fontsize=7)
     return figure
