@@ -23,8 +23,13 @@ JOBS_OPTION := $(if $(JOBS),--jobs $(JOBS))
 TEST_WORKERS ?= auto
 # what the pull-request summary compares against (make ci-summary BASE=origin/main)
 BASE ?= main
+# gpfq's test images: Debian's dataset-fashion-mnist (its IDX files), read where params.yaml names
+# this folder; `make system-data` installs the package where apt-get exists, else says what to do
+FASHION_MNIST_DIR := /usr/share/datasets/fashion-mnist
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+APT_INSTALL := $(SUDO) apt-get install -y --no-install-recommends dataset-fashion-mnist
 
-.PHONY: repro test bench bench-tests claim check-report ci-summary verdicts dag clean-venv
+.PHONY: system-data repro test bench bench-tests claim check-report ci-summary verdicts dag clean-venv
 
 $(STAMP):
 	@$(PYTHON) -c "import sys; sys.exit(sys.version_info < (3, 11))" || { echo "error: $(PYTHON) is Python $$($(PYTHON) -c 'import platform; print(platform.python_version())'); the pins need >= 3.11 (make PYTHON=/path/to/python3.11 ...)" >&2; exit 1; }
@@ -32,7 +37,13 @@ $(STAMP):
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
 	rm -f $(VENV)/.installed-* && touch $@
 
-repro: $(STAMP)  ## run every stage whose inputs changed, JOBS at once; PROFILE=paper runs profiles/paper.yaml in .profiles/paper/
+system-data:  ## Debian's dataset-fashion-mnist (gpfq), installed with apt-get if params.yaml reads it and it is missing
+	@if grep -q '$(FASHION_MNIST_DIR)' params.yaml && test ! -d $(FASHION_MNIST_DIR); then \
+	  if command -v apt-get >/dev/null; then $(APT_INSTALL) || { $(SUDO) apt-get update -qq && $(APT_INSTALL); }; \
+	  else echo "error: gpfq.setup.data.idx_dir = $(FASHION_MNIST_DIR) does not exist: install Debian's dataset-fashion-mnist, or point idx_dir at a folder holding Fashion-MNIST's four IDX files" >&2; exit 1; fi; \
+	fi
+
+repro: $(STAMP) system-data  ## run every stage whose inputs changed, JOBS at once; PROFILE=paper runs profiles/paper.yaml in .profiles/paper/
 ifdef PROFILE
 	$(BIN)/python -m stages.profile $(PROFILE) $(JOBS_OPTION)
 else
@@ -50,10 +61,10 @@ bench: $(STAMP)  ## speed figures as ratios against a baseline measured in the s
 bench-tests: $(STAMP)  ## the test suite's time, module by module (bench/bench_test_suite.py)
 	$(BIN)/python bench/bench_test_suite.py
 
-claim: $(STAMP)  ## rerun one claim's runs and the report: make claim CLAIM=sparse_features.C3
+claim: $(STAMP) system-data  ## rerun one claim's runs and the report: make claim CLAIM=sparse_features.C3
 	$(BIN)/python -m stages.rerun_claim $(CLAIM)
 
-check-report: $(STAMP)  ## CI: the locks match the code; regenerate; fail if a verdict or a statistic moved
+check-report: $(STAMP) system-data  ## CI: the locks match the code; regenerate; fail if a verdict or a statistic moved
 	$(BIN)/python -m stages.check_report --stale
 	$(BIN)/python -m stages.repro $(JOBS_OPTION)
 	$(BIN)/python -m stages.check_report

@@ -56,7 +56,9 @@ def main() -> None:
             passes[name] = costs.backward_passes
         seconds = {
             name: float(np.median(values))
-            for name, values in time_seed(timed, choices, setup.warmup, args.repeats).items()
+            for name, values in time_seed(
+                timed, fixed_point, choices, setup.warmup, args.repeats
+            ).items()
         }
         for name in ("unrolled", "neumann"):
             print(

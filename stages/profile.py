@@ -58,13 +58,22 @@ def profile_params(name: str, source: Path) -> dict:
 
 def prepare(name: str, source: Path) -> Path:
     """.profiles/<name>/ with the working tree's current files and the merged params.yaml, its DVC
-    cache this project's; what an earlier run of the profile produced stays (DVC redoes changes)."""
+    cache the one `source` uses; what an earlier run of the profile produced stays (DVC redoes changes)."""
     merged = profile_params(name, source)
     root = copy_project(source, source / RUNS / name)
     (root / PARAMS_FILE).write_text(yaml.safe_dump(merged, sort_keys=False, allow_unicode=True))
     local = root / ".dvc" / "config.local"
-    local.write_text(f"[cache]\n    dir = {(source / '.dvc' / 'cache').resolve()}\n")
+    local.write_text(f"[cache]\n    dir = {project_cache(source)}\n")
     return root
+
+
+def project_cache(source: Path) -> Path:
+    """The DVC cache `source` uses: its configured cache.dir (a git worktree's may point at the
+    main checkout's), else its own .dvc/cache."""
+    from dvc.repo import Repo  # DVC's imports take a second: only when a profile is prepared
+
+    with Repo(str(source)) as repo:
+        return Path(repo.cache.local_cache_dir).resolve()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -69,8 +69,8 @@ def variant_stages(
     upstream: dict[str, frozenset[str]], study: str, variants: list[str]
 ) -> list[str]:
     """DVC's addresses of the train and measure stages of `variants`, trains first. A study may split
-    a kind into several foreach blocks (`train-gpfq` and `train-gpfq-quantize`, for variants that read
-    others' runs), so the names are looked up in DVC's own stage list, `<kind>-<study>[-block]@<variant>`."""
+    a kind into one foreach block per experiment (`train-gpfq-float_training`,
+    `train-gpfq-quantization`, ...), so the names are looked up in DVC's own stage list, `<kind>-<study>[-block]@<variant>`."""
     found = {}
     for address in upstream:
         matched = re.fullmatch(rf".*:(train|measure)-{re.escape(study)}(-[\w-]+)?@(.+)", address)

@@ -202,3 +202,23 @@ def test_a_failed_premise_leaves_the_claim_untested_not_refuted():
     assert decide([met, no_gain]).verdict == NOT_REPRODUCED
     assert decide([met, gain]).verdict == REPRODUCED
     assert not decide([met, gain]).untested and decide([met, gain]).p_premise == 1.0
+
+
+def test_diverged_seeds_count_against_the_claim_never_against_its_premise():
+    """Two thirds of the seeds lost in every part: were they to fail the premise too, p_holds would
+    be taken among the resamples that drew few lost seeds, and the claim would pass."""
+    lost = np.where(np.arange(len(SEEDS)) % 3 == 0, 2.0, np.nan)
+    loss = Part("GPFQ's loss", SEEDS, lost, at_least(1.0), "loss_min", group="g", premise=True)
+    gain = Part(
+        "recipe's gain",
+        SEEDS,
+        np.where(np.isnan(lost), np.nan, 0.8),
+        at_least(0.17),
+        "gain_min",
+        group="g",
+    )
+    decision = decide([loss, gain])
+    assert decision.p_premise == 1.0 and decision.verdict == NOT_REPRODUCED
+    assert decide([loss, gain], survivors_only=True).verdict == REPRODUCED
+    assert within(1.0, 3.0).meeting == 2.0
+    assert at_least(1.0).holds(at_least(1.0).meeting) and at_most(1.0).holds(at_most(1.0).meeting)

@@ -64,11 +64,20 @@ def test_the_study_generates_from_a_local_mnist_folder(mnist_folder):
     folder, _ = mnist_folder
     section = copy.deepcopy(PARAMS)
     section["setup"].update(
-        data={"mnist_idx_dir": str(folder), "test_fraction": 0.25},
+        data={
+            "images": "mnist",
+            "idx_dir": str(folder),
+            "training_images": 3,
+            "validation_images": 2,
+            "test_fraction": 0.25,
+        },
         quantization={"calibration_samples": 3},
     )
     data = STUDY.module("data").generate(config.parse(Section(section, "gpfq")))
-    assert data["train_inputs"].shape == (5, 784)
+    assert data["train_inputs"].shape == (3, 784) and data["validation_inputs"].shape == (2, 784)
+    section["setup"]["data"]["training_images"] = 4  # 2 + 4 > the folder's 5 training images
+    with pytest.raises(DataError, match="has 5 training images"):
+        STUDY.module("data").generate(config.parse(Section(section, "gpfq")))
 
 
 def test_truncated_or_missing_idx_files_are_data_errors(mnist_folder):

@@ -12,6 +12,7 @@ from stages.studies.gpfq.quantizer import (
     alphabet_for,
     bias_correction,
     gpfq,
+    gpfq_from_gram,
     gpfq_one_neuron,
     msq,
     relative_error,
@@ -116,25 +117,67 @@ def test_a_convolution_equals_its_unfolded_product():
     torch.testing.assert_close(unfolded, models.pre_activation(layer, weight, bias, images))
 
 
+@pytest.mark.parametrize("inputs, samples", [(30, 12), (150, 400)])  # N0 > m and N0 < m
+def test_gpfq_from_gram_equals_the_residual_recursion(inputs, samples):
+    """The same recursion through X̃ᵀX and X̃ᵀX̃, over several blocks of columns and a dead input."""
+    rng = np.random.default_rng(6)
+    weights = tensor(rng.uniform(-1, 1, (7, inputs)))
+    analog = tensor(rng.standard_normal((samples, inputs)))
+    seen = analog + 0.1 * tensor(rng.standard_normal((samples, inputs)))
+    seen[:, 70 % inputs] = 0.0
+    for bits in (None, 2, 4):
+        levels = alphabet_for(weights, bits, 1.5)
+        expected = gpfq(weights, analog, seen, levels)
+        found = gpfq_from_gram(weights, seen.T @ analog, seen.T @ seen, levels)
+        assert torch.equal(found, expected), bits
+
+
 def test_network_quantization_feeds_each_layer_the_quantized_inputs():
     layers = models.cnn(8, (2, 3), 10)
     parameters = models.initial_parameters(layers, seed=0)
     images = tensor(np.random.default_rng(5).uniform(0, 1, (6, 1, 8, 8)))
-    corrected = network_quantization.quantize(
-        layers, parameters, images, "gpfq", 3, 1.0, correct_bias=True
+    calibration = network_quantization.calibrate(layers, parameters, images)
+    quantized = network_quantization.quantize(layers, parameters, calibration, "gpfq", 3, 1.0)
+    # the first layer sees X̃ = X: GPFQ from the Gram matrix of its unfolded patches
+    rows = models.rows(layers[0], images)
+    first = gpfq(
+        models.matrix(parameters[0][0]),
+        rows,
+        rows,
+        alphabet_for(models.matrix(parameters[0][0]), 3, 1.0),
     )
-    plain = network_quantization.quantize(
-        layers, parameters, images, "gpfq", 3, 1.0, correct_bias=False
+    torch.testing.assert_close(models.matrix(quantized.parameters[0][0]), first)
+    # the second layer's X̃ is the quantized first layer's output
+    seen = models.post_operations(
+        layers[0], models.pre_activation(layers[0], *quantized.parameters[0], images)
     )
-    # the first layer sees X̃ = X in both passes: same weights, and the correction can only lower its error
-    torch.testing.assert_close(corrected.parameters[0][0], plain.parameters[0][0])
-    assert plain.layer_errors == plain.layer_errors_uncorrected
-    assert all(
-        c <= u
-        for c, u in zip(corrected.layer_errors, corrected.layer_errors_uncorrected, strict=True)
+    analog = calibration.inputs[1]
+    weights = models.matrix(parameters[1][0])
+    second = gpfq(
+        weights,
+        models.rows(layers[1], analog),
+        models.rows(layers[1], seen),
+        alphabet_for(weights, 3, 1.0),
     )
-    mixed = network_quantization.with_float_last_layer(plain, parameters)
-    assert mixed[-1] is parameters[-1] and mixed[0] is plain.parameters[0]
-    for (weight, _), (quantized, _) in zip(parameters, plain.parameters, strict=True):
-        assert quantized.shape == weight.shape
-        assert len(torch.unique(quantized)) <= 9
+    torch.testing.assert_close(models.matrix(quantized.parameters[1][0]), second)
+    for (weight, _), (q, _) in zip(parameters, quantized.parameters, strict=True):
+        assert q.shape == weight.shape and len(torch.unique(q)) <= 9
+    msq_network = network_quantization.quantize(layers, parameters, calibration, "msq", 3, 1.0)
+    assert all(e > 0 for e in msq_network.layer_errors)
+
+
+def test_the_float_last_layer_recipe_centres_the_last_layers_error():
+    """The code's recipe: the float last layer W with b + mean((X − X̃)Wᵀ): on the calibration rows
+    the last layer's mean output then equals the float network's."""
+    layers = models.mlp((5, 6, 3))
+    parameters = models.initial_parameters(layers, seed=1)
+    inputs = tensor(np.random.default_rng(7).standard_normal((40, 5)))
+    calibration = network_quantization.calibrate(layers, parameters, inputs)
+    quantized = network_quantization.quantize(layers, parameters, calibration, "gpfq", 1, 1.0)
+    plain = network_quantization.with_float_last_layer(quantized, parameters, calibration, False)
+    recipe = network_quantization.with_float_last_layer(quantized, parameters, calibration, True)
+    assert plain[-1][0] is parameters[-1][0] and plain[-1][1] is parameters[-1][1]
+    assert recipe[0] is quantized.parameters[0] and recipe[-1][0] is parameters[-1][0]
+    seen = models.post_operations(layers[0], models.pre_activation(layers[0], *recipe[0], inputs))
+    outputs = models.pre_activation(layers[1], *recipe[1], seen)
+    torch.testing.assert_close(outputs.mean(dim=0), calibration.pre_activations[-1].mean(dim=0))

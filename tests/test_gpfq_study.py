@@ -11,11 +11,20 @@ import pytest
 import yaml
 from conftest import REPO
 
-from stages.common.atomic import read_arrays, write_arrays
-from stages.common.decision import NOT_REPRODUCED, REPRODUCED, VERDICTS, Evidence, judge
+from stages.common.atomic import DataError, read_arrays, write_arrays
+from stages.common.decision import (
+    INCONCLUSIVE,
+    NOT_REPRODUCED,
+    REPRODUCED,
+    UNFALSIFIABLE,
+    VERDICTS,
+    Evidence,
+    judge,
+)
 from stages.common.params import ParamError, Section
 from stages.common.study import Execution
 from stages.common.tables import read_table, to_arrow, write_table
+from stages.profile import merge
 from stages.studies.gpfq import STUDY, checks, config, summaries
 
 PARAMS = yaml.safe_load((REPO / "params.yaml").read_text())["gpfq"]
@@ -53,35 +62,41 @@ def test_each_experiment_parses_into_its_own_variant_type():
     }
     for experiment, kind in kinds.items():
         assert all(type(cfg.variants[name]) is kind for name in VARIANTS[experiment])
-    ternary, three_bits = cfg.variants["mlp_ternary"], cfg.variants["mlp_3bit"]
-    assert (ternary.bits, three_bits.bits, three_bits.alphabet) == (None, 3, "3bit")
-    assert cfg.model_of(three_bits) == "mlp" and cfg.model_of(cfg.variants["float_cnn"]) == "cnn"
-    assert not hasattr(cfg.variants["float_mlp"], "scales")  # no placeholder fields
+    quantizer = cfg.variants["quantize_mlp"]
+    assert list(quantizer.alphabets) == ["ternary", "3bit", "4bit", "8bit"]
+    assert quantizer.alphabets["ternary"] == tuple(float(c) for c in range(1, 11))
+    assert [config.bits_of(a) for a in quantizer.alphabets] == [None, 3, 4, 8]
+    assert cfg.model_of(quantizer) == "mlp"
+    assert not hasattr(cfg.variants["float_mlp"], "alphabets")  # no placeholder fields
 
 
 @pytest.mark.parametrize(
     "edit, key, allowed",
     [
         (
-            lambda s: s["variants"]["quantization"]["mlp_3bit"].update(alphabet=9),
-            "gpfq.variants.quantization.mlp_3bit.alphabet",
-            "ternary or a number of bits",
+            lambda s: s["variants"]["quantization"]["quantize_mlp"]["alphabets"].update(
+                {"9bit": [1]}
+            ),
+            "gpfq.variants.quantization.quantize_mlp.alphabets.9bit",
+            "ternary or <b>bit",
         ),
         (
-            lambda s: s["variants"]["quantization"]["mlp_3bit"].update(alphabet="binary"),
-            "gpfq.variants.quantization.mlp_3bit.alphabet",
-            "ternary or a number of bits",
+            lambda s: s["variants"]["quantization"]["quantize_mlp"]["alphabets"].update(binary=[1]),
+            "gpfq.variants.quantization.quantize_mlp.alphabets.binary",
+            "ternary or <b>bit",
         ),
         (
-            lambda s: s["variants"]["quantization"]["mlp_3bit"].update(
+            lambda s: s["variants"]["quantization"]["quantize_mlp"].update(
                 float_variant="layer_gaussian"
             ),
-            "gpfq.variants.quantization.mlp_3bit.float_variant",
-            "one of float_mlp, float_cnn",
+            "gpfq.variants.quantization.quantize_mlp.float_variant",
+            "one of float_mlp",
         ),
         (
-            lambda s: s["variants"]["quantization"]["mlp_3bit"].update(scales=[2, 1]),
-            "gpfq.variants.quantization.mlp_3bit.scales",
+            lambda s: s["variants"]["quantization"]["quantize_mlp"]["alphabets"].update(
+                ternary=[2, 1]
+            ),
+            "gpfq.variants.quantization.quantize_mlp.alphabets.ternary",
             "increasing",
         ),
         (
@@ -90,12 +105,17 @@ def test_each_experiment_parses_into_its_own_variant_type():
             "a known key here (float_training, single_layer, quantization)",
         ),
         (
-            lambda s: s["setup"]["data"].update(mnist_idx_dir="/no/such/folder"),
-            "gpfq.setup.data.mnist_idx_dir",
-            "existing local folder",
+            lambda s: s["setup"]["data"].update(images="cifar10"),
+            "gpfq.setup.data.images",
+            "one of digits, mnist, fashion_mnist",
         ),
         (
-            lambda s: s["setup"]["quantization"].update(calibration_samples=5000),
+            lambda s: s["setup"]["data"].update(training_images=59000),
+            "gpfq.setup.data.training_images",
+            "left beside validation",
+        ),
+        (
+            lambda s: s["setup"]["quantization"].update(calibration_samples=20000),
             "gpfq.setup.quantization.calibration_samples",
             "training images",
         ),
@@ -123,7 +143,7 @@ def test_bad_params_name_the_key_and_what_is_allowed(edit, key, allowed):
     [
         ("float_training", "float_mlp", "alphabet", 3, "(model)"),
         ("single_layer", "layer_gaussian", "float_variant", "float_mlp", "(inputs)"),
-        ("quantization", "mlp_3bit", "model", "mlp", "(float_variant, alphabet, scales)"),
+        ("quantization", "quantize_mlp", "model", "mlp", "(float_variant, alphabets)"),
         (
             "float_training",
             "float_mlp",
@@ -146,9 +166,12 @@ def test_a_field_of_another_variant_kind_is_refused_in_one_line(
 def test_a_variant_name_used_twice_is_refused():
     def duplicate(section):
         quantizers = section["variants"]["quantization"]
-        quantizers["float_mlp"] = dict(quantizers["mlp_3bit"])
+        quantizers["float_mlp"] = dict(quantizers["quantize_mlp"])
 
-    with pytest.raises(ParamError, match="not used by another variant"):
+    with pytest.raises(
+        ParamError,
+        match=r"quantization.float_mlp = .float_mlp.: allowed: a name no other variant of the study has \(variants.float_training has it",
+    ):
         parse(duplicate)
 
 
@@ -229,134 +252,157 @@ def test_error_decay_counts_a_diverged_seed_as_failing():
 
 
 FLOAT_LAST_STEP = 440  # the float network's last optimisation step: every quantization row's step
+ALPHABETS = ("ternary", "3bit", "4bit", "8bit")
 
 
 def quantized_table(
-    gpfq_accuracy: float, bias_shift: float, corrected_error: float, seeds=5, lost=()
+    gpfq_drop: dict | float = 0.5,
+    msq_drop: dict | float = 6.0,
+    recipe_gain: dict | float = 0.5,
+    largest_gap: float = 70.0,
+    seeds=5,
+    lost=(),
 ) -> pd.DataFrame:
-    """mlp_ternary with MSQ at 90% and GPFQ at `gpfq_accuracy` at both C; hidden-layer errors 0.1
-    (GPFQ) against 0.5 (MSQ)."""
-    rows = diverged_rows("mlp_ternary", range(seeds), lost, model="mlp", inputs="digits")
-    accuracies = {  # (method, bias correction, float last layer) -> test accuracy
-        ("msq", 0, 0): 90.0,
-        ("gpfq", 0, 0): gpfq_accuracy,
-        ("gpfq", 1, 0): gpfq_accuracy + bias_shift,
-        ("gpfq", 0, 1): gpfq_accuracy,
-        ("gpfq", 1, 1): gpfq_accuracy + bias_shift,
-    }
+    """quantize_mlp with a float network at 84% and, per alphabet, GPFQ `gpfq_drop` and MSQ
+    `msq_drop` points below it at their validation C, the recipe `recipe_gain` above GPFQ, and MSQ
+    `largest_gap` below GPFQ at the largest C (dicts give a value per alphabet)."""
+
+    def per(value, alphabet):
+        return value[alphabet] if isinstance(value, dict) else value
+
+    rows = diverged_rows("quantize_mlp", range(seeds), lost, model="mlp", inputs="digits")
     for seed in range(seeds):
+        jitter = 0.01 * seed
         base = {
             **NOT_APPLICABLE,
-            "variant": "mlp_ternary",
+            "variant": "quantize_mlp",
             "seed": seed,
             "step": FLOAT_LAST_STEP,
+            "metric": "test_accuracy_percent",
             "model": "mlp",
             "inputs": "digits",
         }
-        rows.append({**base, "method": "float", "metric": "test_accuracy_percent", "value": 98.0})
-        for scale_c in (1.0, 2.0):
-            quantized = {**base, "alphabet": "ternary", "scale_c": scale_c}
-            for (method, bias, float_last), accuracy in accuracies.items():
+        rows.append({**base, "method": "float", "value": 84.0})
+        for alphabet in ALPHABETS:
+            gpfq = 84.0 - per(gpfq_drop, alphabet) + jitter
+            msq = 84.0 - per(msq_drop, alphabet) + jitter
+            networks = {  # (method, float last layer, bias correction, choice) -> accuracy
+                ("msq", False, False, "validation"): msq,
+                ("gpfq", False, False, "validation"): gpfq,
+                ("gpfq", True, False, "validation"): gpfq + 0.5 * per(recipe_gain, alphabet),
+                ("gpfq", True, True, "validation"): gpfq + per(recipe_gain, alphabet),
+                ("gpfq", False, False, "largest"): gpfq,
+                ("msq", False, False, "largest"): gpfq - largest_gap,
+            }
+            for (method, float_last, bias, choice), accuracy in networks.items():
                 rows.append(
                     {
-                        **quantized,
+                        **base,
                         "method": method,
-                        "bias_correction": bias,
                         "float_last_layer": float_last,
-                        "metric": "test_accuracy_percent",
+                        "bias_correction": bias,
+                        "alphabet": alphabet,
+                        "scale_c": 2.0 if choice == "largest" else 1.0,
+                        "scale_c_choice": choice,
                         "value": accuracy,
-                    }
-                )
-            for layer in range(3):
-                on_layer = {**quantized, "float_last_layer": 0, "layer": layer}
-                for method, bias, error in (
-                    ("msq", 0, 0.5),
-                    ("gpfq", 0, 0.1),
-                    ("gpfq", 1, corrected_error),
-                ):
-                    rows.append(
-                        {
-                            **on_layer,
-                            "method": method,
-                            "bias_correction": bias,
-                            "metric": "calibration_relative_error",
-                            "value": error,
-                        }
-                    )
-                rows.append(
-                    {
-                        **on_layer,
-                        "method": "gpfq",
-                        "bias_correction": 1,
-                        "metric": "calibration_relative_error_before_bias_shift",
-                        "value": 0.1,
                     }
                 )
     return pd.DataFrame(rows)
 
 
-def test_accuracy_vs_scale_judges_the_drop_from_float():
-    assert verdict("G2", quantized_table(97.5, 0.0, 0.09)) == REPRODUCED
-    lossy = judge(checks.accuracy_vs_scale(quantized_table(95.0, 0.0, 0.09), tolerance("G2")))
-    assert lossy.verdict == NOT_REPRODUCED
-    assert lossy.decision.deciding.statistic == pytest.approx(3.0)  # 98 − 95
-    assert lossy.control.verdict == NOT_REPRODUCED  # MSQ against itself
-    assert verdict("G2", quantized_table(97.5, 0.0, 0.09, lost=(0, 1, 2))) != REPRODUCED
+def judged(claim: str, table: pd.DataFrame):
+    return judge(checks.CHECKS[CLAIMS[claim]["check"]](table, tolerance(claim)))
 
 
-def test_bias_correction_check_fails_when_accuracy_drops():
-    judgement = judge(
-        checks.bias_and_mixed_precision(quantized_table(97.5, 0.0, 0.09), tolerance("G3"))
+def test_accuracy_drop_judges_gpfq_against_float_and_msq_fails_the_same_test():
+    holds = judged("G2a", quantized_table())
+    assert holds.verdict == REPRODUCED and holds.control.verdict == NOT_REPRODUCED
+    assert {p.name.split(":")[0] for p in holds.decision.parts} == {
+        "quantize_mlp, ternary",
+        "quantize_mlp, 3bit",
+        "quantize_mlp, 4bit",
+    }  # 8 bits has no printed drop: not judged
+    lossy = judged(
+        "G2a", quantized_table(gpfq_drop={"ternary": 3.0, "3bit": 0.5, "4bit": 0.5, "8bit": 0})
     )
-    assert judgement.verdict == REPRODUCED and judgement.control.verdict == NOT_REPRODUCED
-    assert verdict("G3", quantized_table(97.5, -2.0, 0.09)) == NOT_REPRODUCED
-    assert verdict("G3", quantized_table(97.5, 0.0, 0.09, lost=(1, 2, 3))) != REPRODUCED
+    assert lossy.verdict == NOT_REPRODUCED
+    assert lossy.decision.deciding.statistic == pytest.approx(3.0 - 0.02)  # the median seed's
+    both_fine = judged(
+        "G2a", quantized_table(msq_drop=0.5)
+    )  # MSQ as good: the check proves nothing
+    assert both_fine.verdict == UNFALSIFIABLE
+    assert judged("G2a", quantized_table(lost=(0, 1, 2))).verdict != REPRODUCED
 
 
-def test_hidden_layers_come_from_the_layer_column():
-    table = quantized_table(97.5, 0.0, 0.09)
-    assert summaries.hidden_layers(table, "mlp_ternary") == [0, 1]  # layers 0–2, the last is not
-    deeper = table.assign(layer=table["layer"] + 3)
-    assert summaries.hidden_layers(deeper, "mlp_ternary") == [3, 4]
+def test_msq_separation_needs_both_gaps_and_fails_at_eight_bits():
+    apart = {"ternary": 6.0, "3bit": 1.0, "4bit": 0.5, "8bit": 0.5}
+    table = quantized_table(msq_drop=apart)
+    eight_bits = (table["alphabet"] == "8bit") & (table["scale_c_choice"] == "largest")
+    table.loc[eight_bits & (table["method"] == "msq"), "value"] = table.loc[
+        eight_bits & (table["method"] == "gpfq"), "value"
+    ].to_numpy()  # at 8 bits and C = 1 MSQ does not collapse
+    separated = judged("G2b", table)
+    assert separated.verdict == REPRODUCED and separated.control.verdict == NOT_REPRODUCED
+    close = judged("G2b", quantized_table(msq_drop={**apart, "ternary": 1.5}))
+    assert close.verdict == NOT_REPRODUCED
+    assert "validation C" in close.decision.deciding.name
+
+
+def test_last_layer_recipe_needs_a_gain_paired_by_seed_where_gpfq_loses_a_point():
+    lossy = {"ternary": 3.0, "3bit": 2.0, "4bit": 1.0, "8bit": 0.0}
+    gains = {"ternary": 1.0, "3bit": 0.5, "4bit": 0.2, "8bit": 0.0}
+    improved = judged("G3", quantized_table(gpfq_drop=lossy, recipe_gain=gains))
+    assert improved.verdict == REPRODUCED and improved.control.verdict == NOT_REPRODUCED
+    no_gain = judged("G3", quantized_table(gpfq_drop=lossy, recipe_gain={**gains, "3bit": 0.0}))
+    assert no_gain.verdict == NOT_REPRODUCED
+    no_loss = judged("G3", quantized_table(gpfq_drop={**lossy, "3bit": 0.2}, recipe_gain=gains))
+    assert no_loss.verdict == INCONCLUSIVE  # its premise failed: not tested here, not refuted
+    assert no_loss.decision.untested and no_loss.control.verdict == NOT_REPRODUCED
+    assert [p.premise for p in no_loss.decision.parts] == [True, False]
+    diverged = judged("G3", quantized_table(gpfq_drop=lossy, recipe_gain=gains, lost=(0, 1, 2)))
+    assert diverged.verdict != REPRODUCED and diverged.survivors.verdict == REPRODUCED
 
 
 def test_a_network_left_unnamed_by_its_settings_is_refused():
-    """Two networks at one (seed, C): a selection that leaves out a setting must not mix them."""
-    table = quantized_table(97.5, 0.0, 0.09)
+    """Two networks at one seed: a selection that leaves out a setting must not mix them."""
     with pytest.raises(ValueError, match="duplicate"):
-        checks.wide(table, "mlp_ternary", "test_accuracy_percent", "scale_c", method="gpfq")
+        checks.wide(
+            quantized_table(), "quantize_mlp", "test_accuracy_percent", "alphabet", method="gpfq"
+        )
 
 
 # --- a tiny train -> measure -> check path ----------------------------------------------------------
 
 
+TINY = yaml.safe_load((REPO / "tests" / "profiles" / "tiny.yaml").read_text())["gpfq"]
+
+
 def tiny(section):
-    section["setup"]["float_training"].update(
-        seeds=2, epochs=1, mlp_hidden=[16, 8], cnn_channels=[2, 4]
-    )
-    section["setup"]["quantization"]["calibration_samples"] = 16
-    section["setup"]["single_layer"].update(seeds=2, neurons_in=[32, 64])
-    section["variants"]["quantization"]["cnn_3bit"]["scales"] = [1.0, 2.0]
+    """The tiny profile's gpfq section, plus a small CNN and its quantizer (the paper profile's
+    kind), so that convolutions go through the same path."""
+    merged = merge(section, TINY)
+    section.clear()
+    section.update(merged)
+    section["variants"]["float_training"]["float_cnn"] = {"model": "cnn"}
+    section["variants"]["quantization"]["quantize_cnn"] = {
+        "float_variant": "float_cnn",
+        "alphabets": {"3bit": [1.0, 2.0], "8bit": [1.0]},
+    }
 
 
 @pytest.fixture(scope="module")
 def tiny_runs():
     cfg = parse(tiny)
     data = STUDY.module("data").generate(cfg)
+    training = STUDY.module("training")
     runs = {
-        name: STUDY.module("training").train(
-            cfg, name, data, probe=None, execution=Execution(), reads={}
-        )
-        for name in ("float_cnn", "layer_clusters")
+        name: training.train(cfg, name, data, probe=None, execution=Execution(), reads={})
+        for name in ("float_mlp", "float_cnn", "layer_gaussian", "layer_clusters")
     }
-    runs["cnn_3bit"] = STUDY.module("training").train(
-        cfg,
-        "cnn_3bit",
-        data,
-        probe=None,
-        execution=Execution(),
-        reads={"float_cnn": runs["float_cnn"].arrays},
-    )
+    for name, read in (("quantize_mlp", "float_mlp"), ("quantize_cnn", "float_cnn")):
+        runs[name] = training.train(
+            cfg, name, data, probe=None, execution=Execution(), reads={read: runs[read].arrays}
+        )
     return cfg, data, runs
 
 
@@ -376,17 +422,32 @@ def tiny_tables(tiny_runs, tmp_path_factory):
     return tables
 
 
+def test_the_data_split_keeps_validation_apart_from_training(tiny_runs):
+    cfg, data, _ = tiny_runs
+    assert len(data["validation_labels"]) == cfg.data.validation_images == 200
+    assert len(data["train_labels"]) == cfg.data.training_images == 1148
+    assert len(data["test_labels"]) == 449
+    train = {row.tobytes() for row in data["train_inputs"]}
+    assert not any(row.tobytes() in train for row in data["validation_inputs"][:50])
+
+
+def test_a_missing_fashion_mnist_folder_names_the_package(tmp_path):
+    cfg = parse(lambda s: s["setup"]["data"].update(idx_dir=str(tmp_path / "absent")))
+    with pytest.raises(DataError, match="apt-get install -y dataset-fashion-mnist"):
+        STUDY.module("data").generate(cfg)
+
+
 def test_tiny_runs_are_bit_identical_when_repeated(tiny_runs):
     cfg, data, runs = tiny_runs
     again = STUDY.module("training").train(
         cfg,
-        "cnn_3bit",
+        "quantize_cnn",
         data,
         probe=None,
         execution=Execution(),
         reads={"float_cnn": runs["float_cnn"].arrays},
     )
-    for name, array in runs["cnn_3bit"].arrays.items():
+    for name, array in runs["quantize_cnn"].arrays.items():
         np.testing.assert_array_equal(array, again.arrays[name], err_msg=name)
 
 
@@ -394,16 +455,10 @@ def test_tiny_measurements_pass_the_table_schema(tiny_tables):
     for name, frame in tiny_tables.items():
         to_arrow(frame, STUDY.setting_columns, name)  # raises on a duplicate key or a wrong column
         assert "diverged" in set(frame["metric"])
-    quantized = tiny_tables["cnn_3bit"]
-    accuracy = summaries.select(
-        quantized,
-        "cnn_3bit",
-        "test_accuracy_percent",
-        method="gpfq",
-        bias_correction=0,
-        float_last_layer=0,
-    )["value"]
-    assert len(accuracy) == 2 * 2 and accuracy.between(0, 100).all()  # seeds × C
+    validation = summaries.select(
+        tiny_tables["quantize_mlp"], "quantize_mlp", "validation_accuracy_percent", method="gpfq"
+    )
+    assert len(validation) == 2 * (2 + 1 + 1 + 1) and validation["value"].between(0, 100).all()
 
 
 def test_no_metric_name_carries_a_setting(tiny_tables):
@@ -411,10 +466,10 @@ def test_no_metric_name_carries_a_setting(tiny_tables):
     assert metrics == {
         "train_loss",
         "test_accuracy_percent",
+        "validation_accuracy_percent",
         "diverged",
         "relative_square_error",
         "calibration_relative_error",
-        "calibration_relative_error_before_bias_shift",
     }
     assert not [m for m in metrics if re.search(r"gpfq|msq|float_|layer\d|bit", m)]
 
@@ -425,24 +480,38 @@ def test_step_is_the_optimisation_step_the_measured_weights_come_from(tiny_runs,
     last = cfg.float_training.epochs * batches
     trained = tiny_tables["float_cnn"]
     losses = trained[trained["metric"] == "train_loss"]
-    assert sorted(losses["step"].unique()) == [batches * e for e in range(1, 2)]
+    assert sorted(losses["step"].unique()) == [batches * e for e in range(1, 3)]
     assert set(trained.loc[trained["metric"] != "train_loss", "step"]) == {last}
-    assert set(tiny_tables["cnn_3bit"]["step"]) == {last}  # quantized from the last step's weights
+    assert set(tiny_tables["quantize_cnn"]["step"]) == {last}  # quantized from the last step
     assert set(tiny_tables["layer_clusters"]["step"]) == {0}  # nothing trained; N0 is a column
-    assert sorted(tiny_tables["layer_clusters"]["neurons_in"].dropna().unique()) == [32, 64]
+    assert sorted(tiny_tables["layer_clusters"]["neurons_in"].dropna().unique()) == [64, 128, 256]
 
 
-def test_every_network_has_one_row_per_seed_and_scale(tiny_tables):
-    quantized = tiny_tables["cnn_3bit"]
-    accuracy = quantized[quantized["metric"] == "test_accuracy_percent"]
-    float_rows = accuracy[accuracy["method"] == "float"]
-    assert len(float_rows) == 2 and float_rows["scale_c"].isna().all()  # once per seed, not per C
-    networks = accuracy[accuracy["method"] != "float"].groupby(
-        ["method", "bias_correction", "float_last_layer"]
-    )
-    assert {key: len(group) for key, group in networks} == {
-        (n.method, int(n.bias_correction), int(n.float_last_layer)): 2 * 2 for n in config.NETWORKS
+def test_every_network_is_tested_once_per_seed_at_its_methods_validation_c(tiny_tables):
+    quantized = tiny_tables["quantize_cnn"]
+    tested = quantized[
+        (quantized["metric"] == "test_accuracy_percent") & (quantized["method"] != "float")
+    ]
+    chosen = tested[tested["scale_c_choice"] == "validation"]
+    assert {
+        key: len(group)
+        for key, group in chosen.groupby(
+            ["method", "float_last_layer", "bias_correction", "alphabet"]
+        )
+    } == {
+        (n.method, n.float_last_layer, n.bias_correction, a): 2
+        for n in config.NETWORKS
+        for a in ("3bit", "8bit")
     }
+    validation = quantized[quantized["metric"] == "validation_accuracy_percent"]
+    for (seed, method), group in chosen[chosen["alphabet"] == "3bit"].groupby(["seed", "method"]):
+        grid = validation[
+            (validation["seed"] == seed)
+            & (validation["method"] == method)
+            & (validation["alphabet"] == "3bit")
+        ]
+        best = grid.loc[grid["value"].idxmax(), "scale_c"]  # the first of equals: the smallest C
+        assert set(group["scale_c"]) == {best}
     errors = quantized[quantized["metric"] == "calibration_relative_error"]
     assert sorted(errors["layer"].unique()) == [0, 1, 2]  # two convolutions and the classifier
 
@@ -452,17 +521,20 @@ def test_checks_and_figures_read_the_tables_measurement_writes(tiny_runs, tiny_t
     path = tmp_path / "gpfq.parquet"
     write_table(path, pd.concat(tiny_tables.values(), ignore_index=True), STUDY.setting_columns)
     table = read_table(path, STUDY.setting_columns)  # nullable integers come back as floats
-    for claim in ("G1", "G2", "G3"):
-        evidence = checks.CHECKS[CLAIMS[claim]["check"]](table, tolerance(claim))
+    profile = table[table["variant"] != "quantize_cnn"]  # the tiny profile's variants
+    for claim, entry in CLAIMS.items():
+        evidence = checks.CHECKS[entry["check"]](profile, tolerance(claim))
         assert isinstance(evidence, Evidence) and evidence.rows, claim
         judgement = judge(evidence)
         assert judgement.verdict in VERDICTS, claim
-        if claim != "G3":  # G3's phase-A control (MSQ) fails only where MSQ collapses (ternary)
-            assert judgement.control.verdict == NOT_REPRODUCED, claim  # on the real tiny runs
+        if claim != "G2a":  # the 8-bit and MSQ-slope controls fail on the real tiny runs
+            assert judgement.control.verdict == NOT_REPRODUCED, claim
+        # G2a's control is MSQ in GPFQ's place: whether MSQ loses more than the tolerance is the
+        # data's answer (on a small MLP it may not: the claim is then unfalsifiable), not a test's
     drawn = STUDY.module("figures").figures(cfg, table)
     assert set(drawn) == {
         "error_vs_n0",
         "accuracy_vs_scale",
         "hidden_layer_errors",
-        "bias_and_mixed_precision",
+        "last_layer_recipe",
     }

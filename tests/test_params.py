@@ -388,7 +388,7 @@ def test_repo_params_parse(repo_params):
     config = parse(repo_params)
     groups = repo_params["sparse_features"]["variants"]
     assert set(config.variants) == {name for group in groups.values() for name in group}
-    assert set(config.experiments) == {"diag_net", "diag_table1", "relu_net"}
+    assert set(config.experiments) == {"diag_net", "diag_table1", "relu_net", "diag_gd_stabilises"}
 
 
 def cases(params: dict) -> list[tuple]:
@@ -416,7 +416,7 @@ def cases(params: dict) -> list[tuple]:
         (
             ("variants", "cnn"),
             {"cnn_sgd": {}},
-            "a known key here (diag_net, diag_table1, relu_net)",
+            "a known key here (diag_net, diag_table1, relu_net, diag_gd_stabilises)",
             "{'cnn_sgd': {}}",
         ),
         (
@@ -603,3 +603,30 @@ def test_a_stage_without_its_variant_and_without_dvc_stage_prints_the_usage():
         "usage: python -m stages.measure <study> <variant> (under DVC the variant comes from "
         "DVC_STAGE)\n"
     )
+
+
+def test_variant_entries_yield_each_variant_once_with_its_experiment():
+    section = Section(
+        {"variants": {"train": {"a": {"lr": 1}, "b": {"lr": 2}}, "probe": {"c": {}}}}, "study"
+    )
+    found = [(e, n, s.path) for e, n, s in section.variant_entries(("train", "probe"))]
+    assert found == [
+        ("train", "a", "study.variants.train.a"),
+        ("train", "b", "study.variants.train.b"),
+        ("probe", "c", "study.variants.probe.c"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "variants, key, value",
+    [
+        ({"train": {"a": {}}, "probe": {"a": {}}}, "study.variants.probe.a", "'a'"),
+        ({"train": {"a;rm": {}}, "probe": {"c": {}}}, "study.variants.train.a;rm", "'a;rm'"),
+        ({"train": {"a": {}}, "probe": {"c": {}}, "other": {}}, "study.variants.other", "{}"),
+        ({"train": {"a": {}}}, "study.variants.probe", "'<missing>'"),
+    ],
+)
+def test_variant_entries_refuse_a_repeated_unsafe_or_unknown_name(variants, key, value):
+    with pytest.raises(ParamError) as error:
+        list(Section({"variants": variants}, "study").variant_entries(("train", "probe")))
+    assert str(error.value).startswith(f"{key} = {value}: allowed: ")

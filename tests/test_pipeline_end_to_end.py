@@ -143,6 +143,7 @@ EXPECTED_METRICS = {
         "test_loss_half_mse",
         "train_loss_mse",
         "test_loss_mse",
+        "large_step_reruns",
         "effective_nonzeros",
         "nonzeros_paper",
         "feature_sparsity",
@@ -161,8 +162,8 @@ EXPECTED_METRICS = {
         "train_loss",
         "relative_square_error",
         "test_accuracy_percent",
+        "validation_accuracy_percent",
         "calibration_relative_error",
-        "calibration_relative_error_before_bias_shift",
     },
     "phantom_gradient": {
         "test_accuracy_percent",

@@ -49,7 +49,16 @@ def test_a_bad_override_stops_before_anything_is_copied(project):
     assert not (project / ".profiles").exists()
 
 
+def test_a_profile_shares_the_cache_the_project_is_configured_with(project, tmp_path):
+    """A git worktree's cache is often the main checkout's (cache.dir in .dvc/config.local)."""
+    shared = tmp_path / "shared-cache"
+    (project / ".dvc" / "config.local").write_text(f"[cache]\n    dir = {shared}\n")
+    root = prepare("tiny", project)
+    assert f"dir = {shared.resolve()}\n" in (root / ".dvc" / "config.local").read_text()
+
+
 def test_a_profile_runs_in_a_copy_that_keeps_its_results_and_drops_removed_files(project):
+    (project / ".dvc" / "config.local").unlink(missing_ok=True)
     root = prepare("tiny", project)
     assert root == project / ".profiles" / "tiny"
     merged = yaml.safe_load((root / "params.yaml").read_text())

@@ -171,6 +171,7 @@ def test_a_diverged_run_is_data_in_the_measured_table():
         "diverged": np.array([False, True]),
         "diverged_step": np.array([-1, eval_steps[2]]),
         "lr_large": np.array([0.2, 0.25]),
+        "large_step_reruns": np.array([0, 1]),
         "seeds": np.array([0, 1]),
     }
     frame = measurement.measure(config, "t1_sgd_decay50", arrays, run, reads={})
@@ -203,6 +204,7 @@ def test_measured_rows_carry_the_variant_settings(variant, decay_at, large_step)
         "diverged": np.array([False, False]),
         "diverged_step": np.array([-1, -1]),
         "lr_large": np.array([0.2, 0.25]),
+        "large_step_reruns": np.array([0, 1]),
         "seeds": np.array([0, 1]),
     }
     frame = measurement.measure(config, variant, arrays, run, reads={})
@@ -212,8 +214,10 @@ def test_measured_rows_carry_the_variant_settings(variant, decay_at, large_step)
         assert frame.decay_at.isna().all()
     else:
         assert (frame.decay_at == decay_at).all()
-    per_seed = frame[frame.metric.isin(["diverged", "diverged_step", "lr_large"])]
-    assert len(per_seed) == 6 and (per_seed.step == 20).all()
+    per_seed = frame[
+        frame.metric.isin(["diverged", "diverged_step", "lr_large", "large_step_reruns"])
+    ]
+    assert len(per_seed) == 8 and (per_seed.step == 20).all()
     assert sorted(frame[frame.metric == "train_loss_half_mse"].step.unique()) == list(eval_steps)
     tables.validate(
         frame.assign(study="sparse_features", variant=variant), study_config.SETTING_COLUMNS, "m"

@@ -10,6 +10,7 @@ import torch
 from stages.studies.sparse_features import data as datasets
 from stages.studies.sparse_features import diag_net, relu_net
 from stages.studies.sparse_features.batched_snapshots import evaluation_steps
+from stages.studies.sparse_features.public_code_draws import student_hidden_public_code
 from stages.studies.sparse_features.sparsity import (
     effective_nonzeros,
     feature_sparsity_coefficient,
@@ -209,18 +210,55 @@ def test_generator_recipe_differs_by_seed_and_keeps_the_law():
 
 
 def test_teacher_student_shapes_and_norms():
-    drawn = datasets.teacher_student("public_code", 0, 15, 100, 2, 3)
-    np.testing.assert_allclose(np.linalg.norm(drawn["x_train"], axis=1), 1.0, rtol=1e-12)
-    np.testing.assert_allclose(np.linalg.norm(drawn["teacher_hidden"], axis=1), 1.0, rtol=1e-12)
-    assert set(np.abs(drawn["teacher_output"])) == {1.0}
-    expected = np.maximum(drawn["x_test"] @ drawn["teacher_hidden"].T, 0) @ drawn["teacher_output"]
-    np.testing.assert_array_equal(drawn["y_test"], expected)
-    # the public code's inputs: np.random.seed(seed + 1), multivariate_normal, rows normalised
+    for recipe, rtol in (("public_code", 1e-6), ("generator", 1e-12)):  # float32 / float64 values
+        drawn = datasets.teacher_student(recipe, 0, 15, 100, 2, 3)
+        np.testing.assert_allclose(np.linalg.norm(drawn["x_train"], axis=1), 1.0, rtol=rtol)
+        np.testing.assert_allclose(np.linalg.norm(drawn["teacher_hidden"], axis=1), 1.0, rtol=rtol)
+        assert set(np.abs(drawn["teacher_output"])) == {1.0}
+        hidden, output = drawn["teacher_hidden"], drawn["teacher_output"]
+        expected = np.maximum(drawn["x_test"] @ hidden.T, 0) @ output
+        np.testing.assert_allclose(drawn["y_test"], expected, rtol=rtol, atol=1e-7)
+    # the public code's inputs: np.random.seed(seed + 1), multivariate_normal, cast to float32,
+    # rows normalised in float32 (torch's rounding there; the labels test pins the exact values)
     np.random.seed(1)
-    x = np.random.multivariate_normal(np.zeros(2), np.eye(2), 15)
-    np.testing.assert_allclose(
-        drawn["x_train"], x / np.linalg.norm(x, axis=1, keepdims=True), rtol=1e-15
-    )
+    x = np.random.multivariate_normal(np.zeros(2), np.eye(2), 15).astype(np.float32)
+    x = x / np.sqrt((x**2).sum(axis=1, keepdims=True))
+    public = datasets.teacher_student("public_code", 0, 15, 100, 2, 3)
+    np.testing.assert_allclose(public["x_train"], x, rtol=2e-7)
+    assert np.array_equal(public["x_train"].astype(np.float32), public["x_train"])
+
+
+def test_public_code_relu_data_is_the_notebooks():
+    """fc_nets_two_layer.ipynb cell 1 prints the labels of its seed (utils.py prints y[:20, 0]):
+    tensor([ 0.9664, -0.5862,  0.4440,  0.9520,  0.8456,  0.6576, -1.0138,  0.7839, -0.2553,
+    -0.2928, -1.5520,  0.8203,  0.8531, -0.1936, -1.1354])."""
+    printed = [0.9664, -0.5862, 0.4440, 0.9520, 0.8456, 0.6576, -1.0138, 0.7839]
+    printed += [-0.2553, -0.2928, -1.5520, 0.8203, 0.8531, -0.1936, -1.1354]
+    drawn = datasets.teacher_student("public_code", 0, 15, 1000, 2, 3)
+    np.testing.assert_array_equal(np.round(drawn["y_train"], 4), printed)
+    assert drawn["y_train"].dtype == np.float64
+    assert np.array_equal(drawn["y_train"].astype(np.float32), drawn["y_train"])  # float32 values
+
+
+def test_public_code_student_is_torchs_linear_initialisation_then_gaussian():
+    """The notebook seeds torch, builds FCNet2Layers (two bias-free nn.Linear layers) and overwrites
+    the first layer with 0.5 * randn_like: the same draws from a generator of our own."""
+    torch.manual_seed(3)
+    first = torch.nn.Linear(2, 20, bias=False)
+    torch.nn.Linear(20, 1, bias=False)
+    expected = (0.5 * torch.randn_like(first.weight)).detach().double().numpy()
+    np.testing.assert_array_equal(student_hidden_public_code(3, 20, 2, 0.5), expected)
+
+
+def test_public_code_relu_order_is_choice_without_replacement():
+    np.random.seed(5)
+    notebook = [np.random.choice(15, size=1, replace=False)[0] for _ in range(300)]
+    ours = sampling_indices("public_code", [5, 6], 15, 300, "choice_without_replacement")
+    assert ours.shape == (300, 2)
+    np.testing.assert_array_equal(ours[:, 0], notebook)
+    assert not np.array_equal(ours[:, 0], sampling_indices("public_code", [5], 15, 300)[:, 0])
+    with pytest.raises(ValueError, match="draw"):
+        sampling_indices("public_code", [5], 15, 10, "shuffle")
 
 
 # --------------------------------------------------------------------------------------- training

@@ -24,7 +24,9 @@ not resampled, holds in every resample or in none, and the report marks it.
 A part may be a premise: a condition of the setting the claim speaks about (e.g. "at a bit width
 where GPFQ loses at least a point"), not the claim itself. Where the premises fail (p_premise <=
 0.05) the claim was not tested here: inconclusive, never not_reproduced. Otherwise p_holds is taken
-among the resamples in which the premises hold.
+among the resamples in which the premises hold. A diverged seed counts against the claim, never
+against its premise: in a premise it meets the criterion (were it to fail there, conditioning on
+the premise would keep exactly the resamples that drew no lost seed, and divergence would vanish).
 """
 
 from __future__ import annotations
@@ -72,6 +74,13 @@ class Criterion:
     def failing(self) -> float:
         """A value that fails the criterion on every side: what a diverged seed contributes."""
         return -math.inf if self.at_most is None else math.inf
+
+    @property
+    def meeting(self) -> float:
+        """A value that meets the criterion: what a diverged seed contributes to a premise."""
+        if self.at_least is not None and self.at_most is not None:
+            return (self.at_least + self.at_most) / 2
+        return math.inf if self.at_most is None else -math.inf
 
     def text(self) -> str:
         if self.at_least is not None and self.at_most is not None:
@@ -150,13 +159,16 @@ class Part:
         return int(np.isnan(self.values.reshape(len(self.seeds), -1)).any(axis=1).sum())
 
     def prepared(self, survivors_only: bool) -> np.ndarray:
-        """The values the statistic sees: a lost unit becomes a failing value (FAILS), or is
-        dropped (EXCLUDED, or when judging survivors only)."""
+        """The values the statistic sees: a lost unit becomes a failing value (FAILS; a meeting
+        one in a premise, module docstring), or is dropped (EXCLUDED, or when judging survivors
+        only)."""
         lost = np.isnan(self.values.reshape(len(self.seeds), -1)).any(axis=1)
         if self.diverged == EXCLUDED or survivors_only:
             return self.values[~lost]
         filled = self.values.copy()
-        filled[np.isnan(filled)] = self.criterion.failing
+        filled[np.isnan(filled)] = (
+            self.criterion.meeting if self.premise else self.criterion.failing
+        )
         return filled
 
     def evaluate(self, values: np.ndarray) -> np.ndarray:

@@ -11,11 +11,9 @@ import inspect
 import pandas as pd
 
 from .decision import Evidence
-from .legacy import legacy_evidence
 from .params import ParamError, Section
 from .registry import Claim
 from .study import Study
-from .verdicts import ClaimOutcome
 
 
 def evidence_for(claim: Claim, study: Study, table: pd.DataFrame, compute: dict) -> Evidence:
@@ -29,8 +27,6 @@ def evidence_for(claim: Claim, study: Study, table: pd.DataFrame, compute: dict)
         claim.tolerance.mapping, claim.tolerance.path
     )  # records what the check reads
     found = check(table[table["variant"].isin(claim.variants)], tolerance, **arguments)
-    if isinstance(found, ClaimOutcome):  # migration: a study not yet on the decision rule
-        found = legacy_evidence(found, next(iter(claim.sources)))
     if not isinstance(found, Evidence):
         raise TypeError(
             f"{claim.key}: {check.__name__} returned {type(found).__name__}, not Evidence"

@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -194,6 +194,32 @@ class Section:
         if not inner.mapping:
             raise ParamError(inner.path, {}, "at least one entry")
         return {str(k): inner.section(str(k)) for k in inner.mapping}
+
+    def variant_entries(
+        self, experiments: Sequence[str], every_experiment: bool = True
+    ) -> Iterator[tuple[str, str, Section]]:
+        """A study's `variants` section: one group per experiment (no other key; each required
+        unless not `every_experiment`, then at least one), each a mapping of variant names to
+        their settings. Yields (experiment, name, settings) in file order; every name is a NAME
+        and names one variant of the study (claims.yaml names variants alone, and a name becomes
+        a stage and a file)."""
+        groups = self.section("variants").only(*experiments)
+        present = experiments if every_experiment else [str(e) for e in groups.mapping]
+        if not present:
+            raise ParamError(groups.path, groups.mapping, "at least one experiment's variants")
+        seen: dict[str, str] = {}
+        for experiment in present:
+            for name, entry in groups.sections(experiment).items():
+                check_name(entry.path, name)
+                if name in seen:
+                    raise ParamError(
+                        entry.path,
+                        name,
+                        f"a name no other variant of the study has (variants.{seen[name]} has "
+                        "it; claims.yaml names variants alone)",
+                    )
+                seen[name] = experiment
+                yield experiment, name, entry
 
     def integer(
         self,

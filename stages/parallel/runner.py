@@ -209,8 +209,8 @@ def _outcome(future, stage: str, seconds: float) -> StageOutcome:
 
 
 def short(stage: str) -> str:
-    """A stage's name without its dvc.yaml path (`pipelines/gpfq/dvc.yaml:train-gpfq@mlp` ->
-    `train-gpfq@mlp`): names carry their study, so they are unique on their own."""
+    """A stage's name without its dvc.yaml path (`pipelines/gpfq/dvc.yaml:train-gpfq-float_training@float_mlp` ->
+    `train-gpfq-float_training@float_mlp`): names carry their study, so they are unique on their own."""
     return stage.rsplit(":", 1)[-1]
 
 

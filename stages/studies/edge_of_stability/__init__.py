@@ -3,8 +3,10 @@
 Cohen, Kaur, Li, Kolter & Talwalkar (ICLR 2021); Damian, Nichani & Lee (ICLR 2023); Wu & Su
 (ICML 2023). Claims E1–E4 are in claims.yaml. The skeleton (stages/common/study.py) plus: mlp
 (the digits MLP on a flat θ), objectives (the losses each experiment descends), descent (GD,
-gradient flow, the search for the edge), constrained_trajectory (θ†), cubic_toy (Damian et al.'s
-two-variable model), diagonal_net (Wu & Su's diagonal linear net and its batched SGD).
+gradient flow, the search for the edge), constrained_trajectory (θ†), predicted_dynamics (Damian
+et al.'s predicted deviation from θ† and its second-order twin), tracking (GD, θ†, the predictions
+and the flow from the edge in one loop), cubic_toy (Damian et al.'s two-variable model),
+diagonal_net (Wu & Su's diagonal linear net and its batched SGD).
 """
 
 from ...common.study import Study

@@ -4,8 +4,9 @@ A check does not decide. It returns `Evidence` (stages/common/decision.py): per 
 one value per seed (a run, or a seed slot for E4's trend), the criterion and the claims.yaml key it
 comes from, and the same parts computed where the claimed effect is absent (the control). The one
 decision rule resamples the seeds and gives the verdict. A diverged or lost run enters as NaN, which
-fails its criterion, unless a part says otherwise (E4: runs that did not converge are no minimum
-and are left out of the bound, with the converged share judged as a part of its own).
+fails its criterion. E4 is the one place where a run that did not converge is not a failure: the
+trace bound is about minima, so each seed is judged over the step sizes at which it converged (a
+seed that converged nowhere fails), and the converged share per η is shown.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from ...common.atomic import DataError
-from ...common.decision import EXCLUDED, Evidence, Part, at_least, at_most, within
+from ...common.decision import Evidence, Part, at_least, at_most, within
 from ...common.params import Section
 
 INIT_SEEDS = "init seed"  # parts on runs from the same initialisations are resampled together
@@ -104,38 +105,68 @@ def reversed_in_time(frame: pd.DataFrame) -> pd.DataFrame:
     return flipped
 
 
+def rank_correlation(x, y) -> float:
+    """Spearman's ρ of two equal-length sequences; NaN if any value is missing or fewer than 3."""
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if len(x) < 3 or np.isnan(x).any() or np.isnan(y).any():
+        return float("nan")
+    return float(spearmanr(x, y).statistic)
+
+
+def rise_in_second_half(rows: pd.DataFrame, last_step: int, reach: float) -> float:
+    """Spearman's ρ of (step, S·η/2) over one run's checkpoints in the second half of its steps
+    that are still below the edge (S·η/2 < reach): Cohen et al.'s 'so long as the sharpness is less
+    than 2/η, it tends to continually rise'. A diverged run (NaN) has none."""
+    later = rows[rows["step"] >= last_step / 2]
+    if later["value"].isna().any():
+        return float("nan")
+    below = later[later["value"] < reach]
+    return rank_correlation(below["step"], below["value"])
+
+
 def sharpening_parts(
-    normalised: pd.DataFrame, runs: pd.MultiIndex, tolerance: Section, label: str = ""
+    normalised: pd.DataFrame,
+    runs: pd.MultiIndex,
+    last_steps: dict[float, int],
+    tolerance: Section,
+    label: str = "",
 ) -> list[Part]:
-    """E1's parts on S·η/2 per run: at every η but the control, it starts below reach_fraction and
-    its peak reaches it; at the control η, its peak stays ≤ control_peak_at_most and S still rises
-    (final/initial ≥ control_rise_at_least). A diverged run has no peak (NaN) and fails."""
+    """E1's parts on S·η/2 per run: at every η but the small step, it starts below reach_fraction
+    and its peak reaches it; at the small step (run to the same flow time as the edge runs), S
+    rises (final/initial ≥ small_rise_at_least) and is still rising over the second half of the run
+    while below the edge (ρ ≥ small_rise_rank_at_least). A diverged run has no peak (NaN): fails."""
     reach = tolerance.number("reach_fraction", positive=True)
-    control_lr = tolerance.number("control_lr", positive=True)
+    small_lr = tolerance.number("small_lr", positive=True)
     initial = per_run(normalised, lambda rows: rows["value"].iloc[0], runs)
     peak = per_run(normalised, lambda rows: rows["value"].max(skipna=False), runs)
     rise = per_run(normalised, lambda rows: rows["value"].iloc[-1] / rows["value"].iloc[0], runs)
     lrs = sorted(runs.get_level_values("lr").unique())
-    if control_lr not in lrs:
-        raise ValueError(f"control_lr = {control_lr:g} is not among the GD step sizes {lrs}")
+    if small_lr not in lrs:
+        raise ValueError(f"small_lr = {small_lr:g} is not among the GD step sizes {lrs}")
     parts = []
     for lr in lrs:
         where = f"η = {lr:g}{label}"
-        if lr == control_lr:
+        if lr == small_lr:
+            still_rising = per_run(
+                normalised,
+                lambda rows, lr=lr: rise_in_second_half(rows, last_steps[lr], reach),
+                runs,
+            )
             parts += [
                 part(
-                    f"{where}: peak S·η/2 (stays well below 2/η)",
-                    peak[lr],
-                    at_most(tolerance.number("control_peak_at_most", positive=True)),
-                    "control_peak_at_most",
+                    f"{where}: final / initial S (sharpens)",
+                    rise[lr],
+                    at_least(tolerance.number("small_rise_at_least", positive=True)),
+                    "small_rise_at_least",
                     group=INIT_SEEDS,
                 ),
                 part(
-                    f"{where}: final / initial S (still sharpens)",
-                    rise[lr],
-                    at_least(tolerance.number("control_rise_at_least", positive=True)),
-                    "control_rise_at_least",
+                    f"{where}: ρ(step, S) over the second half below the edge (still rising)",
+                    still_rising[lr],
+                    at_least(tolerance.number("small_rise_rank_at_least", low=-1.0, high=1.0)),
+                    "small_rise_rank_at_least",
                     group=INIT_SEEDS,
+                    paper="S continually rises while below 2/η (§3)",
                 ),
             ]
             continue
@@ -161,22 +192,23 @@ def sharpening_parts(
 
 def progressive_sharpening(table: pd.DataFrame, tolerance: Section) -> Evidence:
     """E1 (Cohen et al. 2021, §3, Fig. 1): under GD, S starts below 2/η and rises until
-    S·η/2 ≥ reach_fraction, for every η but the control; at the control η, S rises (final/initial
-    ≥ control_rise_at_least) but its peak S·η/2 stays ≤ control_peak_at_most. Control: the same
-    parts on each run's S reversed in time."""
+    S·η/2 ≥ reach_fraction, for every η but the small step; the small step, run to the same flow
+    time η·steps as the edge runs, keeps sharpening (sharpening_parts). Control: the same parts
+    on each run's S reversed in time."""
     reach = tolerance.number("reach_fraction", positive=True)
     normalised = require(
         series(table, "cohen_gd", "gd", "sharpness_times_lr_over_2"), "gd sharpness"
     )
     runs = runs_of(table, "cohen_gd", "gd")
+    losses = series(table, "cohen_gd", "gd", "loss_half_mse")
+    last_steps = {lr: int(group["step"].max()) for lr, group in losses.groupby("lr")}
     rows, numbers = [], {}
     initial = per_run(normalised, lambda r: r["value"].iloc[0], runs)
     peak = per_run(normalised, lambda r: r["value"].max(skipna=False), runs)
     rise = per_run(normalised, lambda r: r["value"].iloc[-1] / r["value"].iloc[0], runs)
     crossing = per_run(normalised, lambda r: first_step_at_or_above(r, reach), runs)
-    losses = series(table, "cohen_gd", "gd", "loss_half_mse")
     for lr in sorted(runs.get_level_values("lr").unique()):
-        steps = int(losses.loc[losses["lr"] == lr, "step"].max())
+        steps = last_steps[lr]
         rows.append(
             {
                 "η": f"{lr:g}",
@@ -191,16 +223,18 @@ def progressive_sharpening(table: pd.DataFrame, tolerance: Section) -> Evidence:
         numbers[f"lr{lr:g}_peak_sharpness_times_lr_over_2_median"] = float(median_of(peak[lr]))
         numbers[f"lr{lr:g}_final_over_initial_sharpness_median"] = float(median_of(rise[lr]))
     return Evidence(
-        parts=sharpening_parts(normalised, runs, tolerance),
-        control=sharpening_parts(reversed_in_time(normalised), runs, tolerance, ", reversed"),
+        parts=sharpening_parts(normalised, runs, last_steps, tolerance),
+        control=sharpening_parts(
+            reversed_in_time(normalised), runs, last_steps, tolerance, ", reversed"
+        ),
         control_description=(
             "every run's S·η/2 reversed in time, so that S falls from its last value to its first: "
             "the sharpening is removed and the same numbers remain; it must fail, since an edge run "
-            "then starts at the edge and the control η's S shrinks"
+            "then starts at the edge and the small step's S shrinks"
         ),
         summary=(
-            "Per η: S·η/2 at the first checkpoint and its peak over the run; the control η's final "
-            "over initial S (medians over the init seeds)."
+            "Per η: S·η/2 at the first checkpoint and its peak over the run; the small step's final "
+            "over initial S and its rank correlation with the step over the run's second half."
         ),
         rows=rows,
         numbers=numbers,
@@ -239,8 +273,8 @@ def edge_summary(
     }
 
 
-def gd_edge_summaries(table: pd.DataFrame, reach: float, band: float, control_lr: float):
-    """Per GD run at every η but the control, from its first checkpoint with S·η/2 ≥ reach. A run
+def gd_edge_summaries(table: pd.DataFrame, reach: float, band: float, small_lr: float):
+    """Per GD run at every η but the small step (it never reaches its edge), from its first checkpoint with S·η/2 ≥ reach. A run
     that did not meet the horizon rule (metric horizon_met: params' min_steps_after_crossing) has
     NaN summaries: "over long horizons" cannot be judged on it, and it fails."""
     normalised = require(
@@ -252,7 +286,7 @@ def gd_edge_summaries(table: pd.DataFrame, reach: float, band: float, control_lr
     met = met.set_index(["lr", "seed"])["value"]
     records = {}
     for lr, seed in runs_of(table, "cohen_gd", "gd"):
-        if lr == control_lr:
+        if lr == small_lr:
             continue
         rows = normalised[(normalised["lr"] == lr) & (normalised["seed"] == seed)]
         crossing = first_step_at_or_above(rows, reach)
@@ -305,10 +339,8 @@ def flow_edge_summaries(table: pd.DataFrame, band: float) -> pd.DataFrame:
 
 def edge_parts(summaries: pd.DataFrame, tolerance: Section, label: str, group: str) -> list[Part]:
     """E2's four parts on per-run summaries of one trajectory kind at one η."""
-    low, high = (
-        tolerance.number("median_low", positive=True),
-        tolerance.number("median_high", positive=True),
-    )
+    low = tolerance.number("median_low", positive=True)
+    high = 1 + tolerance.number("median_excess_at_most", positive=True)
     band = tolerance.number("band", positive=True)
     return [
         part(
@@ -345,7 +377,8 @@ def edge_parts(summaries: pd.DataFrame, tolerance: Section, label: str, group: s
 
 def edge_of_stability(table: pd.DataFrame, tolerance: Section) -> Evidence:
     """E2 (Cohen et al. 2021, §3): after S·η/2 first reaches reach_fraction, S hovers at or just
-    above 2/η (median S·η/2 in [median_low, median_high], a share ≥ within_band_share_at_least of
+    above 2/η (median S·η/2 in [median_low, 1 + median_excess_at_most]: by the project-wide rule
+    on the 1.03–1.05 read off Cohen et al.'s README figure), a share ≥ within_band_share_at_least of
     measurements within ±band of 2/η) while the loss rises on a share ≥ loss_rise_share_at_least of
     steps yet ends lower than at the crossing (final/crossing ≤ final_over_crossing_loss_at_most).
     Control: the same parts on gradient flow from the edge."""
@@ -353,10 +386,10 @@ def edge_of_stability(table: pd.DataFrame, tolerance: Section) -> Evidence:
         tolerance.number("reach_fraction", positive=True),
         tolerance.number("band", positive=True),
     )
-    control_lr = tolerance.number("control_lr", positive=True)
-    gd = gd_edge_summaries(table, reach, band, control_lr)
+    small_lr = tolerance.number("small_lr", positive=True)
+    gd = gd_edge_summaries(table, reach, band, small_lr)
     if gd.empty:
-        raise ValueError("no GD step size besides the control: E2 needs the edge runs")
+        raise ValueError("no GD step size besides the small step: E2 needs the edge runs")
     flow = flow_edge_summaries(table, band)
     parts, rows = [], []
     for lr, group in gd.groupby(level="lr"):
@@ -419,132 +452,156 @@ def final_values(table: pd.DataFrame, experiment: str, method: str, metric: str)
     return rows.groupby("seed")["value"].last()
 
 
-def median_distance_since_edge(table: pd.DataFrame, method: str, seeds) -> pd.Series:
-    """Per seed, the median over checkpoints after the edge of ‖θ_GD − θ‖ (the edge itself is the
-    common start); checkpoints after θ†'s λ2 stop have no distance and are not in the median."""
-    rows = require(
-        series(table, "self_stabilization", method, "distance_to_gd"), f"{method} distances"
+def distances_since_edge(table: pd.DataFrame, methods, seeds) -> dict[int, pd.DataFrame]:
+    """Per seed, ‖θ_GD − θ‖ of each method as columns, one row per step since the edge (the edge
+    itself, the common start, left out)."""
+    rows = pd.concat(
+        [
+            require(
+                series(table, "self_stabilization", m, "distance_to_gd"), f"{m} distances"
+            ).assign(method=m)
+            for m in methods
+        ]
     )
-    since_edge = rows[rows["steps_since_edge"] > 0]
-    return since_edge.groupby("seed")["value"].median().reindex(seeds)
+    rows = rows[rows["steps_since_edge"] > 0]
+    return {
+        seed: rows[rows["seed"] == seed].pivot(
+            index="steps_since_edge", columns="method", values="value"
+        )
+        for seed in seeds
+    }
 
 
-def peak_sharpness(table: pd.DataFrame, method: str, seeds) -> pd.Series:
-    rows = series(table, "self_stabilization", method, "sharpness_times_lr_over_2")
-    return rows.groupby("seed")["value"].max().reindex(seeds)
+def median_ratio(distances: dict[int, pd.DataFrame], numerator: str, denominator: str) -> pd.Series:
+    """Per seed, the median over steps of ‖GD − numerator‖ over the median of ‖GD − denominator‖,
+    both over the steps where both are tracked (NaN where there are none: a lost seed)."""
+    ratios = {}
+    for seed, frame in distances.items():
+        both = frame[[numerator, denominator]].dropna() if len(frame) else frame
+        ratios[seed] = (
+            float(both[numerator].median() / both[denominator].median()) if len(both) else np.nan
+        )
+    return pd.Series(ratios).rename_axis("seed")
 
 
-def toy_sharpness_before_edge(table: pd.DataFrame, seeds) -> pd.Series:
-    """Per toy run, the mean of its window means of S·η/2 over windows that end before the edge."""
-    windows = series(table, "toy_cubic", "gd", "sharpness_times_lr_over_2_window_mean")
-    edge = final_values(table, "toy_cubic", "gd", "edge_step")
-    before = windows[windows["step"] < windows["seed"].map(edge)]
-    return before.groupby("seed")["value"].mean().reindex(seeds)
+def tracked_series(table: pd.DataFrame, method: str, metric: str, seeds, summary) -> pd.Series:
+    rows = series(table, "self_stabilization", method, metric)
+    return rows.groupby("seed")["value"].agg(summary).reindex(seeds)
 
 
 def self_stabilization(table: pd.DataFrame, tolerance: Section) -> Evidence:
-    """E3 (Damian et al. 2023). (a) the cubic toy: mean S·η/2 after the edge in [toy_sharpness_low,
-    _high]. (b) the network: per seed, the median over checkpoints since the edge of ‖θ_GD − θ†‖
-    over that of ‖θ_GD − θ_GF‖ at most distance_ratio_at_most, and max S(θ†)·η/2 at most
-    constrained_sharpness_at_most. Control: the flow in θ†'s place, and the toy before its edge.
-    The toy's mean x² / δ² is shown, not judged: it is 1 for any bounded stationary run."""
-    toy_band = within(
-        tolerance.number("toy_sharpness_low", positive=True),
-        tolerance.number("toy_sharpness_high", positive=True),
-    )
+    """E3 (Damian et al. 2023, §4–5) on the network, from the step GD first meets 2/η, per seed:
+    GD follows θ† + v, the predicted dynamics (median ‖GD − (θ† + v)‖ over median ‖GD − θ†‖ ≤
+    prediction_error_ratio_at_most), and θ† much more closely than gradient flow (median
+    ‖GD − θ†‖ over median ‖GD − flow‖ ≤ distance_ratio_at_most), while θ† is tracked (λ2 stop).
+    Control: the same parts with the second-order prediction θ† + w in place of θ† + v (without
+    the cubic term that self-stabilizes). The toy's mean x² / δ² and mean S·η/2 are shown,
+    not judged: both hold for any bounded oscillation at the edge."""
+    prediction_at_most = at_most(tolerance.number("prediction_error_ratio_at_most", positive=True))
     ratio_at_most = at_most(tolerance.number("distance_ratio_at_most", positive=True))
-    sharpness_at_most = at_most(tolerance.number("constrained_sharpness_at_most", positive=True))
-    toy_seeds = runs_of(table, "toy_cubic", "gd").get_level_values("seed")
-    toy_after = final_values(
-        table, "toy_cubic", "gd", "sharpness_times_lr_over_2_mean_after_edge"
-    ).reindex(toy_seeds)
-    toy_before = toy_sharpness_before_edge(table, toy_seeds)
-    x_squared = final_values(table, "toy_cubic", "gd", "x_squared_mean_after_edge")
-    predicted = final_values(table, "toy_cubic", "gd", "predicted_x_squared")
     seeds = runs_of(table, "self_stabilization", "gd").get_level_values("seed")
-    to_dagger = median_distance_since_edge(table, "constrained", seeds)
-    to_flow = median_distance_since_edge(table, "flow", seeds)
-    dagger_peak, flow_peak = (
-        peak_sharpness(table, "constrained", seeds),
-        peak_sharpness(table, "flow", seeds),
+    distances = distances_since_edge(
+        table, ("constrained", "predicted", "quadratic", "flow"), seeds
     )
     parts = [
         part(
-            "(a) toy: mean S·η/2 after the edge",
-            toy_after,
-            toy_band,
-            "toy_sharpness_low",
-            group="toy x0",
-            paper="1 (S ≈ 2/η, §3)",
+            "median ‖GD − (θ† + v)‖ / median ‖GD − θ†‖ since the edge (the predicted dynamics)",
+            median_ratio(distances, "predicted", "constrained"),
+            prediction_at_most,
+            "prediction_error_ratio_at_most",
+            group=INIT_SEEDS,
+            paper="≪ 1 (GD ≈ θ† + v, eq. 5)",
         ),
         part(
-            "(b) network: median ‖GD − θ†‖ / median ‖GD − flow‖ since the edge",
-            to_dagger / to_flow,
+            "median ‖GD − θ†‖ / median ‖GD − flow‖ since the edge",
+            median_ratio(distances, "constrained", "flow"),
             ratio_at_most,
             "distance_ratio_at_most",
             group=INIT_SEEDS,
             paper="≪ 1",
         ),
-        part(
-            "(b) network: max S(θ†)·η/2",
-            dagger_peak,
-            sharpness_at_most,
-            "constrained_sharpness_at_most",
-            group=INIT_SEEDS,
-            paper="≤ 1 (θ† keeps S ≤ 2/η)",
-        ),
     ]
-    control = [
+    control = [  # the same check with the cubic (self-stabilizing) term taken out of the prediction
         part(
-            "(a) toy before its edge: mean S·η/2",
-            toy_before,
-            toy_band,
-            "toy_sharpness_low",
-            group="toy x0",
-        ),
-        part(
-            "(b) flow in θ†'s place: median ‖GD − flow‖ / median ‖GD − θ†‖",
-            to_flow / to_dagger,
-            ratio_at_most,
-            "distance_ratio_at_most",
+            "second-order θ† + w in place of θ† + v: median ‖GD − (θ† + w)‖ / median ‖GD − θ†‖",
+            median_ratio(distances, "quadratic", "constrained"),
+            prediction_at_most,
+            "prediction_error_ratio_at_most",
             group=INIT_SEEDS,
         ),
-        part(
-            "(b) flow in θ†'s place: max S(flow)·η/2",
-            flow_peak,
-            sharpness_at_most,
-            "constrained_sharpness_at_most",
-            group=INIT_SEEDS,
-        ),
+        parts[1],
     ]
+    toy_seeds = runs_of(table, "toy_cubic", "gd").get_level_values("seed")
+    x_squared = final_values(table, "toy_cubic", "gd", "x_squared_mean_after_edge")
+    predicted = final_values(table, "toy_cubic", "gd", "predicted_x_squared")
+    toy_sharpness = final_values(
+        table, "toy_cubic", "gd", "sharpness_times_lr_over_2_mean_after_edge"
+    )
     eigen_ratio = final_values(table, "self_stabilization", "gd", "lambda2_over_lambda1_at_edge")
     tracked = final_values(table, "self_stabilization", "constrained", "tracked_steps")
+    dagger_peak = tracked_series(table, "constrained", "sharpness_times_lr_over_2", seeds, "max")
+    flow_peak = tracked_series(table, "flow", "sharpness_times_lr_over_2", seeds, "max")
+    gd_mean = tracked_series(table, "gd", "sharpness_times_lr_over_2", seeds, "mean")
+
+    def median_of_method(method):
+        return [median_of(frame[method]) if len(frame) else np.nan for frame in distances.values()]
+
     rows = [
+        {"quantity": "last step θ† was tracked (λ2 stop; of the horizon)", "ours": spread(tracked)},
+        {"quantity": "λ2/λ1 where GD meets 2/η", "ours": spread(eigen_ratio)},
+        *(
+            {
+                "quantity": f"median ‖GD − {name}‖ since the edge",
+                "ours": spread(median_of_method(m)),
+            }
+            for m, name in (
+                ("constrained", "θ†"),
+                ("predicted", "(θ† + v)"),
+                ("quadratic", "(θ† + w)"),
+                ("flow", "flow"),
+            )
+        ),
         {
-            "quantity": "(a) toy: mean x² after the edge / δ² = 2α/b (1 for any bounded stationary run)",
+            "quantity": "flow in θ†'s place: median ‖GD − flow‖ / median ‖GD − θ†‖",
+            "ours": spread(median_ratio(distances, "flow", "constrained")),
+        },
+        {"quantity": "max S(θ†)·η/2 (θ† keeps S ≤ 2/η)", "ours": spread(dagger_peak)},
+        {"quantity": "mean S·η/2 of GD since the edge", "ours": spread(gd_mean)},
+        {"quantity": "max S·η/2 of the flow", "ours": spread(flow_peak)},
+        {
+            "quantity": "toy: mean x² after the edge / δ² = 2α/b (1 for any bounded stationary run)",
             "ours": spread((x_squared / predicted).reindex(toy_seeds)),
         },
-        {"quantity": "(a) toy: mean x² after the edge", "ours": spread(x_squared)},
-        {"quantity": "(b) λ2/λ1 where GD meets 2/η", "ours": spread(eigen_ratio)},
-        {"quantity": "(b) median ‖GD − θ†‖ since the edge", "ours": spread(to_dagger)},
-        {"quantity": "(b) median ‖GD − flow‖ since the edge", "ours": spread(to_flow)},
-        {"quantity": "(b) max S(flow)·η/2", "ours": spread(flow_peak)},
-        {"quantity": "(b) last step θ† was tracked (λ2 stop)", "ours": spread(tracked)},
+        {"quantity": "toy: mean S·η/2 after the edge", "ours": spread(toy_sharpness)},
     ]
     numbers = {
-        "toy_x_squared_over_predicted_median": float(median_of(x_squared / predicted)),
-        "distance_ratio_constrained_over_flow_median": float(median_of(to_dagger / to_flow)),
-        "constrained_max_sharpness_times_lr_over_2_median": float(median_of(dagger_peak)),
-        "flow_max_sharpness_times_lr_over_2_median": float(median_of(flow_peak)),
-        "lambda2_over_lambda1_at_edge_median": float(median_of(eigen_ratio)),
+        "prediction_error_ratio_median": median_of(
+            median_ratio(distances, "predicted", "constrained")
+        ),
+        "quadratic_error_ratio_median": median_of(
+            median_ratio(distances, "quadratic", "constrained")
+        ),
+        "distance_ratio_constrained_over_flow_median": median_of(
+            median_ratio(distances, "constrained", "flow")
+        ),
+        "constrained_tracked_steps_median": median_of(tracked),
+        "constrained_max_sharpness_times_lr_over_2_median": median_of(dagger_peak),
+        "lambda2_over_lambda1_at_edge_median": median_of(eigen_ratio),
+        "toy_x_squared_over_predicted_median": median_of(x_squared / predicted),
+        "toy_sharpness_times_lr_over_2_mean_median": median_of(toy_sharpness),
     }
     return Evidence(
         parts=parts,
         control=control,
         control_description=(
-            "gradient flow in θ†'s place (the trajectory Damian et al. contrast θ† with) and the "
-            "toy's GD before it reaches 2/η: GD does not follow the flow, the flow's S rises past "
-            "2/η, and before the edge there is nothing to stabilise, so each must fail"
+            "the same check with the second-order prediction θ† + w (the recursion without the "
+            "cubic term, the deviation a quadratic model of the loss predicts) in place of Damian "
+            "et al.'s θ† + v: without self-stabilization the prediction does not track GD, so it "
+            "must fail"
+        ),
+        summary=(
+            "Medians over the steps θ† was tracked, per seed (tracking ends at the horizon or where "
+            "λ2(θ†)·η/2 first exceeds the stop). The toy is shown in its figure and below."
         ),
         rows=rows,
         numbers=numbers,
@@ -567,82 +624,64 @@ def diagonal_final(
     return values.where(converged == 1.0)
 
 
-def seed_slots(runs: pd.Series) -> pd.DataFrame:
-    """Runs as a (slot, lr) table: slot k holds the k-th run (in seed order) of every η, so that a
-    slot's row is one run per step size, all independent, for a trend per slot."""
-    frame = runs.rename("value").reset_index()
-    frame["slot"] = frame.groupby("lr")["seed"].rank(method="first").astype(int) - 1
-    return frame.pivot(index="slot", columns="lr", values="value").sort_index(axis=1)
+def largest_converged(values: pd.Series) -> pd.Series:
+    """Per seed, the largest value over the η at which that seed's run converged (NaN: none did)."""
+    return values.groupby(level="seed").max()
 
 
-def rank_correlation(lrs: np.ndarray, traces: np.ndarray) -> float:
-    """Spearman's ρ of (η, tr H) over one slot's runs; NaN if any run is missing."""
-    if np.isnan(traces).any():
-        return float("nan")
-    return float(spearmanr(lrs, traces).statistic)
+def trend_per_seed(traces: pd.Series) -> pd.Series:
+    """Per seed, Spearman's ρ of (η, tr H) over the η at which that seed's run converged (NaN with
+    fewer than three)."""
+    return (
+        traces.dropna()
+        .groupby(level="seed")
+        .apply(lambda runs: rank_correlation(runs.index.get_level_values("lr"), runs.to_numpy()))
+        .reindex(traces.index.get_level_values("seed").unique())
+    )
 
 
 def sgd_trace_bound(table: pd.DataFrame, tolerance: Section) -> Evidence:
-    """E4 (Wu & Su 2023, the trace bound of batch-1 SGD): converged runs have tr(H)·η/2 ≤
-    trace_times_lr_over_2_at_most at every η (a run that did not converge is no minimum: left out,
-    with the converged share ≥ converged_share_at_least judged beside it); tr(H) falls as η grows
-    (per seed slot, Spearman's ρ of (η, tr H) ≤ trend_spearman_at_most); GD near its edge has
-    λmax·η/2 in [gd_sharpness_low, gd_sharpness_high] but tr(H)·η/2 ≥
-    gd_trace_times_lr_over_2_at_least (one deterministic run). Control: SGD's bound on that GD run."""
+    """E4 (Wu & Su 2023): a minimum linearly stable for batch-1 SGD has tr(H) ≤ 2/η. Per seed (one
+    batch order run at every η of a grid up to SGD's divergence), the largest tr(H)·η/2 over the
+    η at which it converged is ≤ trace_times_lr_over_2_at_most (a run that did not converge is no
+    minimum; a seed that converged nowhere fails), and tr(H) falls as η grows (ρ(η, tr H) per seed
+    ≤ trend_spearman_at_most). GD near its own edge (its largest η, outside SGD's grid) has λmax·η/2
+    in [gd_sharpness_low, gd_sharpness_high] but tr(H)·η/2 ≥ gd_trace_times_lr_over_2_at_least.
+    Control: SGD's bound on GD at SGD's own step sizes (Wu & Su: GD's stability bounds only λmax)."""
     bound = at_most(tolerance.number("trace_times_lr_over_2_at_most", positive=True))
-    share_at_least = at_least(tolerance.number("converged_share_at_least", positive=True))
     normalised = diagonal_final(table, "sgd", "trace_times_lr_over_2", batch_size=1)
     traces = diagonal_final(table, "sgd", "trace_hessian", batch_size=1)
-    parts, rows = [], []
-    for lr, values in normalised.groupby(level="lr"):
-        parts += [
-            part(
-                f"SGD batch 1, η = {lr:g}: tr(H)·η/2 of converged runs",
-                values,
-                bound,
-                "trace_times_lr_over_2_at_most",
-                diverged=EXCLUDED,
-                paper="≤ 1 (tr H ≤ 2/η)",
-            ),
-            part(
-                f"SGD batch 1, η = {lr:g}: share of runs converged",
-                values.notna().astype(float),
-                share_at_least,
-                "converged_share_at_least",
-                statistic=lambda v: v.mean(axis=1),
-            ),
-        ]
-        rows.append(
-            {
-                "method": "SGD batch 1",
-                "η": f"{lr:g}",
-                "converged": f"{int(values.notna().sum())}/{len(values)}",
-                "tr(H)": spread(traces[lr]),
-                "tr(H)·η/2": spread(values),
-            }
+    sgd_lrs = sorted(normalised.index.get_level_values("lr").unique())
+    gd_normalised = diagonal_final(table, "gd", "trace_times_lr_over_2")
+    gd_sharpness = diagonal_final(table, "gd", "sharpness_times_lr_over_2")
+    gd_lambda2 = diagonal_final(table, "gd", "lambda2")
+    gd_lrs = sorted(gd_normalised.index.get_level_values("lr").unique())
+    edge_lr = gd_lrs[-1]
+    if edge_lr in sgd_lrs or not set(gd_lrs[:-1]) <= set(sgd_lrs):
+        raise ValueError(
+            f"GD's step sizes {gd_lrs}: allowed: some of SGD's {sgd_lrs}, then one larger (its edge)"
         )
-    slots = seed_slots(traces)
-    lrs = slots.columns.to_numpy(np.float64)
-    trend = pd.Series(
-        [rank_correlation(lrs, row) for row in slots.to_numpy()], index=slots.index
-    ).rename_axis("seed")
-    parts.append(
+    same_lr = gd_normalised.drop(edge_lr, level="lr")
+    parts = [
         part(
-            "SGD batch 1: Spearman ρ(η, tr H) per seed slot (one run per η)",
-            trend,
+            "SGD batch 1: per seed, the largest tr(H)·η/2 over its converged runs",
+            largest_converged(normalised),
+            bound,
+            "trace_times_lr_over_2_at_most",
+            group="batch order",
+            paper="≤ 1 (tr H ≤ 2/η)",
+        ),
+        part(
+            "SGD batch 1: per seed, ρ(η, tr H) over its converged runs",
+            trend_per_seed(traces),
             at_most(tolerance.number("trend_spearman_at_most", low=-1.0, high=1.0)),
             "trend_spearman_at_most",
+            group="batch order",
             paper="tr H shrinks as η grows",
-        )
-    )
-    gd_sharpness = diagonal_final(table, "gd", "sharpness_times_lr_over_2")
-    gd_trace = diagonal_final(table, "gd", "trace_times_lr_over_2")
-    gd_lambda2 = diagonal_final(table, "gd", "lambda2")
-    gd_lr = float(gd_trace.index.get_level_values("lr")[0])
-    parts += [
+        ),
         part(
-            f"GD η = {gd_lr:g} (one deterministic run): λmax·η/2",
-            gd_sharpness,
+            f"GD η = {edge_lr:g} (its edge; one deterministic run): λmax·η/2",
+            gd_sharpness.xs(edge_lr, level="lr"),
             within(
                 tolerance.number("gd_sharpness_low", positive=True),
                 tolerance.number("gd_sharpness_high", positive=True),
@@ -652,47 +691,72 @@ def sgd_trace_bound(table: pd.DataFrame, tolerance: Section) -> Evidence:
             paper="≈ 1 (GD bounds λmax ≤ 2/η)",
         ),
         part(
-            f"GD η = {gd_lr:g}: tr(H)·η/2",
-            gd_trace,
+            f"GD η = {edge_lr:g}: tr(H)·η/2",
+            gd_normalised.xs(edge_lr, level="lr"),
             at_least(tolerance.number("gd_trace_times_lr_over_2_at_least", positive=True)),
             "gd_trace_times_lr_over_2_at_least",
             deterministic=True,
         ),
     ]
-    rows.append(
-        {
-            "method": "GD",
-            "η": f"{gd_lr:g}",
-            "converged": f"{int(gd_trace.notna().sum())}/{len(gd_trace)}",
-            "tr(H)·η/2": spread(gd_trace),
-            "λmax·η/2": spread(gd_sharpness),
-            "λ2·η/2": spread(gd_lambda2 * gd_lr / 2),
-        }
-    )
     control = [
         part(
-            f"GD η = {gd_lr:g} under SGD's bound: tr(H)·η/2",
-            gd_trace,
+            f"GD at SGD's η ({', '.join(f'{lr:g}' for lr in gd_lrs[:-1])}) under SGD's bound: the "
+            "largest tr(H)·η/2 over its converged runs",
+            largest_converged(same_lr),
             bound,
             "trace_times_lr_over_2_at_most",
             deterministic=True,
         )
     ]
+    rows = []
+    for lr in sgd_lrs:
+        sgd = normalised.xs(lr, level="lr")
+        row = {
+            "η": f"{lr:g}",
+            "SGD converged": f"{int(sgd.notna().sum())}/{len(sgd)}",
+            "SGD tr(H)": spread(traces.xs(lr, level="lr")),
+            "SGD tr(H)·η/2": spread(sgd),
+        }
+        if lr in gd_lrs:
+            row |= {
+                "GD tr(H)·η/2": spread(gd_normalised.xs(lr, level="lr")),
+                "GD λmax·η/2": spread(gd_sharpness.xs(lr, level="lr")),
+            }
+        rows.append(row)
+    rows.append(
+        {
+            "η": f"{edge_lr:g} (GD's edge)",
+            "GD tr(H)·η/2": spread(gd_normalised.xs(edge_lr, level="lr")),
+            "GD λmax·η/2": spread(gd_sharpness.xs(edge_lr, level="lr")),
+            "GD λ2·η/2": spread(gd_lambda2.xs(edge_lr, level="lr") * edge_lr / 2),
+        }
+    )
+    converged_lrs = normalised.dropna().index.to_frame(index=False).groupby("seed")["lr"].max()
     numbers = {
         **{
-            f"sgd_lr{lr:g}_trace_times_lr_over_2_median": float(median_of(values))
-            for lr, values in normalised.groupby(level="lr")
+            f"sgd_lr{lr:g}_trace_times_lr_over_2_median": median_of(normalised.xs(lr, level="lr"))
+            for lr in sgd_lrs
         },
-        "trace_vs_lr_spearman_per_slot_median": float(median_of(trend)),
-        "gd_sharpness_times_lr_over_2": float(gd_sharpness.iloc[0]),
-        "gd_trace_times_lr_over_2": float(gd_trace.iloc[0]),
+        "sgd_largest_converged_trace_times_lr_over_2_median": median_of(
+            largest_converged(normalised)
+        ),
+        "sgd_largest_converged_lr_median": median_of(converged_lrs),
+        "trace_vs_lr_spearman_per_seed_median": median_of(trend_per_seed(traces)),
+        "gd_same_lr_largest_trace_times_lr_over_2": median_of(largest_converged(same_lr)),
+        "gd_edge_sharpness_times_lr_over_2": median_of(gd_sharpness.xs(edge_lr, level="lr")),
+        "gd_edge_trace_times_lr_over_2": median_of(gd_normalised.xs(edge_lr, level="lr")),
     }
     return Evidence(
         parts=parts,
         control=control,
         control_description=(
-            "the trace bound applied to full-batch GD (Wu & Su: GD's stability bounds only λmax): "
-            "GD at its edge sits at a minimum whose tr(H) exceeds 2/η, so it must fail"
+            "the trace bound applied to full-batch GD at SGD's own step sizes (Wu & Su: GD's "
+            "stability bounds only λmax): GD converges there to minima whose tr(H) exceeds 2/η, "
+            "so it must fail; it also shows the bound binds on this grid"
+        ),
+        summary=(
+            "Per seed, one batch order run at every η of the grid; the largest tr(H)·η/2 is where "
+            "the bound binds (the largest η at which the seed converged)."
         ),
         rows=rows,
         numbers=numbers,

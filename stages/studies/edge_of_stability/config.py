@@ -5,13 +5,12 @@ each variant (one train instance) naming its method, and each (experiment, metho
 of variant with a dataclass of its own, holding only the fields that kind reads:
 - cohen_gd / gd (`CohenGD`): full-batch GD on a digits MLP from initialisation, for the variant's
   own number of steps (E1, E2; the horizon rule: at least `min_steps_after_crossing` steps after 2/η);
-- self_stabilization / gd, constrained, flow (`SelfStabilizationGD`, `ConstrainedTrajectory`,
-  `GradientFlow`): from the step where GD first has S·η/2 ≥ 1, GD, the constrained trajectory θ† or
-  gradient flow (E3b); θ† and the flow are measured against the run of the GD variant named by
-  `setup.self_stabilization.gd_variant`;
+- self_stabilization / tracking (`SelfStabilizationTracking`): from the step where GD first has
+  S·η/2 ≥ 1, GD, the constrained trajectory θ†, Damian et al.'s predicted dynamics around it (and
+  its second-order twin, the control) and gradient flow, in one loop (E2's control, E3);
 - toy_cubic / gd (`ToyCubicGD`): GD on Damian et al.'s two-variable cubic model (E3a);
 - diagonal_net / sgd, gd (`DiagonalSGD`, `DiagonalGD`): the diagonal linear net, SGD at several η
-  batched as one tensor program, or full-batch GD near its edge (E4).
+  batched as one tensor program, or full-batch GD at SGD's η and near its own edge (E4).
 Code dispatches on a variant's type; its `experiment` and `method` (class constants) only label the
 table's rows. `setup.first_seed` is added to every seed the study draws (the listed seeds are
 offsets from it), so a reviewer reruns on a fresh block of seeds with
@@ -21,7 +20,6 @@ Every check runs before any compute and names the bad key, the value and what is
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from itertools import pairwise
@@ -39,7 +37,6 @@ SETTING_COLUMNS = {  # the table's setting columns (stages/common/tables.py); nu
     "batch_size": "int64",  # B, examples per SGD step; null for full-batch methods
     "steps_since_edge": "int64",  # self_stabilization: steps since GD first had S·η/2 ≥ 1
 }
-VARIANT_NAME = re.compile(r"[A-Za-z0-9_-]+")  # DVC addresses params by dotted keys
 EXPERIMENTS = ("cohen_gd", "self_stabilization", "toy_cubic", "diagonal_net")
 
 
@@ -100,17 +97,14 @@ class CohenGDSetup:
 
 @dataclass(frozen=True)
 class SelfStabilizationSetup:
-    """Damian et al. (2023) §4–5 at CPU size: GD from init to the edge, then the variant's dynamics."""
+    """Damian et al. (2023) §4–5 at CPU size: GD from init to the edge, then the variant's tracking."""
 
     lr: float  # η of GD to the edge and of every trajectory from it (2/η the edge)
     network: Network
     seeds: tuple[int, ...]  # initialisation seeds: first_seed + the listed offsets
     max_steps_to_edge: int  # GD steps allowed to reach S·η/2 ≥ 1; a seed that does not is lost
     edge_search_every: int  # S checked every this many steps, then every step after an overshoot
-    track_steps: int  # steps tracked from the edge (for the flow: units η of time)
-    checkpoint_every: int  # steps between saved θ (≤ track_steps)
     lanczos_tolerance: float  # ARPACK's relative accuracy; also used by θ†'s projections
-    gd_variant: str  # the self_stabilization gd variant whose run θ† and the flow are compared with
 
 
 @dataclass(frozen=True)
@@ -146,38 +140,26 @@ class CohenGD:
     method: ClassVar[str] = "gd"
     name: str
     lr: float  # η (the edge is S = 2/η)
-    steps: int  # GD steps from initialisation (≥ setup.cohen_gd.checkpoint_every)
+    steps: int  # GD steps from initialisation (≥ checkpoint_every)
+    checkpoint_every: int  # steps between saved θ: the variant's own, else setup.cohen_gd's
 
 
 @dataclass(frozen=True)
-class SelfStabilizationGD:
-    """GD continued from the edge: the trajectory θ† and the flow are compared with."""
+class SelfStabilizationTracking:
+    """From the edge, one loop as Damian et al.'s `track_dynamics` (adamian98/EOS, taylor.py): GD;
+    θ†, projected GD onto {S ≤ 2/η, ∇L·u = 0} (constrained_trajectory.py); the predicted dynamics
+    θ† + v_t and its second-order twin θ† + w_t (predicted_dynamics.py); gradient flow at equal
+    times t = kη."""
 
     experiment: ClassVar[str] = "self_stabilization"
-    method: ClassVar[str] = "gd"
+    method: ClassVar[str] = "tracking"
     name: str
-
-
-@dataclass(frozen=True)
-class ConstrainedTrajectory:
-    """θ†: projected GD onto {S ≤ 2/η, ∇L·u = 0} from the edge (Damian et al. §4; their
-    `linear_project`, constrained_trajectory.py)."""
-
-    experiment: ClassVar[str] = "self_stabilization"
-    method: ClassVar[str] = "constrained"
-    name: str
-    projection_steps: int  # linearised projections per step (Damian et al.'s code: 3)
-    stop_lambda2_times_lr_over_2: float  # tracking stops once λ2·η/2 exceeds this (theirs: 0.95)
-
-
-@dataclass(frozen=True)
-class GradientFlow:
-    """Gradient flow dθ/dt = −∇L(θ) from the edge, compared with GD at equal times t = kη."""
-
-    experiment: ClassVar[str] = "self_stabilization"
-    method: ClassVar[str] = "flow"
-    name: str
-    substeps: int  # Euler steps of η/substeps per unit η of time
+    track_steps: int  # steps tracked from the edge (Damian: 2000; for the flow, units η of time)
+    checkpoint_every: int  # steps between saved θ of GD and the flow, where S is measured
+    projection_steps: int  # linearised projections per θ† step (Damian et al.'s code: 3)
+    stop_lambda2_times_lr_over_2: float  # θ† is tracked while λ2(θ†)·η/2 ≤ this (theirs: 0.95)
+    eigengap_check_every: int  # steps between λ2(θ†) checks (theirs: 50)
+    flow_substeps: int  # Euler steps of η/flow_substeps per unit η of time
 
 
 @dataclass(frozen=True)
@@ -194,41 +176,41 @@ class ToyCubicGD:
 @dataclass(frozen=True)
 class DiagonalSGD:
     """SGD with replacement on the diagonal net, every (η, seed) run batched as one tensor program;
-    run r uses η = lrs[r // seeds_per_lr] and seed first_seed + r (its batch order)."""
+    seed k (first_seed + k) draws one batch order and uses it at every η, so the runs at different
+    η are paired by seed (a trend over η per seed)."""
 
     experiment: ClassVar[str] = "diagonal_net"
     method: ClassVar[str] = "sgd"
     name: str
     lrs: tuple[float, ...]  # the step sizes η, increasing
-    seeds_per_lr: int  # runs per η, each with its own seed
+    seeds: int  # batch orders first_seed + 0 … seeds − 1, each run at every η
     batch: int  # B, examples per step (Wu & Su's trace bound is for B = 1)
     steps: int  # SGD steps per run
 
     def run_lrs(self) -> list[float]:
-        """η of every run, in run order."""
-        return [lr for lr in self.lrs for _ in range(self.seeds_per_lr)]
+        """η of every run, in run order (all seeds of the first η, then of the next, …)."""
+        return [lr for lr in self.lrs for _ in range(self.seeds)]
+
+    def run_seeds(self, first_seed: int) -> list[int]:
+        """The seed (batch order) of every run, in run order."""
+        return [first_seed + k for _ in self.lrs for k in range(self.seeds)]
 
 
 @dataclass(frozen=True)
 class DiagonalGD:
-    """Full-batch GD on the diagonal net from u = v = init_scale·1 (deterministic: one run)."""
+    """Full-batch GD on the diagonal net from u = v = init_scale·1 at each η, batched (deterministic:
+    one run per η, seed 0)."""
 
     experiment: ClassVar[str] = "diagonal_net"
     method: ClassVar[str] = "gd"
     name: str
-    lr: float  # η
-    steps: int  # GD steps
+    lrs: tuple[
+        float, ...
+    ]  # the step sizes η, increasing: SGD's grid to compare at equal η, and GD's edge
+    steps: int  # GD steps per run
 
 
-Variant = (
-    CohenGD
-    | SelfStabilizationGD
-    | ConstrainedTrajectory
-    | GradientFlow
-    | ToyCubicGD
-    | DiagonalSGD
-    | DiagonalGD
-)
+Variant = CohenGD | SelfStabilizationTracking | ToyCubicGD | DiagonalSGD | DiagonalGD
 
 
 @dataclass(frozen=True)
@@ -240,12 +222,6 @@ class Config:
     toy_cubic: ToyCubicSetup
     diagonal_net: DiagonalNetSetup
     variants: dict[str, Variant]  # every experiment group's variants, in params order
-
-
-def measure_reads(config: Config, variant_name: str) -> list[str]:
-    """Other variants whose runs a variant's measure reads: θ† and the flow, the GD variant's run."""
-    compared = isinstance(config.variants[variant_name], (ConstrainedTrajectory, GradientFlow))
-    return [config.self_stabilization.gd_variant] if compared else []
 
 
 def variant_names(config: Config) -> list[str]:
@@ -271,32 +247,10 @@ def parse(section: Section) -> Config:
         parse_diagonal_net(setup.section("diagonal_net")),
         variants={},
     )
-    groups = section.section("variants")
-    groups.only(*EXPERIMENTS)
-    variants: dict[str, Variant] = {}
-    for experiment in EXPERIMENTS:
-        for name, entry in groups.sections(experiment).items():
-            if not VARIANT_NAME.fullmatch(name):
-                raise ParamError(
-                    entry.path,
-                    name,
-                    "a variant name of letters, digits, _ and - (DVC keys are dotted paths)",
-                )
-            if name in variants:
-                raise ParamError(
-                    entry.path,
-                    name,
-                    f"a name no other group uses (variants.{variants[name].experiment} has it; "
-                    "claims.yaml names variants alone)",
-                )
-            variants[name] = parse_variant(experiment, name, entry, setups)
-    gd_variant = variants.get(setups.self_stabilization.gd_variant)
-    if not isinstance(gd_variant, SelfStabilizationGD):
-        raise ParamError(
-            setup.key("self_stabilization.gd_variant"),
-            setups.self_stabilization.gd_variant,
-            "the name of a variant in variants.self_stabilization with method gd",
-        )
+    variants = {
+        name: parse_variant(experiment, name, entry, setups)
+        for experiment, name, entry in section.variant_entries(EXPERIMENTS)
+    }
     return replace(setups, variants=variants)
 
 
@@ -349,27 +303,15 @@ def parse_self_stabilization(
     section: Section, data: DataSetup, first_seed: int
 ) -> SelfStabilizationSetup:
     section.only(
-        "lr",
-        "network",
-        "seeds",
-        "max_steps_to_edge",
-        "edge_search_every",
-        "track_steps",
-        "checkpoint_every",
-        "lanczos_tolerance",
-        "gd_variant",
+        "lr", "network", "seeds", "max_steps_to_edge", "edge_search_every", "lanczos_tolerance"
     )
-    track_steps = section.integer("track_steps", minimum=1)
     return SelfStabilizationSetup(
         section.number("lr", positive=True),
         parse_network(section.section("network"), data),
         seeds(section, first_seed),
         section.integer("max_steps_to_edge", minimum=1),
         section.integer("edge_search_every", minimum=1),
-        track_steps,
-        checkpoint_every(section, track_steps),
         lanczos_tolerance(section),
-        section.text("gd_variant"),
     )
 
 
@@ -401,33 +343,38 @@ def parse_diagonal_net(section: Section) -> DiagonalNetSetup:
 
 
 def parse_cohen_gd_variant(name: str, section: Section, setups: Config) -> CohenGD:
-    section.only("method", "lr", "steps")
+    section.only("method", "lr", "steps", "checkpoint_every")
     lr, steps = section.number("lr", positive=True), section.integer("steps", minimum=1)
+    if section.has("checkpoint_every"):
+        return CohenGD(name, lr, steps, checkpoint_every(section, steps))
     every = setups.cohen_gd.checkpoint_every
     if steps < every:
         raise ParamError(
             section.key("steps"), steps, f"an integer >= setup.cohen_gd.checkpoint_every = {every}"
         )
-    return CohenGD(name, lr, steps)
+    return CohenGD(name, lr, steps, every)
 
 
-def parse_self_stabilization_gd(name: str, section: Section, setups: Config) -> SelfStabilizationGD:
-    section.only("method")
-    return SelfStabilizationGD(name)
-
-
-def parse_constrained(name: str, section: Section, setups: Config) -> ConstrainedTrajectory:
-    section.only("method", "projection_steps", "stop_lambda2_times_lr_over_2")
-    return ConstrainedTrajectory(
+def parse_tracking(name: str, section: Section, setups: Config) -> SelfStabilizationTracking:
+    section.only(
+        "method",
+        "track_steps",
+        "checkpoint_every",
+        "projection_steps",
+        "stop_lambda2_times_lr_over_2",
+        "eigengap_check_every",
+        "flow_substeps",
+    )
+    track_steps = section.integer("track_steps", minimum=1)
+    return SelfStabilizationTracking(
         name,
+        track_steps,
+        checkpoint_every(section, track_steps),
         section.integer("projection_steps", minimum=1),
         section.number("stop_lambda2_times_lr_over_2", low=0.0, high=1.0, open_interval=True),
+        section.integer("eigengap_check_every", minimum=1),
+        section.integer("flow_substeps", minimum=1),
     )
-
-
-def parse_flow(name: str, section: Section, setups: Config) -> GradientFlow:
-    section.only("method", "substeps")
-    return GradientFlow(name, section.integer("substeps", minimum=1))
 
 
 def parse_toy_gd(name: str, section: Section, setups: Config) -> ToyCubicGD:
@@ -438,7 +385,7 @@ def parse_toy_gd(name: str, section: Section, setups: Config) -> ToyCubicGD:
 
 
 def parse_diagonal_sgd(name: str, section: Section, setups: Config) -> DiagonalSGD:
-    section.only("method", "lrs", "seeds_per_lr", "batch", "steps")
+    section.only("method", "lrs", "seeds", "batch", "steps")
     batch = section.integer("batch", minimum=1)
     if batch > setups.data.diagonal_examples:
         raise ParamError(
@@ -449,26 +396,24 @@ def parse_diagonal_sgd(name: str, section: Section, setups: Config) -> DiagonalS
     return DiagonalSGD(
         name,
         tuple(section.numbers("lrs", positive=True, increasing=True)),
-        section.integer("seeds_per_lr", minimum=1),
+        section.integer("seeds", minimum=1),
         batch,
         section.integer("steps", minimum=1),
     )
 
 
 def parse_diagonal_gd(name: str, section: Section, setups: Config) -> DiagonalGD:
-    section.only("method", "lr", "steps")
+    section.only("method", "lrs", "steps")
     return DiagonalGD(
-        name, section.number("lr", positive=True), section.integer("steps", minimum=1)
+        name,
+        tuple(section.numbers("lrs", positive=True, increasing=True)),
+        section.integer("steps", minimum=1),
     )
 
 
 VARIANT_PARSERS: dict[str, dict[str, Callable[[str, Section, Config], Variant]]] = {
     "cohen_gd": {"gd": parse_cohen_gd_variant},
-    "self_stabilization": {
-        "gd": parse_self_stabilization_gd,
-        "constrained": parse_constrained,
-        "flow": parse_flow,
-    },
+    "self_stabilization": {"tracking": parse_tracking},
     "toy_cubic": {"gd": parse_toy_gd},
     "diagonal_net": {"sgd": parse_diagonal_sgd, "gd": parse_diagonal_gd},
 }

@@ -1,8 +1,8 @@
 """Full-batch gradient descent, gradient flow, and the search for the edge of stability.
 
 GD (Cohen et al. 2021, §3): θ_{t+1} = θ_t − η ∇L(θ_t).
-Gradient flow dθ/dt = −∇L(θ), integrated by Euler steps of size η/substeps, so that checkpoint k
-of the flow sits at the same time t = kη as GD's step k (Damian et al. 2023 compare GD with
+Gradient flow dθ/dt = −∇L(θ), integrated by Euler steps of size η/substeps, so that the flow
+after k units of η sits at the same time t = kη as GD's step k (Damian et al. 2023 compare GD with
 the flow at equal times; their code uses ⌈ηS⌉ Euler sub-steps per GD step).
 A non-finite loss stops a run: it is recorded as diverged, with NaN for every later step.
 """
@@ -41,19 +41,12 @@ class Trajectory:
 
 
 def descend(
-    loss_of_flat: LossOfFlat,
-    theta: torch.Tensor,
-    lr: float,
-    steps: int,
-    checkpoint_every: int,
-    substeps: int = 1,
+    loss_of_flat: LossOfFlat, theta: torch.Tensor, lr: float, steps: int, checkpoint_every: int
 ) -> Trajectory:
-    """GD with step η (substeps = 1), or gradient flow by `substeps` Euler steps of η/substeps per
-    unit η of time. Losses and checkpoints are taken at the times kη."""
+    """GD with step η for `steps` steps, the loss at every step and θ every checkpoint_every."""
     losses = np.full(steps + 1, np.nan)
     saved = checkpoint_steps(steps, checkpoint_every)
     checkpoints = np.full((len(saved), theta.numel()), np.nan)
-    small_step = lr / substeps
     for step in range(steps + 1):
         loss, gradient = loss_and_gradient(loss_of_flat, theta)
         if not np.isfinite(loss):
@@ -63,10 +56,20 @@ def descend(
             checkpoints[step // checkpoint_every] = theta.numpy()
         if step == steps:
             break
-        theta = theta - small_step * gradient
-        for _ in range(substeps - 1):
-            theta = theta - small_step * loss_and_gradient(loss_of_flat, theta)[1]
+        theta = theta - lr * gradient
     return Trajectory(losses, checkpoints, diverged=False)
+
+
+def gradient_flow_step(
+    loss_of_flat: LossOfFlat, theta: torch.Tensor, gradient: torch.Tensor, lr: float, substeps: int
+) -> torch.Tensor:
+    """One unit η of gradient-flow time: `substeps` Euler steps of η/substeps (`gradient` is ∇L at
+    θ, already at hand), so that the flow after k units sits at the time kη of GD's step k."""
+    small = lr / substeps
+    theta = theta - small * gradient
+    for _ in range(substeps - 1):
+        theta = theta - small * loss_and_gradient(loss_of_flat, theta)[1]
+    return theta
 
 
 @dataclass

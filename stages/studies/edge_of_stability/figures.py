@@ -2,9 +2,10 @@
 
 - progressive_sharpening (Cohen et al. Fig. 1): loss over steps, and S over steps with a dashed
   2/η line per η;
-- sharpness_over_edge: S·η/2 over steps, the edge at 1 (E2);
-- self_stabilization (as Damian et al.'s comparison of GD, θ† and gradient flow): distance of GD to θ† and to gradient flow, and
-  S·η/2 along GD, θ† and the flow, over steps since the edge;
+- sharpness_over_edge: S·η/2 and λ2·η/2 over steps, the edge at 1 (E2);
+- self_stabilization (Damian et al.'s comparison from the edge): GD's distance to θ†, to θ† + the
+  predicted dynamics, to its second-order twin and to gradient flow; x along θ†'s top eigenvector;
+  S·η/2 along GD, θ† and the flow;
 - toy_cubic (Damian et al.'s two-variable model): window means of x² against δ² = 2α/b, and of S·η/2 against 1;
 - sgd_trace (Wu & Su): tr(H) of converged batch-1 SGD runs against η with the 2/η bound, and GD's
   tr(H) and λmax near its edge.
@@ -51,40 +52,52 @@ def progressive_sharpening(table: pd.DataFrame):
 
 
 def sharpness_over_edge(table: pd.DataFrame):
-    figure, (ax,) = new_figure()
-    rows = metric_rows(table, "cohen_gd", "gd", "sharpness_times_lr_over_2")
-    seed_band_lines(ax, rows, "step", "value", "η", log_y=False, hue_order=lr_order(rows))
-    ax.axhline(1.0, color="black", linestyle="--", linewidth=0.9)
-    ax.set(title="S·η/2 under GD (edge of stability at 1)", ylabel="S·η/2", ylim=(0, 1.8))
+    """λ1·η/2 = S·η/2 and, beside it, λ2·η/2: both top eigenvalues reach the edge (E2)."""
+    figure, axes = new_figure(columns=2)
+    top = metric_rows(table, "cohen_gd", "gd", "sharpness_times_lr_over_2")
+    second = metric_rows(table, "cohen_gd", "gd", "lambda2")
+    second["value"] = second["value"] * second["lr"] / 2
+    for ax, rows, name in zip(axes, (top, second), ("λ1·η/2 = S·η/2", "λ2·η/2"), strict=True):
+        seed_band_lines(ax, rows, "step", "value", "η", log_y=False, hue_order=lr_order(top))
+        ax.axhline(1.0, color="black", linestyle="--", linewidth=0.9)
+        ax.set(title=f"{name} under GD (edge of stability at 1)", ylabel=name, ylim=(0, 1.8))
     return figure
 
 
+TRAJECTORIES = {
+    "gd": "GD",
+    "constrained": "θ† (constrained)",
+    "predicted": "θ† + v (predicted)",
+    "quadratic": "θ† + w (second order)",
+    "flow": "gradient flow",
+}
+
+
+def tracked_rows(table: pd.DataFrame, metric: str, methods) -> pd.DataFrame:
+    rows = pd.concat([metric_rows(table, "self_stabilization", m, metric) for m in methods])
+    rows["trajectory"] = rows["method"].map(TRAJECTORIES)
+    return rows
+
+
 def self_stabilization(table: pd.DataFrame):
-    figure, (distance_ax, sharp_ax) = new_figure(columns=2)
-    distances = pd.concat(
-        [
-            metric_rows(table, "self_stabilization", m, "distance_to_gd")
-            for m in ("constrained", "flow")
-        ]
+    """Damian et al.'s comparison from the edge: GD's distance to θ†, to θ† + the predicted v, to
+    θ† + its second-order twin w and to gradient flow; GD's displacement x along θ†'s top
+    eigenvector against the predictions' (the first seed); S·η/2 along GD, θ† and the flow."""
+    figure, (distance_ax, x_ax, sharp_ax) = new_figure(columns=3, width=4.6)
+    distances = tracked_rows(
+        table, "distance_to_gd", ("constrained", "predicted", "quadratic", "flow")
     )
-    distances["distance of GD to"] = distances["method"].map(
-        {"constrained": "θ† (constrained)", "flow": "gradient flow"}
-    )
-    seed_band_lines(
-        distance_ax, distances, "steps_since_edge", "value", "distance of GD to", log_y=False
-    )
+    seed_band_lines(distance_ax, distances, "steps_since_edge", "value", "trajectory", log_y=False)
     distance_ax.set(
         title="‖θ_GD − θ‖ since the edge", xlabel="steps since S reached 2/η", ylabel="distance"
     )
-    sharpness = pd.concat(
-        [
-            metric_rows(table, "self_stabilization", m, "sharpness_times_lr_over_2")
-            for m in ("gd", "constrained", "flow")
-        ]
-    )
-    sharpness["trajectory"] = sharpness["method"].map(
-        {"gd": "GD", "constrained": "θ†", "flow": "gradient flow"}
-    )
+    x = tracked_rows(table, "x_along_top_eigenvector", ("gd", "predicted", "quadratic"))
+    first = x[x["seed"] == x["seed"].min()] if len(x) else x
+    for trajectory, rows in first.groupby("trajectory", sort=False):
+        x_ax.plot(rows["steps_since_edge"], rows["value"], linewidth=0.8, label=trajectory)
+    x_ax.set(title="x = u·(θ − θ†), first seed", xlabel="steps since S reached 2/η", ylabel="x")
+    x_ax.legend(fontsize=7)
+    sharpness = tracked_rows(table, "sharpness_times_lr_over_2", ("gd", "constrained", "flow"))
     seed_band_lines(sharp_ax, sharpness, "steps_since_edge", "value", "trajectory", log_y=False)
     sharp_ax.axhline(1.0, color="black", linestyle="--", linewidth=0.9)
     sharp_ax.set(
@@ -154,10 +167,7 @@ def sgd_trace(table: pd.DataFrame):
 FIGURES = {  # name: (draw, the (experiment, method) pairs whose rows it needs)
     "progressive_sharpening": (progressive_sharpening, {("cohen_gd", "gd")}),
     "sharpness_over_edge": (sharpness_over_edge, {("cohen_gd", "gd")}),
-    "self_stabilization": (
-        self_stabilization,
-        {("self_stabilization", m) for m in ("gd", "constrained", "flow")},
-    ),
+    "self_stabilization": (self_stabilization, {("self_stabilization", m) for m in TRAJECTORIES}),
     "toy_cubic": (toy_cubic, {("toy_cubic", "gd")}),
     "sgd_trace": (sgd_trace, {("diagonal_net", "sgd"), ("diagonal_net", "gd")}),
 }

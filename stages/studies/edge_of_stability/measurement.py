@@ -4,15 +4,19 @@ experiment, method, lr (η), batch_size (SGD) and steps_since_edge (self_stabili
 Metrics (their names carry the normalisation):
 - crossing_step, steps_after_crossing, horizon_met (cohen_gd): the first checkpoint with S·η/2 ≥ 1,
   the steps GD ran after it, and whether that is at least the horizon rule's
-  `min_steps_after_crossing` (E2 judges only seeds that meet it);
+  `min_steps_after_crossing` (E2 counts a seed that misses it as failing);
 - lambda2_over_lambda1_at_edge, edge_step, edge_reached (self_stabilization): λ2/λ1 where GD first
   had S·η/2 ≥ 1, that step, and whether GD got there within max_steps_to_edge;
 - loss_half_mse: Cohen's loss, ½ Σ_classes (f − onehot)² averaged over examples (digits), or
   1/(2n) Σ (f − y)² (diagonal net);
 - sharpness, lambda2: λ1 = S and λ2 of the training-loss Hessian by warm-started Lanczos;
   sharpness_times_lr_over_2 = S·η/2 (1 at the edge of stability);
-- distance_to_gd: ‖θ − θ_GD‖ at equal steps since the edge (θ† and gradient flow; reads the run of
-  the self_stabilization GD variant);
+- distance_to_gd: ‖θ − θ_GD‖ at equal steps since the edge, for θ† (method constrained), the
+  predicted dynamics θ† + v (predicted), their second-order twin θ† + w (quadratic) and gradient
+  flow (flow), every step (from the tracking, tracking.py);
+- x_along_top_eigenvector: u·(θ_GD − θ†) for GD, u·v and u·w for the predictions, u θ†'s top
+  eigenvector (Damian et al.'s x_t);
+- tracked_steps: the last step θ† was tracked before the λ2 stop (−1: never);
 - toy: window means of x² and of S·η/2, the first step with S·η/2 ≥ 1, and the means after it;
 - diagonal net: trace_hessian (exact, Σ_i e_iᵀ H e_i), trace_times_lr_over_2, converged, diverged.
 
@@ -41,11 +45,9 @@ from .config import (
     SETTING_COLUMNS,
     CohenGD,
     Config,
-    ConstrainedTrajectory,
     DiagonalGD,
     DiagonalSGD,
-    GradientFlow,
-    SelfStabilizationGD,
+    SelfStabilizationTracking,
     ToyCubicGD,
     Variant,
 )
@@ -99,35 +101,33 @@ def horizon_after_crossing(
 
 
 def add_along(
-    rows: TidyRows, seed: int, offsets, metric: str, values, edge_step: int | None
+    rows: TidyRows, seed: int, offsets, metric: str, values, edge_step: int | None, **settings
 ) -> None:
     """Rows at steps `offsets` from initialisation (edge_step None), or, for a trajectory tracked
     from the edge, at edge_step + offsets with steps_since_edge = offsets."""
     if edge_step is None:
-        rows.add_series(seed, offsets, metric, values)
+        rows.add_series(seed, offsets, metric, values, **settings)
         return
     for offset, value in zip(np.atleast_1d(offsets), np.atleast_1d(values), strict=True):
-        rows.add(seed, edge_step + offset, metric, value, steps_since_edge=int(offset))
+        rows.add(seed, edge_step + offset, metric, value, steps_since_edge=int(offset), **settings)
 
 
-def add_trajectory(
+def add_sharpness(
     rows: TidyRows,
     seed: int,
-    losses: np.ndarray,
+    saved: np.ndarray,
     checkpoints: np.ndarray,
-    every: int,
     lr: float,
     loss_of_flat: LossOfFlat,
     tolerance: float,
     edge_step: int | None = None,
+    **settings,
 ) -> np.ndarray:
-    """Losses at every step, λ1, λ2 and S·η/2 at every checkpoint; returns S·η/2."""
+    """λ1, λ2 and S·η/2 at every checkpoint (at steps `saved`); returns S·η/2."""
     top, second = sharpness_along(loss_of_flat, checkpoints, tolerance)
-    saved = checkpoint_steps(len(losses) - 1, every)
-    add_along(rows, seed, np.arange(len(losses)), "loss_half_mse", losses, edge_step)
-    add_along(rows, seed, saved, "sharpness", top, edge_step)
-    add_along(rows, seed, saved, "lambda2", second, edge_step)
-    add_along(rows, seed, saved, "sharpness_times_lr_over_2", top * lr / 2, edge_step)
+    add_along(rows, seed, saved, "sharpness", top, edge_step, **settings)
+    add_along(rows, seed, saved, "lambda2", second, edge_step, **settings)
+    add_along(rows, seed, saved, "sharpness_times_lr_over_2", top * lr / 2, edge_step, **settings)
     return top * lr / 2
 
 
@@ -135,14 +135,15 @@ def measure_cohen_gd(config: Config, variant: CohenGD, data, runs, reads) -> Tid
     setup = config.cohen_gd
     rows = variant_rows(variant, lr=variant.lr)
     loss_of_flat = digits_loss(setup.network, data)
-    saved = checkpoint_steps(variant.steps, setup.checkpoint_every)
+    saved = checkpoint_steps(variant.steps, variant.checkpoint_every)
     for index, seed in enumerate(runs["seeds"]):
-        normalised = add_trajectory(
+        losses = runs["losses"][index]
+        rows.add_series(seed, np.arange(len(losses)), "loss_half_mse", losses)
+        normalised = add_sharpness(
             rows,
             seed,
-            runs["losses"][index],
+            saved,
             runs["checkpoints"][index],
-            setup.checkpoint_every,
             variant.lr,
             loss_of_flat,
             setup.lanczos_tolerance,
@@ -158,51 +159,75 @@ def measure_cohen_gd(config: Config, variant: CohenGD, data, runs, reads) -> Tid
     return rows
 
 
+TRACKED = {  # method: {metric: the tracking array it is read from (tracking.py), every step}
+    "gd": {"loss_half_mse": "gd_loss", "x_along_top_eigenvector": "x_gd"},
+    "constrained": {
+        "loss_half_mse": "constrained_loss",
+        "distance_to_gd": "distance_gd_constrained",
+    },
+    "predicted": {
+        "distance_to_gd": "distance_gd_predicted",
+        "x_along_top_eigenvector": "x_predicted",
+    },
+    "quadratic": {
+        "distance_to_gd": "distance_gd_quadratic",
+        "x_along_top_eigenvector": "x_quadratic",
+    },
+    "flow": {"loss_half_mse": "flow_loss", "distance_to_gd": "distance_gd_flow"},
+}
+
+
 def measure_self_stabilization(
-    config: Config,
-    variant: SelfStabilizationGD | ConstrainedTrajectory | GradientFlow,
-    data,
-    runs,
-    reads,
+    config: Config, variant: SelfStabilizationTracking, data, runs, reads
 ) -> TidyRows:
-    """As cohen_gd, at steps since the edge, plus (θ†, flow) the distance to the GD variant's run
-    at equal steps, and (θ†) the last step tracked before λ2 crossed the stop threshold."""
+    """Rows per trajectory (method gd, constrained = θ†, predicted = θ† + v, quadratic = θ† + w,
+    flow) at steps since the edge: the tracking's per-step losses, distances to GD and
+    displacements x along θ†'s u; S(θ†)·η/2 every step and λ2(θ†) at the eigengap checks (from the
+    tracking); λ1, λ2 and S·η/2 of GD and of the flow at their checkpoints (Lanczos, here); the
+    edge's step, λ2/λ1 there and whether it was reached; the last step θ† was tracked."""
     setup = config.self_stabilization
     rows = variant_rows(variant, lr=setup.lr)
     loss_of_flat = digits_loss(setup.network, data)
-    last, saved = setup.track_steps, checkpoint_steps(setup.track_steps, setup.checkpoint_every)
-    gd = reads[setup.gd_variant] if not isinstance(variant, SelfStabilizationGD) else None
+    last = variant.track_steps
+    offsets = np.arange(last + 1)
+    saved = checkpoint_steps(last, variant.checkpoint_every)
     for index, seed in enumerate(runs["seeds"]):
-        losses, checkpoints = runs["losses"][index], runs["checkpoints"][index]
         edge = int(runs["edge_step"][index])
-        add_trajectory(
-            rows,
-            seed,
-            losses,
-            checkpoints,
-            setup.checkpoint_every,
-            setup.lr,
-            loss_of_flat,
-            setup.lanczos_tolerance,
-            edge_step=edge,
+
+        def along(metric, values, method, at=offsets, seed=seed, edge=edge):
+            add_along(rows, seed, at, metric, values, edge, method=method)
+
+        for method, metrics in TRACKED.items():
+            for metric, name in metrics.items():
+                along(metric, runs[name][index], method)
+        along(
+            "sharpness_times_lr_over_2",
+            runs["constrained_sharpness"][index] * setup.lr / 2,
+            "constrained",
         )
+        checks = np.flatnonzero(np.isfinite(runs["constrained_lambda2"][index]))
+        along("lambda2", runs["constrained_lambda2"][index][checks], "constrained", at=checks)
+        for method in ("gd", "flow"):
+            add_sharpness(
+                rows,
+                seed,
+                saved,
+                runs[f"{method}_checkpoints"][index],
+                setup.lr,
+                loss_of_flat,
+                setup.lanczos_tolerance,
+                edge,
+                method=method,
+            )
+            along("diverged", float(runs[f"{method}_diverged"][index]), method, at=last)
         top_two = runs["edge_eigenvalues"][index]
         for metric, value in (
             ("edge_step", edge),
             ("edge_reached", float(runs["edge_reached"][index])),
             ("lambda2_over_lambda1_at_edge", top_two[1] / top_two[0]),
         ):
-            rows.add(seed, edge, metric, value, steps_since_edge=0)
-        untracked = np.flatnonzero(~np.isfinite(losses))
-        for metric, value in (
-            ("diverged", float(runs["diverged"][index])),
-            ("tracked_steps", untracked[0] - 1 if len(untracked) else len(losses) - 1),
-        ):
-            rows.add(seed, edge + last, metric, value, steps_since_edge=last)
-        if gd is not None:
-            reference = gd["checkpoints"][list(gd["seeds"]).index(seed)]
-            distances = np.linalg.norm(checkpoints - reference, axis=1)
-            add_along(rows, seed, saved, "distance_to_gd", distances, edge)
+            along(metric, value, "gd", at=0)
+        along("tracked_steps", float(runs["tracked_steps"][index]), "constrained", at=last)
     return rows
 
 
@@ -288,9 +313,7 @@ def measure_diagonal(
 
 MEASURES = {
     CohenGD: measure_cohen_gd,
-    SelfStabilizationGD: measure_self_stabilization,
-    ConstrainedTrajectory: measure_self_stabilization,
-    GradientFlow: measure_self_stabilization,
+    SelfStabilizationTracking: measure_self_stabilization,
     ToyCubicGD: measure_toy,
     DiagonalSGD: measure_diagonal,
     DiagonalGD: measure_diagonal,

@@ -3,7 +3,7 @@
 One trainer per kind of variant (config.py), chosen by the variant's type; the arrays each returns
 are what measurement.py reads back. Sharpness along a trajectory is not computed here but in
 measure, from the checkpoints, except where the dynamics themselves need it (the search for the
-edge and the projections of θ†).
+edge and the tracking from it, tracking.py).
 """
 
 from __future__ import annotations
@@ -16,18 +16,16 @@ from . import diagonal_net
 from .config import (
     CohenGD,
     Config,
-    ConstrainedTrajectory,
     DiagonalGD,
     DiagonalSGD,
-    GradientFlow,
-    SelfStabilizationGD,
+    SelfStabilizationTracking,
     ToyCubicGD,
     Variant,
 )
-from .constrained_trajectory import constrained_descent
 from .cubic_toy import toy_descent
-from .descent import EdgeStart, LossOfFlat, Trajectory, checkpoint_steps, descend, run_to_edge
+from .descent import descend, run_to_edge
 from .objectives import cubic_toy, diagonal_tensors, digits_loss, mlp_of
+from .tracking import track_from_edge, untracked
 
 
 def train_cohen_gd(config: Config, variant: CohenGD, data) -> TrainResult:
@@ -40,7 +38,7 @@ def train_cohen_gd(config: Config, variant: CohenGD, data) -> TrainResult:
             mlp_of(setup.network).initial(seed),
             variant.lr,
             variant.steps,
-            setup.checkpoint_every,
+            variant.checkpoint_every,
         )
         for seed in setup.seeds
     ]
@@ -53,56 +51,15 @@ def train_cohen_gd(config: Config, variant: CohenGD, data) -> TrainResult:
     return TrainResult(arrays, run_steps=variant.steps * len(setup.seeds), runs=len(setup.seeds))
 
 
-def substeps_per_step(variant: SelfStabilizationGD | ConstrainedTrajectory | GradientFlow) -> int:
-    """Gradient evaluations per tracked step: the flow's Euler sub-steps, else one."""
-    return variant.substeps if isinstance(variant, GradientFlow) else 1
-
-
-def track_from_edge(
-    loss_of_flat: LossOfFlat,
-    config: Config,
-    variant: SelfStabilizationGD | ConstrainedTrajectory | GradientFlow,
-    start: EdgeStart,
-) -> Trajectory:
-    """The variant's own dynamics from the edge: GD, θ† (constrained_trajectory.py) or the flow."""
-    setup = config.self_stabilization
-    if isinstance(variant, ConstrainedTrajectory):
-        return constrained_descent(
-            loss_of_flat,
-            start.theta,
-            start.top_vector,
-            setup.lr,
-            setup.track_steps,
-            setup.checkpoint_every,
-            variant.projection_steps,
-            variant.stop_lambda2_times_lr_over_2,
-            setup.lanczos_tolerance,
-        )
-    return descend(
-        loss_of_flat,
-        start.theta,
-        setup.lr,
-        setup.track_steps,
-        setup.checkpoint_every,
-        substeps_per_step(variant),
-    )
-
-
 def train_self_stabilization(
-    config: Config, variant: SelfStabilizationGD | ConstrainedTrajectory | GradientFlow, data
+    config: Config, variant: SelfStabilizationTracking, data
 ) -> TrainResult:
-    """GD from initialisation to the first step with S·η/2 ≥ 1, then `track_steps` steps of GD,
-    of θ† or of gradient flow (Damian et al. start all three at that point). A seed whose GD
-    never reaches the edge keeps NaN trajectories (edge_reached false)."""
+    """GD from initialisation to the first step with S·η/2 ≥ 1, then the tracking loop from there
+    (tracking.py; Damian et al. start every trajectory at that point). A seed whose GD never
+    reaches the edge keeps NaN arrays (edge_reached false). run_steps counts the GD steps."""
     setup = config.self_stabilization
     loss_of_flat = digits_loss(setup.network, data)
-    steps, every = setup.track_steps, setup.checkpoint_every
-    unreached = Trajectory(
-        np.full(steps + 1, np.nan),
-        np.full((len(checkpoint_steps(steps, every)), setup.network.parameter_count), np.nan),
-        False,
-    )
-    runs, starts, run_steps = [], [], 0
+    tracked, starts = [], []
     for seed in setup.seeds:
         start = run_to_edge(
             loss_of_flat,
@@ -112,20 +69,20 @@ def train_self_stabilization(
             setup.edge_search_every,
             setup.lanczos_tolerance,
         )
-        runs.append(
-            track_from_edge(loss_of_flat, config, variant, start) if start.reached else unreached
+        tracked.append(
+            track_from_edge(loss_of_flat, start, setup.lr, variant, setup.lanczos_tolerance)
+            if start.reached
+            else untracked(variant, setup.network.parameter_count)
         )
         starts.append(start)
-        run_steps += start.step + (steps * substeps_per_step(variant) if start.reached else 0)
     arrays = {
         "seeds": np.asarray(setup.seeds, np.int64),
         "edge_step": np.asarray([s.step for s in starts], np.int64),
         "edge_reached": np.asarray([s.reached for s in starts]),
         "edge_eigenvalues": np.asarray([s.eigenvalues for s in starts]),
-        "losses": np.stack([r.losses for r in runs]),
-        "checkpoints": np.stack([r.checkpoints for r in runs]),
-        "diverged": np.asarray([r.diverged for r in runs]),
+        **{name: np.stack([run[name] for run in tracked]) for name in tracked[0]},
     }
+    run_steps = sum(s.step + (variant.track_steps if s.reached else 0) for s in starts)
     return TrainResult(arrays, run_steps=run_steps, runs=len(setup.seeds))
 
 
@@ -164,26 +121,24 @@ def descend_diagonal(
 
 
 def train_diagonal_sgd(config: Config, variant: DiagonalSGD, data) -> TrainResult:
-    """SGD: all (η, seed) runs at once, run r with seed first_seed + r (its batch order)."""
-    lrs = variant.run_lrs()
-    seeds = [config.first_seed + run for run in range(len(lrs))]
+    """SGD: all (η, seed) runs at once; seed k's batch order is the same at every η."""
+    seeds = variant.run_seeds(config.first_seed)
     examples = len(data["diagonal_targets"])
     indices = diagonal_net.sample_indices(seeds, variant.steps, variant.batch, examples)
-    return descend_diagonal(config, data, lrs, seeds, indices, variant.steps)
+    return descend_diagonal(config, data, variant.run_lrs(), seeds, indices, variant.steps)
 
 
 def train_diagonal_gd(config: Config, variant: DiagonalGD, data) -> TrainResult:
-    """GD: one run (from u = v = init_scale·1 GD is deterministic; its seed is 0)."""
+    """GD: one run per η (from u = v = init_scale·1 GD is deterministic; its seed is 0)."""
     examples = len(data["diagonal_targets"])
-    indices = diagonal_net.full_batch_indices(1, variant.steps, examples)
-    return descend_diagonal(config, data, [variant.lr], [0], indices, variant.steps)
+    runs = len(variant.lrs)
+    indices = diagonal_net.full_batch_indices(runs, variant.steps, examples)
+    return descend_diagonal(config, data, list(variant.lrs), [0] * runs, indices, variant.steps)
 
 
 TRAINERS = {
     CohenGD: train_cohen_gd,
-    SelfStabilizationGD: train_self_stabilization,
-    ConstrainedTrajectory: train_self_stabilization,
-    GradientFlow: train_self_stabilization,
+    SelfStabilizationTracking: train_self_stabilization,
     ToyCubicGD: train_toy,
     DiagonalSGD: train_diagonal_sgd,
     DiagonalGD: train_diagonal_gd,

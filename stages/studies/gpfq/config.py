@@ -5,8 +5,9 @@ variants by experiment, `gpfq.variants.<experiment>.<variant>`, one dataclass pe
 - float_training (FloatVariant): train the float MLP or CNN to quantize, one run per seed;
 - single_layer (SingleLayerVariant): one random layer quantized at growing N0 (claim G1);
 - quantization (QuantizationVariant): quantize a float variant's networks with GPFQ and MSQ at every
-  scale C of a grid, for one alphabet (claims G2, G3). Its training reads the float variant's run
-  (`train_reads`); pipelines/gpfq/dvc.yaml has one foreach block per experiment, so none reads its own.
+  scale C of a grid per alphabet, C chosen on a validation split (claims G2a, G2b, G3). Its training
+  reads the float variant's run (`train_reads`); pipelines/gpfq/dvc.yaml has one foreach block per
+  experiment, so none reads its own.
 Variant names are unique across the study (claims.yaml names variants alone). Every check runs
 before any compute and names the bad key, the value and what is allowed.
 """
@@ -16,7 +17,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from itertools import pairwise
-from pathlib import Path
 
 from ...common.params import ParamError, Section
 
@@ -24,25 +24,34 @@ MODELS = ("mlp", "cnn")
 INPUT_LAWS = ("gaussian", "gaussian_clusters")
 MAX_BITS = 8
 TERNARY = "ternary"
-DIGITS_IMAGES, MNIST_TRAINING_IMAGES = 1797, 60000
-VARIANT_NAME = re.compile(r"[A-Za-z0-9_-]+")  # DVC addresses params by dotted keys
+ALPHABET_NAME = re.compile(r"ternary|[1-8]bit")
+# the images: scikit-learn's digits (bundled), or MNIST-format IDX files on the local disk
+IMAGES = ("digits", "mnist", "fashion_mnist")
+DIGITS_IMAGES, IDX_TRAINING_IMAGES = 1797, 60000
+# where Debian's package puts Fashion-MNIST, and the package (named when the files are missing)
+FASHION_MNIST_PACKAGE = "dataset-fashion-mnist"
 
 # The tidy table's setting columns (measurement.py). A setting that does not apply to a row is null.
 SETTING_COLUMNS = {
     # what is quantized: "mlp" or "cnn" (a trained float network) or "single_layer" (G1's random layer)
     "model": "string",
-    # what it is fed: "digits" or "mnist" (networks), "gaussian" or "gaussian_clusters" (G1's rows of X)
+    # what it is fed: "digits", "mnist" or "fashion_mnist" (networks), "gaussian" or
+    # "gaussian_clusters" (G1's rows of X)
     "inputs": "string",
     # how the weights are stored: "float" (not quantized), "msq" (nearest level) or "gpfq"
     "method": "string",
-    # 1: every layer's bias shifted by the mean calibration error, b̃ = b + mean(XWᵀ − X̃Qᵀ); 0: b kept
-    "bias_correction": "int64",
-    # 1: the last layer keeps its float weights and bias (the public code's mixed precision); 0: quantized
-    "float_last_layer": "int64",
+    # True: the last layer keeps its float weights (the public code's mixed precision); False: quantized
+    "float_last_layer": "bool",
+    # True: that float last layer's bias is shifted by its mean calibration error, b̃ = b +
+    # mean((X − X̃)Wᵀ) (the code's correct_bias_last_layer.py); False: b kept
+    "bias_correction": "bool",
     # the quantizer's alphabet: "ternary" ({−δ, 0, δ}, δ = C·median|W|) or "<b>bit" (2^b + 1 levels)
     "alphabet": "string",
     # C, the scale of the alphabet's step δ
     "scale_c": "float64",
+    # how a test accuracy's C was picked: "validation" (the best validation accuracy of the method
+    # over the grid) or "largest" (the grid's largest C); null where C is a grid point
+    "scale_c_choice": "string",
     # N0, the weights per neuron of G1's layer (its input dimension)
     "neurons_in": "int64",
     # ℓ, the layer a calibration error belongs to (0 = the first)
@@ -52,37 +61,33 @@ SETTING_COLUMNS = {
 
 @dataclass(frozen=True)
 class Network:
-    """One network a quantization variant evaluates per seed and C."""
+    """One network a quantization variant tests per seed, at its method's C chosen on validation."""
 
     name: str  # as the report's setup lists it
     method: str  # "msq" or "gpfq", for every quantized layer
-    bias_correction: bool  # every quantized layer's bias shifted by its mean calibration error
     float_last_layer: bool  # the last layer kept in float (mixed precision), the others quantized
-
-    @property
-    def quantized_pass(self) -> tuple[str, bool]:
-        """(method, bias correction) of the pass whose quantized layers this network uses."""
-        return (self.method, self.bias_correction)
+    bias_correction: bool  # that float last layer's bias corrected (the code's recipe)
 
 
 NETWORKS = (
-    Network("msq", "msq", bias_correction=False, float_last_layer=False),
-    Network("gpfq", "gpfq", bias_correction=False, float_last_layer=False),
-    Network("gpfq_bias", "gpfq", bias_correction=True, float_last_layer=False),
-    Network("gpfq_float_last", "gpfq", bias_correction=False, float_last_layer=True),
-    Network("gpfq_bias_float_last", "gpfq", bias_correction=True, float_last_layer=True),
+    Network("msq", "msq", float_last_layer=False, bias_correction=False),
+    Network("gpfq", "gpfq", float_last_layer=False, bias_correction=False),
+    Network("gpfq_float_last", "gpfq", float_last_layer=True, bias_correction=False),
+    Network("gpfq_float_last_bias_corrected", "gpfq", float_last_layer=True, bias_correction=True),
 )
-# the networks that quantize every layer (one pass each); a float-last network reuses the pass of
-# its method and bias correction, whose earlier layers it shares
-QUANTIZED_PASSES = tuple(network for network in NETWORKS if not network.float_last_layer)
+METHODS = ("msq", "gpfq")  # the quantizers; each quantizes every layer of one pass per C
 
 
 @dataclass(frozen=True)
 class Data:
-    """`setup.data`: the images the float networks learn and the quantizers calibrate on."""
+    """`setup.data`: the images the float networks learn, the quantizers calibrate on, C is chosen on
+    (validation) and accuracy is measured on (test)."""
 
-    mnist_idx_dir: str  # "": scikit-learn digits; else a local folder with the four MNIST IDX files
-    test_fraction: float  # digits only: the share held out for testing (MNIST keeps 60k / 10k)
+    images: str  # one of IMAGES
+    idx_dir: str  # mnist, fashion_mnist: the local folder with the four IDX files
+    training_images: int  # images the float networks train on (calibration images are among them)
+    validation_images: int  # held out of the training images, to choose C on
+    test_fraction: float  # digits only: the share held out for testing (IDX sets keep their 10k)
 
 
 @dataclass(frozen=True)
@@ -134,20 +139,22 @@ class SingleLayerVariant:
     inputs: str  # the rows of X: "gaussian" (i.i.d. N(0, 1)) or "gaussian_clusters"
 
 
+def bits_of(alphabet: str) -> int | None:
+    """b, the quantizer's alphabet argument: None for ternary."""
+    return None if alphabet == TERNARY else int(alphabet.removesuffix("bit"))
+
+
 @dataclass(frozen=True)
 class QuantizationVariant:
-    """`variants.quantization.<name>`: every seed's network of a float variant, quantized with each
-    of NETWORKS at every C of a grid, with one alphabet."""
+    """`variants.quantization.<name>`: every seed's network of a float variant, quantized by GPFQ and
+    MSQ at every C of each alphabet's grid; each method's C is the one with the best validation
+    accuracy, and NETWORKS are tested there."""
 
     name: str
     float_variant: str  # the FloatVariant whose trained networks are quantized (its run is read)
-    alphabet: str  # "ternary" or "<b>bit"
-    scales: tuple[float, ...]  # the grid of C, increasing
-
-    @property
-    def bits(self) -> int | None:
-        """b, the quantizer's alphabet argument: None for ternary."""
-        return None if self.alphabet == TERNARY else int(self.alphabet.removesuffix("bit"))
+    alphabets: dict[
+        str, tuple[float, ...]
+    ]  # alphabet ("ternary" or "<b>bit") -> grid of C, increasing
 
 
 Variant = FloatVariant | SingleLayerVariant | QuantizationVariant
@@ -187,26 +194,15 @@ def parse(section: Section) -> Config:
     setup = section.section("setup").only(
         "first_seed", "data", "float_training", "quantization", "single_layer"
     )
-    groups = section.section("variants").only(*EXPERIMENTS)
-    variants: dict[str, Variant] = {}
-    for experiment, parse_variant in EXPERIMENTS.items():
-        for name, entry in groups.sections(experiment).items():
-            if not VARIANT_NAME.fullmatch(name):
-                raise ParamError(
-                    entry.path,
-                    name,
-                    "a variant name of letters, digits, _ and - (DVC keys are dotted paths)",
-                )
-            if name in variants:
-                raise ParamError(
-                    entry.path, name, "a name not used by another variant of the study"
-                )
-            variants[name] = parse_variant(name, entry)
+    variants: dict[str, Variant] = {
+        name: EXPERIMENTS[experiment](name, entry)
+        for experiment, name, entry in section.variant_entries(tuple(EXPERIMENTS))
+    }
     floats = [name for name, v in variants.items() if isinstance(v, FloatVariant)]
     for variant in variants.values():
         if isinstance(variant, QuantizationVariant) and variant.float_variant not in floats:
             raise ParamError(
-                groups.key(f"quantization.{variant.name}.float_variant"),
+                f"{section.path}.variants.quantization.{variant.name}.float_variant",
                 variant.float_variant,
                 "one of " + ", ".join(floats),
             )
@@ -222,15 +218,40 @@ def parse(section: Section) -> Config:
 
 
 def parse_data(section: Section) -> Data:
-    section.only("mnist_idx_dir", "test_fraction")
-    directory = section.raw("mnist_idx_dir")
-    if not isinstance(directory, str) or (directory and not Path(directory).is_dir()):
+    """The folder of an IDX set is checked when the data are generated (data.py), so that a machine
+    without it can still run every other stage and study."""
+    section.only("images", "idx_dir", "training_images", "validation_images", "test_fraction")
+    images = section.choice("images", IMAGES)
+    directory = section.raw("idx_dir")
+    if not isinstance(directory, str) or (images != "digits" and not directory):
         raise ParamError(
-            section.key("mnist_idx_dir"),
+            section.key("idx_dir"),
             directory,
-            "an empty string (scikit-learn digits) or an existing local folder of MNIST IDX files",
+            'a local folder of the four IDX files (mnist, fashion_mnist), or "" for digits',
         )
-    return Data(directory, section.fraction("test_fraction"))
+    test_fraction = section.fraction("test_fraction")
+    validation = section.integer("validation_images", minimum=1)
+    available = available_training_images(images, test_fraction) - validation
+    if available < 1:
+        raise ParamError(
+            section.key("validation_images"),
+            validation,
+            f"fewer than the {available + validation} training images of {images}",
+        )
+    training = section.integer("training_images", minimum=1)
+    if training > available:
+        raise ParamError(
+            section.key("training_images"),
+            training,
+            f"an integer <= the {available} {images} training images left beside validation",
+        )
+    return Data(images, directory, training, validation, test_fraction)
+
+
+def available_training_images(images: str, test_fraction: float) -> int:
+    if images == "digits":
+        return DIGITS_IMAGES - int(round(test_fraction * DIGITS_IMAGES))  # as digits.split
+    return IDX_TRAINING_IMAGES
 
 
 def positive_integers(section: Section, name: str, *, increasing: bool = False) -> tuple[int, ...]:
@@ -267,20 +288,14 @@ def parse_float_training(section: Section) -> FloatTraining:
     )
 
 
-def training_images(data: Data) -> int:
-    if data.mnist_idx_dir:
-        return MNIST_TRAINING_IMAGES
-    return DIGITS_IMAGES - int(round(data.test_fraction * DIGITS_IMAGES))  # as digits.split
-
-
 def parse_quantization(section: Section, data: Data) -> Quantization:
     section.only("calibration_samples")
     samples = section.integer("calibration_samples", minimum=1)
-    if samples > training_images(data):
+    if samples > data.training_images:
         raise ParamError(
             section.key("calibration_samples"),
             samples,
-            f"an integer <= the {training_images(data)} training images",
+            f"an integer <= the {data.training_images} training images",
         )
     return Quantization(samples)
 
@@ -318,16 +333,6 @@ def parse_single_layer(section: Section) -> SingleLayer:
     )
 
 
-def parse_alphabet(section: Section) -> str:
-    value = section.raw("alphabet")
-    allowed = f"ternary or a number of bits from 1 to {MAX_BITS} (2^b + 1 levels)"
-    if value == TERNARY:
-        return TERNARY
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_BITS:
-        raise ParamError(section.key("alphabet"), value, allowed)
-    return f"{value}bit"
-
-
 def parse_float_variant(name: str, section: Section) -> FloatVariant:
     section.only("model")
     return FloatVariant(name, section.choice("model", MODELS))
@@ -339,13 +344,20 @@ def parse_single_layer_variant(name: str, section: Section) -> SingleLayerVarian
 
 
 def parse_quantization_variant(name: str, section: Section) -> QuantizationVariant:
-    section.only("float_variant", "alphabet", "scales")
-    return QuantizationVariant(
-        name,
-        section.text("float_variant"),
-        parse_alphabet(section),
-        tuple(section.numbers("scales", positive=True, increasing=True)),
-    )
+    section.only("float_variant", "alphabets")
+    grids = section.section("alphabets")
+    alphabets = {}
+    for alphabet in grids.mapping:
+        if not isinstance(alphabet, str) or not ALPHABET_NAME.fullmatch(alphabet):
+            raise ParamError(
+                grids.key(str(alphabet)),
+                alphabet,
+                f"ternary or <b>bit with b from 1 to {MAX_BITS} (2^b + 1 levels)",
+            )
+        alphabets[alphabet] = tuple(grids.numbers(alphabet, positive=True, increasing=True))
+    if not alphabets:
+        raise ParamError(section.key("alphabets"), {}, "at least one alphabet with its grid of C")
+    return QuantizationVariant(name, section.text("float_variant"), alphabets)
 
 
 # the experiments, each a group of gpfq.variants, and how a variant of each is read

@@ -6,12 +6,12 @@ config.SETTING_COLUMNS; a setting that does not apply to a row is null).
   step that ends each epoch; `test_accuracy_percent` and `diverged` at the last step;
 - single_layer (step 0: nothing is trained): `relative_square_error` ‖XWᵀ − XQᵀ‖²_F / ‖XWᵀ‖²_F per
   method (gpfq, msq) and `neurons_in` (N0); `diverged` per seed;
-- quantization (every row at the float network's last training step): `test_accuracy_percent` of the
-  float network (method "float") and of every network of config.NETWORKS (method, bias_correction,
-  float_last_layer) per `scale_c`; `calibration_relative_error` ‖XWᵀ + b − (X̃Qᵀ + b̃)‖_F / ‖XWᵀ + b‖_F
-  per `layer` of every pass of config.QUANTIZED_PASSES; in the bias-corrected GPFQ network,
-  `calibration_relative_error_before_bias_shift`, the same layer on the same inputs with the float
-  bias b in place of b̃ (G3: the shift never raises it); and the float network's `diverged`.
+- quantization (every row at the float network's last training step): the float network's
+  `test_accuracy_percent` (method "float") and `diverged`; per alphabet, method (msq, gpfq) and C of
+  the grid, `validation_accuracy_percent` and each layer's `calibration_relative_error`
+  ‖XWᵀ + b − (X̃Qᵀ + b)‖_F / ‖XWᵀ + b‖_F; `test_accuracy_percent` of every network of
+  config.NETWORKS at its method's C chosen on validation (scale_c_choice "validation", scale_c that
+  C), and of MSQ and GPFQ at the grid's largest C (scale_c_choice "largest").
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ import pandas as pd
 
 from ...common.tables import TidyRows
 from .config import (
+    METHODS,
     NETWORKS,
-    QUANTIZED_PASSES,
     SETTING_COLUMNS,
     Config,
     FloatVariant,
@@ -32,7 +32,7 @@ from .config import (
 
 
 def data_name(config: Config) -> str:
-    return "mnist" if config.data.mnist_idx_dir else "digits"
+    return config.data.images
 
 
 def tidy_rows(**settings) -> TidyRows:
@@ -74,7 +74,6 @@ def measure_single_layer(config: Config, variant: SingleLayerVariant, runs) -> T
 def measure_quantization(config: Config, variant: QuantizationVariant, runs) -> TidyRows:
     rows = tidy_rows(model=config.model_of(variant), inputs=data_name(config))
     (step,) = runs["float_last_step"]
-    layers = runs["calibration_relative_error"].shape[-1]
     for row, seed in enumerate(runs["seeds"]):
         rows.add(
             seed,
@@ -84,45 +83,55 @@ def measure_quantization(config: Config, variant: QuantizationVariant, runs) -> 
             method="float",
         )
         rows.add(seed, step, "diverged", float(runs["float_diverged"][row]), method="float")
-        for column, scale_c in enumerate(runs["scales"]):
-            quantized = {"alphabet": variant.alphabet, "scale_c": scale_c}
+        for alphabet, grid in variant.alphabets.items():
+            grid_rows(rows, runs, seed, row, step, alphabet, grid)
+            chosen = runs[f"{alphabet}_chosen_scale_index"][row]
             for index, network in enumerate(NETWORKS):
                 rows.add(
                     seed,
                     step,
                     "test_accuracy_percent",
-                    runs["test_accuracy_percent"][row, column, index],
+                    runs[f"{alphabet}_test_accuracy_percent_chosen"][row, index],
                     method=network.method,
-                    bias_correction=int(network.bias_correction),
-                    float_last_layer=int(network.float_last_layer),
-                    **quantized,
+                    float_last_layer=network.float_last_layer,
+                    bias_correction=network.bias_correction,
+                    alphabet=alphabet,
+                    scale_c=grid[chosen[METHODS.index(network.method)]],
+                    scale_c_choice="validation",
                 )
-            for index, network in enumerate(QUANTIZED_PASSES):
-                for layer in range(layers):
-                    rows.add(
-                        seed,
-                        step,
-                        "calibration_relative_error",
-                        runs["calibration_relative_error"][row, column, index, layer],
-                        method=network.method,
-                        bias_correction=int(network.bias_correction),
-                        float_last_layer=0,
-                        layer=layer,
-                        **quantized,
-                    )
-            for layer in range(layers):
+            for index, method in enumerate(METHODS):
                 rows.add(
                     seed,
                     step,
-                    "calibration_relative_error_before_bias_shift",
-                    runs["calibration_relative_error_before_bias_shift"][row, column, layer],
-                    method="gpfq",
-                    bias_correction=1,
-                    float_last_layer=0,
-                    layer=layer,
-                    **quantized,
+                    "test_accuracy_percent",
+                    runs[f"{alphabet}_test_accuracy_percent_largest"][row, index],
+                    method=method,
+                    float_last_layer=False,
+                    bias_correction=False,
+                    alphabet=alphabet,
+                    scale_c=grid[-1],
+                    scale_c_choice="largest",
                 )
     return rows
+
+
+def grid_rows(rows: TidyRows, runs, seed, row, step, alphabet: str, grid) -> None:
+    """Validation accuracies and layer errors of both methods at every C of one alphabet's grid."""
+    errors = runs[f"{alphabet}_calibration_relative_error"][row]
+    for column, scale_c in enumerate(grid):
+        for index, method in enumerate(METHODS):
+            network = {"method": method, "alphabet": alphabet, "scale_c": scale_c}
+            rows.add(
+                seed,
+                step,
+                "validation_accuracy_percent",
+                runs[f"{alphabet}_validation_accuracy_percent"][row, column, index],
+                float_last_layer=False,
+                bias_correction=False,
+                **network,
+            )
+            for layer, error in enumerate(errors[column, index]):
+                rows.add(seed, step, "calibration_relative_error", error, layer=layer, **network)
 
 
 def measure(config: Config, name: str, data, runs, *, reads) -> pd.DataFrame:

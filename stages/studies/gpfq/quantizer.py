@@ -10,7 +10,11 @@ t = 1..N0 at a time, with the running error u_t = Σ_{j≤t} (w_j X_j − q_j X�
 where Q rounds to the nearest level of the alphabet and q_t = 0 when ‖X̃_t‖ = 0. The neurons never
 interact, so `gpfq` runs all of them at once (u is m × N1); `gpfq_one_neuron` is the same recursion
 for one neuron, written literally (the reference the tests and bench/bench_gpfq.py compare against).
-MSQ rounds every weight to its nearest level independently.
+`gpfq_from_gram` is the same recursion through the Gram matrices X̃ᵀX and X̃ᵀX̃ (N0 × N0), since
+<X̃_t, u_{t−1}> = Σ_{j<t} (w_j <X̃_t, X_j> − q_j <X̃_t, X̃_j>): its cost does not grow with m, so it is
+the form for whole networks calibrated on thousands of samples (m > N0); `gpfq`, whose cost grows
+with m, is the form for G1's layer (m = 32 ≪ N0). MSQ rounds every weight to its nearest level
+independently.
 
 Alphabets (as the public code): b bits give the 2^b + 1 levels δ·{−2^(b−1), …, 0, …, 2^(b−1)} with
 δ = C·rad/2^(b−1), rad the mean over neurons of max |w|; ternary is {−δ, 0, δ} with δ = C·median |W|.
@@ -83,6 +87,39 @@ def gpfq(
     return quantized
 
 
+GRAM_BLOCK = 64  # columns whose mutual terms gpfq_from_gram resolves one by one; the rest by gemm
+
+
+def gpfq_from_gram(
+    weights: torch.Tensor, cross: torch.Tensor, gram: torch.Tensor, alphabet: Alphabet
+) -> torch.Tensor:
+    """GPFQ of a layer from cross = X̃ᵀX and gram = X̃ᵀX̃ (N0 × N0): weights (N1, N0) -> Q (N1, N0).
+
+    q_t = Q((Σ_{j<t} w_j cross[t, j] − q_j gram[t, j] + w_t cross[t, t]) / gram[t, t]), the recursion
+    of `gpfq` without the residual u. The sums over earlier blocks of GRAM_BLOCK columns are
+    accumulated by matrix products (`pending`); only the terms inside a block run one column at a
+    time."""
+    neurons, inputs = weights.shape
+    quantized = torch.zeros_like(weights)
+    pending = torch.zeros_like(weights)  # pending[:, t]: Σ over the finished blocks' columns j
+    for start in range(0, inputs, GRAM_BLOCK):
+        stop = min(start + GRAM_BLOCK, inputs)
+        for t in range(start, stop):
+            if gram[t, t] <= ZERO_NORM:
+                continue
+            numerator = (
+                pending[:, t]
+                + weights[:, start : t + 1] @ cross[t, start : t + 1]
+                - quantized[:, start:t] @ gram[t, start:t]
+            )
+            quantized[:, t] = alphabet.nearest(numerator / gram[t, t])
+        pending[:, stop:] += (
+            weights[:, start:stop] @ cross[stop:, start:stop].T
+            - quantized[:, start:stop] @ gram[stop:, start:stop].T
+        )
+    return quantized
+
+
 def gpfq_one_neuron(
     weight: torch.Tensor,
     analog_inputs: torch.Tensor,
@@ -107,6 +144,7 @@ def relative_error(exact: torch.Tensor, approximate: torch.Tensor) -> float:
 
 
 def bias_correction(analog_outputs: torch.Tensor, quantized_outputs: torch.Tensor) -> torch.Tensor:
-    """The shift added to the bias: the mean over calibration rows of X Wᵀ − X̃ Qᵀ. Centring the
-    difference can only shrink its Frobenius norm, so the corrected layer error is never larger."""
+    """The shift added to the bias: the mean over calibration rows of X Wᵀ − X̃ Qᵀ (the public code's
+    StepAlgorithm.bias_correction). Centring the difference can only shrink its Frobenius norm, so
+    the corrected layer error is never larger."""
     return (analog_outputs - quantized_outputs).mean(dim=0)

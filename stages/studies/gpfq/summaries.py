@@ -12,10 +12,12 @@ def log_log_slope(x, values) -> float:
     return float(np.polyfit(np.log(np.asarray(x, float)), np.log(np.asarray(values, float)), 1)[0])
 
 
-def select(table: pd.DataFrame, variant: str, metric: str, **settings) -> pd.DataFrame:
-    """The rows of one metric of one variant at the given settings (None: a setting that does not
-    apply, i.e. null)."""
-    rows = table[(table["variant"] == variant) & (table["metric"] == metric)]
+def select(table: pd.DataFrame, variant: str | None, metric: str, **settings) -> pd.DataFrame:
+    """The rows of one metric of one variant (None: of every variant) at the given settings (None: a
+    setting that does not apply, i.e. null)."""
+    rows = table[table["metric"] == metric]
+    if variant is not None:
+        rows = rows[rows["variant"] == variant]
     for name, value in settings.items():
         rows = rows[rows[name].isna() if value is None else rows[name] == value]
     return rows
@@ -28,7 +30,7 @@ def quantized_variants(table: pd.DataFrame) -> list[str]:
 
 
 def quantized_setting(table: pd.DataFrame, variant: str, column: str):
-    """A setting every quantized row of `variant` shares (its model, alphabet)."""
+    """A setting every quantized row of `variant` shares (its model, its inputs)."""
     (value,) = table.loc[(table["variant"] == variant) & table["alphabet"].notna(), column].unique()
     return value
 

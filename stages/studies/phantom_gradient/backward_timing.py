@@ -2,12 +2,15 @@
 counted and timed (the conv_timing variant's run).
 
 Per seed: a cell and a linear head drawn from the seed, a batch of training digits drawn from it,
-one forward solve per round (shared by the three backward choices, untimed). A backward is timed
+one forward solve (untimed; the cell and the batch do not change, so every round starts from the
+same fixed point). A backward is timed
 from the forward solve's fixed point to ∂L/∂θ of the cell: what the chosen gradient itself costs
-(the phantom's unrolled steps included). Exact, unrolled and Neumann are timed in every round,
-interleaved, the order rotating each round, after `warmup` untimed rounds, so a busy neighbour core
-slows all three alike. Counts (evaluations of f with graph, VJPs) come from the first round and do
-not depend on the machine; the times go to TrainResult.wall_clock only, never into the tables.
+(the phantom's unrolled steps included; the exact gradient's adjoint solve stops at its cap, 20
+evaluations as MDEQ's B_THRES, and goes on with its last iterate). Exact, unrolled and Neumann are
+timed in every round, interleaved, the order rotating each round, after `warmup` untimed rounds, so
+a busy neighbour core slows all three alike. Counts (evaluations of f with graph, VJPs) come from the
+first round and do not depend on the machine; the times, every timed round's in (seed, round)
+order, go to TrainResult.wall_clock only, never into the tables.
 """
 
 from __future__ import annotations
@@ -21,12 +24,8 @@ import torch.nn.functional as F
 from ...common.digits import IMAGE_SIDE
 from ...common.study import TrainResult
 from .config import CLASSES, GRADIENT_FORMS, Config, ConvTimingVariant, Gradient
-from .implicit_layer import Costs, attach, solve_forward
+from .implicit_layer import Costs, attach, cosine, solve_forward
 from .models import ConvCell, linear_head
-
-
-def cosine(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float(a @ b / (a.norm() * b.norm()))
 
 
 class TimedCell:
@@ -48,7 +47,9 @@ class TimedCell:
 
     def fixed_point(self, costs: Costs) -> torch.Tensor:
         with torch.no_grad():
-            return solve_forward(self.cell, self.cell.inject(self.images), self.setup.solver, costs)
+            return solve_forward(
+                self.cell, self.cell.inject(self.images), self.setup.forward_solver, costs
+            )
 
     def gradient(self, fixed_point: torch.Tensor, gradient: Gradient, costs: Costs) -> torch.Tensor:
         state = attach(
@@ -56,7 +57,7 @@ class TimedCell:
             self.cell.inject(self.images),
             fixed_point,
             gradient,
-            self.setup.solver,
+            self.setup.adjoint_solver,
             costs,
         )
         loss = F.cross_entropy(self.head(state.flatten(1)), self.labels)
@@ -65,12 +66,16 @@ class TimedCell:
 
 
 def time_seed(
-    timed: TimedCell, choices: dict[str, Gradient], warmup: int, repeats: int
+    timed: TimedCell,
+    fixed_point: torch.Tensor,
+    choices: dict[str, Gradient],
+    warmup: int,
+    repeats: int,
 ) -> dict[str, list[float]]:
+    """Each backward's time in every round after the warm-up, from the same fixed point."""
     seconds = {name: [] for name in choices}
     names = list(choices)
     for round_index in range(warmup + repeats):
-        fixed_point = timed.fixed_point(Costs())
         shift = round_index % len(names)
         for name in names[shift:] + names[:shift]:
             start = time.perf_counter()
@@ -85,7 +90,8 @@ def time_backwards(
     config: Config, variant: ConvTimingVariant, data: dict[str, np.ndarray]
 ) -> TrainResult:
     """The conv_timing variant's run: per seed, the counts and cosines of the three backward passes
-    (arrays), and their times over every seed's rounds (wall_clock, median and quartiles)."""
+    (arrays), and every timed round's time of each (wall_clock `backward_<form>_seconds`, a list in
+    (seed, round) order, so that a round's three times pair up)."""
     setup = config.conv_timing
     choices = variant.estimators()
     seeds = config.seeds(setup.seeds)
@@ -94,7 +100,9 @@ def time_backwards(
         for name in (
             "forward_evaluations",
             "forward_relative_residual",
-            "unconverged_solves",
+            "forward_unconverged_solves",
+            "adjoint_solves_at_cap",
+            "adjoint_relative_residual",
             "cosine_unrolled",
             "cosine_neumann",
             "unrolled_neumann_relative_difference",
@@ -119,26 +127,18 @@ def time_backwards(
             arrays[f"backward_vjps_{form}"].append(costs[form].backward_vjps)
         arrays["forward_evaluations"].append(forward.forward_evaluations)
         arrays["forward_relative_residual"].append(forward.forward_residuals[0])
-        arrays["unconverged_solves"].append(
-            forward.forward_unconverged + costs["exact"].adjoint_unconverged
-        )
+        arrays["forward_unconverged_solves"].append(forward.forward_unconverged)
+        arrays["adjoint_solves_at_cap"].append(costs["exact"].adjoint_unconverged)
+        arrays["adjoint_relative_residual"].append(costs["exact"].adjoint_residuals[0])
         arrays["cosine_unrolled"].append(cosine(grads["unrolled"], grads["exact"]))
         arrays["cosine_neumann"].append(cosine(grads["neumann"], grads["exact"]))
         arrays["unrolled_neumann_relative_difference"].append(
             float((grads["unrolled"] - grads["neumann"]).norm() / grads["neumann"].norm())
         )
-        for name, values in time_seed(timed, choices, setup.warmup, setup.repeats).items():
+        timings = time_seed(timed, fixed_point, choices, setup.warmup, setup.repeats)
+        for name, values in timings.items():
             seconds[name] += values
-    wall_clock = {}
-    for name in GRADIENT_FORMS:
-        q25, median, q75 = np.quantile(seconds[name], [0.25, 0.5, 0.75])
-        wall_clock.update(
-            {
-                f"backward_{name}_median": float(median),
-                f"backward_{name}_q25": float(q25),
-                f"backward_{name}_q75": float(q75),
-            }
-        )
+    wall_clock = {f"backward_{name}_seconds": seconds[name] for name in GRADIENT_FORMS}
     result = {name: np.asarray(values) for name, values in arrays.items()}
     result["seeds"] = np.asarray(seeds, np.int64)
     return TrainResult(

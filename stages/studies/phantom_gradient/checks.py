@@ -1,8 +1,8 @@
 """Claim checks P1–P3 on the study's tidy table: each returns the decision rule's Evidence
 (stages/common/decision.py), per-seed values with their criteria and their control; every threshold
-comes from claims.yaml. Only machine-independent numbers are judged: cosines, counts of passes
-through f, accuracies. Backward times are measured (TrainResult.wall_clock) and printed on the
-report's Wall-clock line, never judged.
+comes from claims.yaml. The tidy table holds machine-independent numbers only (cosines, counts of
+passes through f, accuracies); P2 also judges backward times, which the train stage measures
+(TrainResult.wall_clock) and the check receives as its `wall_clock` argument, never via the table.
 
 Every seed a compared variant ran enters its parts: a seed whose value is missing (a diverged run,
 a checkpoint it never reached, a reference solve that missed its tolerance) is NaN, which the rule
@@ -17,7 +17,7 @@ import pandas as pd
 from ...common.atomic import DataError
 from ...common.decision import Evidence, Part, at_least, at_most
 from ...common.params import Section
-from ...common.verdicts import paired_ratio, spearman
+from ...common.statistics import paired_ratio, spearman
 from .table_rows import (
     RANDOM_DIRECTION,
     direction_cosines,
@@ -124,6 +124,12 @@ def direction_parts(
     ]
 
 
+def largest_per_seed(rows: pd.DataFrame) -> pd.Series:
+    """Each seed's largest value over its rows; NaN (a lost seed) if any row is NaN, e.g. a
+    checkpoint whose reference solve missed its tolerance: a void comparison is not dropped."""
+    return rows.groupby("seed")["value"].agg(lambda values: values.max(skipna=False))
+
+
 def with_groups(cosines: pd.DataFrame) -> pd.DataFrame:
     """A `group` column naming each checkpoint and λ ("epoch 5, λ=0.5"; λ absent for the control)."""
     damping = cosines["estimator_damping"].map(lambda d: "" if pd.isna(d) else f", λ={d:g}")
@@ -156,7 +162,7 @@ def phantom_direction(table: pd.DataFrame, tolerance: Section) -> Evidence:
         seeds = seeds_of(table, variant)
         own = unrolled[unrolled["variant"] == variant]
         parts += direction_parts(variant, own, seeds, judged_k, floor, rise_floor)
-        largest = differences[differences["variant"] == variant].groupby("seed")["value"].max()
+        largest = largest_per_seed(differences[differences["variant"] == variant])
         parts.append(
             Part(
                 f"{variant}: largest ‖unrolled − Neumann‖ / ‖Neumann‖ per seed",
@@ -179,6 +185,15 @@ def phantom_direction(table: pd.DataFrame, tolerance: Section) -> Evidence:
         rows += direction_table_rows(variant, own, direction, own_random, judged_k)
     radius = required(direction[direction["metric"] == "jacobian_spectral_radius_max"], "ρ(J)")
     unconverged = direction[direction["metric"] == "reference_unconverged_solves"]["value"].sum()
+    where = where_the_cosine_drops(unrolled, radius, judged_k, floor)
+    trained = trained_cosines(unrolled, judged_k)
+    converged = differences["value"].dropna()
+    forms = (
+        f"On the checkpoints whose reference converged the two forms differ by at most "
+        f"{converged.max():.2g} (relative); elsewhere the comparison is void (a lost seed)."
+        if len(converged)
+        else "No checkpoint's reference converged: the two forms were never compared."
+    )
     return Evidence(
         parts,
         control,
@@ -186,15 +201,63 @@ def phantom_direction(table: pd.DataFrame, tolerance: Section) -> Evidence:
         "and k) in place of the phantom gradient: it carries no information about the exact "
         "gradient, so its cosine is near 0 and does not rise with k",
         summary=(
-            f"Largest ρ(J) seen at any checkpoint: {radius['value'].max():.3f}; reference solves "
-            f"that missed their tolerance: {unconverged:.0f}. The paper shows the cosine rising "
-            "towards 1 with k in a figure, without printed values."
+            f"{where} {trained} {forms} Largest ρ(J) seen at any checkpoint: "
+            f"{radius['value'].max():.3f}; reference solves that missed their tolerance: "
+            f"{unconverged:.0f}. The paper shows the cosine rising towards 1 with k in a figure, "
+            "without printed values."
         ),
         rows=rows,
         numbers={
             "jacobian_spectral_radius_max": float(radius["value"].max()),
             "reference_unconverged_solves": float(unconverged),
         },
+    )
+
+
+def where_the_cosine_drops(
+    cosines: pd.DataFrame, radius: pd.DataFrame, judged_k: int, floor: float
+) -> str:
+    """Where, in ρ(J), the median cosine at judged_k falls below the floor: each (trajectory,
+    checkpoint, λ) group's median cosine against its checkpoint's median ρ(J) over seeds."""
+    radius_at = radius.groupby(["variant", "epoch"])["value"].median()
+    at_k = cosines[cosines["estimator_k"] == judged_k]
+    groups = at_k.groupby(["variant", "epoch", "estimator_damping"])["value"].median().reset_index()
+    groups["radius"] = [
+        radius_at.get((v, e), np.nan)
+        for v, e in zip(groups["variant"], groups["epoch"], strict=True)
+    ]
+    below, above = groups[groups["value"] < floor], groups[groups["value"] >= floor]
+    if below.empty:
+        return (
+            f"The median cosine at k = {judged_k} stays ≥ {floor:g} on every checkpoint and λ, up "
+            f"to a median ρ(J) of {groups['radius'].max():.3f}."
+        )
+    first = below.loc[below["radius"].idxmin()]
+    text = (
+        f"The median cosine at k = {judged_k} falls below {floor:g} on {len(below)} of "
+        f"{len(groups)} checkpoint and λ groups, the first at a median ρ(J) of {first['radius']:.3f} "
+        f"({first['variant']}, epoch {int(first['epoch'])}, λ = {first['estimator_damping']:g}: "
+        f"{first['value']:.4f})"
+    )
+    if above.empty:
+        return text + "; no group stays above it."
+    return text + f"; groups up to a median ρ(J) of {above['radius'].max():.3f} stay above it."
+
+
+def trained_cosines(cosines: pd.DataFrame, judged_k: int) -> str:
+    """The measured cosines at judged_k after initialisation, per λ: what survives the lost seeds."""
+    later = cosines[(cosines["estimator_k"] == judged_k) & (cosines["epoch"] > 0)]
+    later = later[np.isfinite(later["value"])]
+    if later.empty:
+        return f"No checkpoint after initialisation has a measured cosine at k = {judged_k}."
+    parts = [
+        f"λ = {damping:g}: {group['value'].median():.3f} [{group['value'].min():.3f}, "
+        f"{group['value'].max():.3f}]"
+        for damping, group in later.groupby("estimator_damping")
+    ]
+    return (
+        f"Measured cosines at k = {judged_k} after initialisation ({len(later) // len(parts)} seed "
+        f"checkpoints whose reference converged), median [range]: {'; '.join(parts)}."
     )
 
 
@@ -229,60 +292,106 @@ def direction_table_rows(
 # --- P2 backward cost -----------------------------------------------------------------------------
 
 
-def backward_cost(table: pd.DataFrame, tolerance: Section) -> Evidence:
-    """P2 (Geng et al. 2021, abstract: the backward ≈1.7× faster): on the convolutional cell, per seed,
-    the passes through f of the exact backward (evaluations recorded for the backward pass + VJPs)
-    over those of the unrolled phantom gradient ≥ passes_ratio_at_least (median over seeds). A seed
-    whose forward or adjoint solve missed its tolerance is lost. Control: the exact backward against
-    itself. The Neumann form and the dense model's passes per training step are shown beside it."""
-    floor = tolerance.number("passes_ratio_at_least", positive=True)
+def round_times(wall_clock: dict, form: str, seeds: list[int]) -> np.ndarray:
+    """Every timed round's backward time of one form, shape (seeds, rounds): the training wrote them
+    in (seed, round) order (backward_timing.py)."""
+    key = f"backward_{form}_seconds"
+    if key not in wall_clock:
+        raise DataError(f"the conv_timing run has no {key!r} timings: rerun its train stage")
+    seconds = np.asarray(wall_clock[key], dtype=np.float64)
+    if len(seconds) % len(seeds):
+        raise DataError(f"{len(seconds)} timed rounds of {form!r} do not split over seeds {seeds}")
+    return seconds.reshape(len(seeds), -1)
+
+
+def backward_cost(table: pd.DataFrame, tolerance: Section, wall_clock: dict) -> Evidence:
+    """P2 (Geng et al. 2021, abstract: the phantom gradient makes the backward pass roughly 1.7×
+    faster): on the convolutional cell, the exact backward's time over the unrolled phantom
+    gradient's, paired per timed round (the two timed in the same round, from the same fixed point),
+    median over rounds ≥ time_ratio_at_least; beside it the machine-independent count, per seed, of
+    passes through f (evaluations recorded for the backward pass + VJPs), exact / unrolled ≥
+    passes_ratio_at_least. A seed whose forward solve missed its tolerance is lost with its rounds.
+    Control: the exact backward against itself (its time in the next round of the same seed; its
+    pass count). The Neumann form and the dense model's passes per training step are shown."""
+    time_floor = tolerance.number("time_ratio_at_least", positive=True)
+    passes_floor = tolerance.number("passes_ratio_at_least", positive=True)
     timing = required(experiment_rows(table, "conv_timing"), "conv_timing")
     variant = timing["variant"].iloc[0]
     seeds = seeds_of(timing, variant)
-    converged = per_seed(timing, variant, "unconverged_solves", seeds) == 0
+    converged = per_seed(timing, variant, "forward_unconverged_solves", seeds).to_numpy() == 0
     forms = ("exact", "unrolled", "neumann")
+    rows_of = {form: timing[timing["estimator"] == form] for form in forms}
     passes = {
-        form: per_seed(
-            timing[timing["estimator"] == form], variant, "backward_passes", seeds
-        ).where(converged)
+        form: per_seed(rows_of[form], variant, "backward_passes", seeds).where(converged)
         for form in forms
     }
-    vjps = {
-        form: per_seed(timing[timing["estimator"] == form], variant, "backward_vjps", seeds)
+    vjps = {form: per_seed(rows_of[form], variant, "backward_vjps", seeds) for form in forms}
+    seconds = {
+        form: np.where(converged[:, None], round_times(wall_clock[variant], form, seeds), np.nan)
         for form in forms
     }
-    ratio = paired_ratio(passes["exact"], passes["unrolled"])
-    part = Part(
-        "conv cell: passes through f, exact / unrolled phantom gradient, per seed",
-        seeds,
-        ratio,
-        at_least(floor),
-        "passes_ratio_at_least",
-        group=CONV_SEEDS,
-        paper="≈1.7× faster backward, in time (abstract)",
-    )
-    control = Part(
-        "conv cell: passes through f, exact / exact (the exact backward against itself)",
-        seeds,
-        paired_ratio(passes["exact"], passes["exact"]),
-        at_least(floor),
-        "passes_ratio_at_least",
-        group=CONV_SEEDS,
-    )
-    exact_ratio = {form: paired_ratio(passes["exact"], passes[form]) for form in forms}
+    rounds = list(range(seconds["exact"].size))  # units: every timed round, seed by seed
+    time_ratio = (seconds["exact"] / seconds["unrolled"]).ravel()
+    # the control's rounds: each exact time over the next round's of the same seed
+    next_round = (seconds["exact"][:, :-1] / seconds["exact"][:, 1:]).ravel()
+    time_paper = "≈1.7× faster backward (abstract); about 2× faster training (public code's README)"
+    parts = [
+        Part(
+            "conv cell: backward time, exact / unrolled phantom gradient, per timed round",
+            rounds,
+            time_ratio,
+            at_least(time_floor),
+            "time_ratio_at_least",
+            group="timed rounds",
+            paper=time_paper,
+        ),
+        Part(
+            "conv cell: passes through f, exact / unrolled phantom gradient, per seed",
+            seeds,
+            paired_ratio(passes["exact"], passes["unrolled"]),
+            at_least(passes_floor),
+            "passes_ratio_at_least",
+            group=CONV_SEEDS,
+        ),
+    ]
+    control = [
+        Part(
+            "conv cell: backward time, exact / exact in the next round of the same seed",
+            list(range(next_round.size)),
+            next_round,
+            at_least(time_floor),
+            "time_ratio_at_least",
+            group="consecutive rounds",
+        ),
+        Part(
+            "conv cell: passes through f, exact / exact (the exact backward against itself)",
+            seeds,
+            paired_ratio(passes["exact"], passes["exact"]),
+            at_least(passes_floor),
+            "passes_ratio_at_least",
+            group=CONV_SEEDS,
+        ),
+    ]
     rows = [
         {
             "model": "conv cell",
             "backward": form,
+            "time per backward, ms (median over rounds)": median_text(1e3 * seconds[form].ravel()),
+            "exact / this, time (per round)": median_text(
+                (seconds["exact"] / seconds[form]).ravel()
+            ),
             "passes through f per backward": median_text(passes[form]),
             "VJPs": median_text(vjps[form]),
-            "exact / this": median_text(exact_ratio[form]),
+            "exact / this, passes": median_text(paired_ratio(passes["exact"], passes[form])),
         }
         for form in forms
     ]
+    at_cap = per_seed(timing, variant, "adjoint_solves_at_cap", seeds)
+    residual = per_seed(timing, variant, "adjoint_relative_residual", seeds)
     numbers = {
         f"conv_backward_passes_{form}_median": float(np.nanmedian(passes[form])) for form in forms
     }
+    numbers["conv_adjoint_solves_at_cap"] = float(at_cap.sum())
     dense = training_backward_passes(table)
     for name, group in dense.groupby("variant"):
         per_step = group.groupby("seed")["value"].mean()
@@ -292,18 +401,19 @@ def backward_cost(table: pd.DataFrame, tolerance: Section) -> Evidence:
                 "model": "dense (training, mean per step)",
                 "backward": name,
                 "passes through f per backward": median_text(per_step),
-                "VJPs": "",
-                "exact / this": "",
             }
         )
     return Evidence(
-        [part],
-        [control],
-        "the exact backward counted against itself: no saving, a ratio of 1 on every seed",
+        parts,
+        control,
+        "the exact backward against itself: its time in the next round of the same seed (timing "
+        "noise alone, a ratio near 1) and its own pass count (a ratio of 1)",
         summary=(
-            "Judged on the machine-independent count of passes through f; the paper's 1.7× is a time. "
-            "Measured times (per backward, median over rounds) are on the Wall-clock line below, "
-            "not judged: they vary between runs and machines."
+            f"The exact backward's adjoint solve stops at its cap (as MDEQ's B_THRES) on "
+            f"{at_cap.sum():.0f} of {len(seeds)} seeds (relative residual there: "
+            f"{median_text(residual)}). Times are this machine's, one thread, measured in the "
+            "train stage and kept out of the tables; the verdict on them can move between machines, "
+            "the pass count cannot."
         ),
         rows=rows,
         numbers=numbers,
@@ -318,24 +428,21 @@ def phantom_accuracy(table: pd.DataFrame, tolerance: Section) -> Evidence:
     batch order and split), the final test accuracy of each phantom-trained variant minus that of
     exact-gradient training ≥ −accuracy_below_exact_at_most_points (median over seeds; a seed lost
     on either side is a lost pair). Jacobian-free backprop (k = 1, λ = 1) is shown beside them and
-    not judged. Control: the same seeds' models at initialisation (no gradient step at all) in place
-    of the phantom-trained ones."""
+    not judged. Control: the deliberately poor estimator (gradient `none`: A = 0, the implicit
+    layer never trains) in place of the phantom gradient, by the same criterion."""
     margin = tolerance.number("accuracy_below_exact_at_most_points", low=0.0, high=100.0)
     dense = required(experiment_rows(table, "dense", "test_accuracy_percent"), "test accuracy")
-    exact_names = sorted(set(dense.loc[dense["training_gradient"] == "exact", "variant"]))
-    if len(exact_names) != 1:
-        raise DataError(f"P3 needs exactly one exact-gradient variant, found {exact_names}")
-    exact_name = exact_names[0]
+    trained_with = dense.groupby("variant")["training_gradient"].first()
+    exact_name = only_variant(trained_with, "exact")
+    control_name = only_variant(trained_with, "none")
     seeds = seeds_of(table, exact_name)
-    final = {
-        name: final_accuracy(table, dense, name, seeds) for name in sorted(set(dense["variant"]))
-    }
+    final = {name: final_accuracy(table, dense, name, seeds) for name in trained_with.index}
     parts, rows = [], []
     for name, accuracy in final.items():
         first = dense[dense["variant"] == name].iloc[0]
         label, jacobian_free = training_label(first)
         gap = accuracy - final[exact_name]
-        judged = name != exact_name and not jacobian_free
+        judged = name not in (exact_name, control_name) and not jacobian_free
         if judged:
             parts.append(
                 Part(
@@ -345,28 +452,35 @@ def phantom_accuracy(table: pd.DataFrame, tolerance: Section) -> Evidence:
                     at_least(-margin),
                     "accuracy_below_exact_at_most_points",
                     group=DENSE_SEEDS,
-                    paper="MDEQ-Large CIFAR-10, unrolled phantom gradient: 94.89, 95.09, 95.21% "
-                    "(3 runs, the public code's log)",
+                    paper="MDEQ-Large on CIFAR-10 with the unrolled phantom gradient: 94.89, 95.09, "
+                    "95.21% over 3 runs (the public code's log)",
                 )
             )
+        role = {exact_name: "reference", control_name: "control"}.get(name)
         rows.append(
             {
                 "variant": name,
                 "trained with": label,
                 "final test accuracy (%)": median_text(accuracy),
                 "minus exact, same seed (points)": "" if name == exact_name else median_text(gap),
-                "judged": "reference" if name == exact_name else ("yes" if judged else "shown"),
+                "judged": role or ("yes" if judged else "shown"),
+                "last epoch: solves at their cap": median_text(
+                    per_seed(table, name, "unconverged_solves", seeds)
+                ),
+                "last epoch: largest relative residual": median_text(
+                    per_seed(table, name, "max_relative_residual", seeds)
+                ),
             }
         )
     if not parts:
         raise DataError(
             "P3 needs at least one phantom-gradient variant besides Jacobian-free backprop"
         )
-    initial = at_initialisation(dense, exact_name, seeds)
     control = Part(
-        "models at initialisation (no gradient step) minus exact's, same seed (points)",
+        f"{control_name} (no gradient reaches the layer): test accuracy minus exact's, same seed "
+        "(points)",
         seeds,
-        (initial - final[exact_name]).to_numpy(),
+        (final[control_name] - final[exact_name]).to_numpy(),
         at_least(-margin),
         "accuracy_below_exact_at_most_points",
         group=DENSE_SEEDS,
@@ -374,13 +488,15 @@ def phantom_accuracy(table: pd.DataFrame, tolerance: Section) -> Evidence:
     return Evidence(
         parts,
         [control],
-        "each seed's model at initialisation, before any gradient step (an estimator that moves "
-        "nothing), in place of the phantom-trained model: it classifies near chance, far more than "
-        "the margin below the exact-trained model",
+        "the deliberately poor estimator A = 0 (k = 0) in place of the phantom gradient: the "
+        "implicit layer keeps its random initialisation and only the linear head trains, so it "
+        "must fall more than the margin below exact-gradient training",
         summary=(
-            f"Exact-gradient training: final test accuracy {median_text(final[exact_name])} % "
-            "(median [quartiles] over seeds). The paper prints the phantom gradient's accuracy, "
-            "not a tolerance: the margin is the project's."
+            f"Exact-gradient training here: final test accuracy {median_text(final[exact_name])} % "
+            "(median [quartiles] over seeds). The paper's own table of the exact gradient's accuracy "
+            "could not be read from the stored material; for MDEQ on CIFAR-10 trained with the exact "
+            "(implicit) gradient, Bai et al. 2021 (Jacobian regularisation, Table 2) print "
+            "93.6 ± 0.2%, against the phantom gradient's 94.89–95.21% in the public code's log."
         ),
         rows=rows,
         numbers={
@@ -388,6 +504,14 @@ def phantom_accuracy(table: pd.DataFrame, tolerance: Section) -> Evidence:
             for name, accuracy in final.items()
         },
     )
+
+
+def only_variant(trained_with: pd.Series, form: str) -> str:
+    """The one variant trained with `form` (exact, or none: P3's control)."""
+    names = sorted(trained_with.index[trained_with == form])
+    if len(names) != 1:
+        raise DataError(f"P3 needs exactly one variant trained with {form!r}, found {names}")
+    return names[0]
 
 
 def final_accuracy(
@@ -398,15 +522,10 @@ def final_accuracy(
     return per_seed(dense, variant, "test_accuracy_percent", seeds).where(diverged == 0)
 
 
-def at_initialisation(dense: pd.DataFrame, variant: str, seeds: list[int]) -> pd.Series:
-    rows = dense[(dense["variant"] == variant) & (dense["step"] == 0)]
-    return rows.set_index("seed")["value"].reindex(seeds)
-
-
 def training_label(row: pd.Series) -> tuple[str, bool]:
     """How a dense variant was trained ("unrolled k=5 λ=0.5"), and whether that is Jacobian-free."""
-    if row["training_gradient"] == "exact":
-        return "exact", False
+    if row["training_gradient"] in ("exact", "none"):
+        return str(row["training_gradient"]), False
     jacobian_free = row["training_k"] == 1 and row["training_damping"] == 1.0
     label = f"{row['training_gradient']} k={int(row['training_k'])} λ={row['training_damping']:g}"
     return label + (" (Jacobian-free)" if jacobian_free else ""), jacobian_free

@@ -4,9 +4,10 @@
 model and its training (`dense`, P1 and P3), the direction grid its checkpoints are measured on
 (`direction`, P1) and the convolutional cell of the backward-cost claim (`conv_timing`, P2).
 Variants are grouped by experiment, `variants.<experiment>.<variant>`, one dataclass per kind:
-- `variants.dense`: `DenseVariant`, train the dense model on digits with one gradient (exact, or a
-  phantom gradient with k steps and damping λ; k = 1, λ = 1 is Jacobian-free backprop), and with
-  `measure_direction` measure P1's cosines at its checkpoints;
+- `variants.dense`: `DenseVariant`, train the dense model on digits with one gradient (exact, a
+  phantom gradient with k steps and damping λ, k = 1, λ = 1 being Jacobian-free backprop, or `none`:
+  no gradient reaches the implicit layer, P3's control), and with `measure_direction` measure P1's
+  cosines at its checkpoints;
 - `variants.conv_timing`: `ConvTimingVariant`, the convolutional cell's backward pass, exact against
   both phantom forms with one (k, λ).
 The gradient estimators (`ExactGradient`, `PhantomGradient`) and the solver's settings are typed here
@@ -22,7 +23,6 @@ conv_timing rows are at step 0 (an untrained cell, nothing is optimised).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -32,19 +32,34 @@ DIGIT_PIXELS, CLASSES = 64, 10
 SETTING_COLUMNS = {
     "experiment": "string",  # dense | conv_timing: the experiment the variant belongs to
     "epoch": "int64",  # dense: epochs of training behind the row's parameters; conv_timing: null
-    "training_gradient": "string",  # what the dense variant trains with: exact | unrolled | neumann
+    "training_gradient": "string",  # what the dense variant trains with: exact | unrolled | neumann | none
     "training_k": "int64",  # its k (null for exact and for conv_timing)
     "training_damping": "float64",  # its λ (null for exact and for conv_timing)
-    # the gradient estimator a row measures: exact | unrolled | neumann; null on rows about training,
-    # about the solves, or comparing the two phantom forms (unrolled_neumann_relative_difference)
+    # the gradient estimator a row measures: exact | unrolled | neumann | random_direction (P1's
+    # control); null on rows about training, about the solves, or comparing the two phantom forms
+    # (unrolled_neumann_relative_difference)
     "estimator": "string",
-    "estimator_k": "int64",  # k of the phantom gradient(s) the row measures (null: exact or none)
+    # k of the phantom gradient(s) the row measures (random_direction: the k it stands beside; null:
+    # exact or none)
+    "estimator_k": "int64",
     "estimator_damping": "float64",  # their λ (null: exact or none)
 }
+# what a dense run records per epoch (index 0: at initialisation, where only ‖W‖₂ and the test
+# accuracy exist; the test accuracy only at checkpoint epochs, NaN between)
+EPOCH_METRICS = (
+    "train_loss_cross_entropy",
+    "test_accuracy_percent",
+    "spectral_norm_w",
+    "forward_evaluations_per_step",
+    "backward_passes_per_step",
+    "backward_vjps_per_step",
+    "unconverged_solves",
+    "max_relative_residual",
+)
 PHANTOM_FORMS = ("unrolled", "neumann")
-GRADIENT_FORMS = ("exact", *PHANTOM_FORMS)
+GRADIENT_FORMS = ("exact", *PHANTOM_FORMS)  # the backward passes P2 counts and times
+TRAINING_FORMS = (*GRADIENT_FORMS, "none")  # what a dense variant may train with
 EXPERIMENTS = ("dense", "conv_timing")
-VARIANT_NAME = re.compile(r"[A-Za-z0-9_-]+")  # DVC addresses params by dotted keys
 MAX_SPECTRAL_NORM = 0.999  # the cap must leave f a contraction
 
 
@@ -89,7 +104,16 @@ class PhantomGradient:
         return self.k == 1 and self.damping == 1.0
 
 
-Gradient = ExactGradient | PhantomGradient
+@dataclass(frozen=True)
+class NoGradient:
+    """P3's deliberately poor estimator: A = 0 (a phantom gradient with k = 0), so no gradient
+    reaches the implicit layer; its parameters stay at their initialisation and only the linear head
+    trains (on random equilibrium features)."""
+
+    form: ClassVar[str] = "none"
+
+
+Gradient = ExactGradient | PhantomGradient | NoGradient
 
 
 @dataclass(frozen=True)
@@ -97,13 +121,15 @@ class DenseSetup:
     """The dense implicit model z* = tanh(W z* + U x + b), logits V z* + c, and its training (P1, P3)."""
 
     width: int  # d, the dimension of z
-    max_spectral_norm: float  # c < 1: ‖W‖₂ is projected back to at most c after every step
+    # c < 1: ‖W‖₂ is projected back to at most c after every step; None: no cap (MDEQ has none)
+    max_spectral_norm: float | None
     seeds: int  # seeds first_seed, first_seed + 1, ...: initialisation and minibatch order
     epochs: int  # passes over the training split
     batch_size: int  # digits per minibatch (the last of an epoch may be short)
     lr: float  # Adam's step size
     checkpoint_every: int  # epochs between saved parameter vectors (epoch 0 and the last always)
-    solver: SolverSettings  # the forward and adjoint solves during training
+    forward_solver: SolverSettings  # the forward solves during training and testing
+    adjoint_solver: SolverSettings  # the exact gradient's adjoint solves during training
 
     def checkpoint_epochs(self) -> list[int]:
         return sorted({*range(0, self.epochs + 1, self.checkpoint_every), self.epochs})
@@ -130,7 +156,8 @@ class ConvTimingSetup:
     recurrent_gain: float  # factor on the recurrent convolution's default init range
     batch_size: int  # training digits drawn per seed
     seeds: int  # seeds first_seed, first_seed + 1, ...: cell, head and batch
-    solver: SolverSettings  # the forward and the exact backward's adjoint solves
+    forward_solver: SolverSettings  # the forward solve (untimed; a seed whose solve fails is lost)
+    adjoint_solver: SolverSettings  # the exact backward's adjoint solve (timed; capped as MDEQ's)
     warmup: int  # untimed rounds
     repeats: int  # timed rounds; every round times each backward once, interleaved
 
@@ -140,7 +167,7 @@ class DenseVariant:
     """Train the dense model with one gradient (P3), keeping checkpoints for P1."""
 
     name: str
-    gradient: Gradient  # what training follows: params `backward` (exact | unrolled | neumann), k, damping
+    gradient: Gradient  # what training follows: params `gradient` (exact | unrolled | neumann | none), k, damping
     measure_direction: bool  # P1's cosines at this variant's checkpoints (measure's main cost)
 
 
@@ -181,24 +208,11 @@ def parse(section: Section) -> Config:
     section.only("setup", "variants")
     setup = section.section("setup").only("first_seed", "data", "dense", "direction", "conv_timing")
     data = setup.section("data").only("test_fraction", "split_seed")
-    grouped = section.section("variants").only(*EXPERIMENTS)
     parsers = {"dense": parse_dense_variant, "conv_timing": parse_conv_timing_variant}
-    variants: dict[str, Variant] = {}
-    for experiment in EXPERIMENTS:
-        for name, entry in grouped.sections(experiment).items():
-            if not VARIANT_NAME.fullmatch(name):
-                raise ParamError(
-                    entry.path,
-                    name,
-                    "a variant name of letters, digits, _ and - (DVC keys are dotted paths)",
-                )
-            if name in variants:
-                raise ParamError(
-                    entry.path,
-                    name,
-                    "a variant name no other experiment uses (claims name variants)",
-                )
-            variants[name] = parsers[experiment](name, entry)
+    variants: dict[str, Variant] = {
+        name: parsers[experiment](name, entry)
+        for experiment, name, entry in section.variant_entries(EXPERIMENTS)
+    }
     return Config(
         setup.integer("first_seed", minimum=0),
         data.fraction("test_fraction"),
@@ -228,7 +242,8 @@ def parse_dense(section: Section) -> DenseSetup:
         "batch_size",
         "lr",
         "checkpoint_every",
-        "solver",
+        "forward_solver",
+        "adjoint_solver",
     )
     epochs = section.integer("epochs", minimum=1)
     every = section.integer("checkpoint_every", minimum=1)
@@ -236,14 +251,29 @@ def parse_dense(section: Section) -> DenseSetup:
         raise ParamError(section.key("checkpoint_every"), every, f"an integer <= epochs ({epochs})")
     return DenseSetup(
         section.integer("width", minimum=1),
-        section.number("max_spectral_norm", low=0.0, high=MAX_SPECTRAL_NORM, open_interval=True),
+        spectral_cap(section),
         section.integer("seeds", minimum=1),
         epochs,
         section.integer("batch_size", minimum=1),
         section.number("lr", positive=True),
         every,
-        parse_solver(section.section("solver")),
+        parse_solver(section.section("forward_solver")),
+        parse_solver(section.section("adjoint_solver")),
     )
+
+
+def spectral_cap(section: Section) -> float | None:
+    """max_spectral_norm: null (no cap, as MDEQ) or a number in (0, MAX_SPECTRAL_NORM)."""
+    cap = section.raw("max_spectral_norm")
+    if cap is None:
+        return None
+    if isinstance(cap, bool) or not isinstance(cap, int | float) or not 0 < cap < MAX_SPECTRAL_NORM:
+        raise ParamError(
+            section.key("max_spectral_norm"),
+            cap,
+            f"null (no cap) or a number in (0, {MAX_SPECTRAL_NORM}) (the cap keeps f a contraction)",
+        )
+    return float(cap)
 
 
 def parse_direction(section: Section) -> DirectionGrid:
@@ -270,7 +300,15 @@ def parse_direction(section: Section) -> DirectionGrid:
 
 def parse_conv_timing(section: Section) -> ConvTimingSetup:
     section.only(
-        "channels", "groups", "recurrent_gain", "batch_size", "seeds", "solver", "warmup", "repeats"
+        "channels",
+        "groups",
+        "recurrent_gain",
+        "batch_size",
+        "seeds",
+        "forward_solver",
+        "adjoint_solver",
+        "warmup",
+        "repeats",
     )
     channels, groups = section.integer("channels", minimum=1), section.integer("groups", minimum=1)
     if channels % groups:
@@ -281,17 +319,19 @@ def parse_conv_timing(section: Section) -> ConvTimingSetup:
         section.number("recurrent_gain", positive=True),
         section.integer("batch_size", minimum=1),
         section.integer("seeds", minimum=1),
-        parse_solver(section.section("solver")),
+        parse_solver(section.section("forward_solver")),
+        parse_solver(section.section("adjoint_solver")),
         section.integer("warmup", minimum=0),
         section.integer("repeats", minimum=1),
     )
 
 
 def parse_dense_variant(name: str, section: Section) -> DenseVariant:
-    form = section.choice("backward", GRADIENT_FORMS)
-    phantom_keys = () if form == "exact" else ("k", "damping")
-    section.only("backward", "measure_direction", *phantom_keys)
-    gradient = ExactGradient() if form == "exact" else phantom(section, form)
+    form = section.choice("gradient", TRAINING_FORMS)
+    phantom_keys = ("k", "damping") if form in PHANTOM_FORMS else ()
+    section.only("gradient", "measure_direction", *phantom_keys)
+    gradients = {"exact": ExactGradient, "none": NoGradient}
+    gradient = gradients[form]() if form in gradients else phantom(section, form)
     return DenseVariant(name, gradient, section.boolean("measure_direction"))
 
 

@@ -5,7 +5,10 @@ gradient ∂L/∂(W, U, b) of the implicit layer, both solved to the reference t
 the unrolled and the Neumann phantom gradient for every (k, λ) of the grid from the same fixed point.
 Reported: the cosine of each with the exact gradient (the paper's measure of direction), the relative
 difference ‖unrolled − Neumann‖ / ‖Neumann‖ (the two forms agree to rounding at an exact fixed point),
-the reference solves' health, and ρ(J) = ρ(diag(1 − z*²) W) on a few examples. The head's gradient,
+the reference solves' health, and ρ(J) = ρ(diag(1 − z*²) W) on a few examples. Where a reference
+solve missed its tolerance (ρ(J) near or above 1), the cosines and the forms' difference are NaN:
+without a fixed point the comparison is void (the study notes' pitfall), and the checks count the
+seed as lost. The head's gradient,
 identical for every estimator, is left out of the cosines.
 
 P1's control: for every k of the grid, a random direction (standard normal over the same parameters,
@@ -25,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from .config import PHANTOM_FORMS, DirectionGrid, ExactGradient, Gradient, PhantomGradient
-from .implicit_layer import Costs, attach, solve_forward
+from .implicit_layer import Costs, attach, cosine, solve_forward
 from .models import DenseClassifier
 
 
@@ -38,7 +41,8 @@ class DirectionAt:
     jacobian_spectral_radius_max: float  # largest ρ(J) over the sampled examples
     # cosine with the exact gradient per phantom gradient of the grid (NaN: untrusted reference)
     cosines: dict[PhantomGradient, float] = field(default_factory=dict)
-    # ‖unrolled − Neumann‖ / ‖Neumann‖ per (k, λ) of the grid
+    # ‖unrolled − Neumann‖ / ‖Neumann‖ per (k, λ) of the grid (NaN: the two are equal only at an
+    # exact fixed point, so an unconverged reference forward solve voids the comparison)
     relative_differences: dict[tuple[int, float], float] = field(default_factory=dict)
     # cosine with the exact gradient of a random direction drawn for each k of the grid (the control)
     random_cosines: dict[int, float] = field(default_factory=dict)
@@ -66,10 +70,6 @@ def layer_gradient(
     return torch.cat(
         [g.flatten() for g in torch.autograd.grad(loss, list(model.cell.parameters()))]
     )
-
-
-def cosine(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float(a @ b / (a.norm() * b.norm()))
 
 
 def random_direction(like: torch.Tensor, draw: Sequence[int]) -> torch.Tensor:
@@ -111,9 +111,8 @@ def direction_at(
             for phantom, gradient in zip(phantoms, gradients, strict=True):
                 result.cosines[phantom] = cosine(gradient, exact) if trusted else math.nan
             unrolled, neumann = gradients
-            result.relative_differences[k, damping] = float(
-                (unrolled - neumann).norm() / neumann.norm()
-            )
+            difference = float((unrolled - neumann).norm() / neumann.norm())
+            result.relative_differences[k, damping] = difference if trusted else math.nan
     for k in direction.ks:
         random = random_direction(exact, (*draw, k))
         result.random_cosines[k] = cosine(random, exact) if trusted else math.nan

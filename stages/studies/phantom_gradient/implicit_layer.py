@@ -8,7 +8,9 @@ backward pass returns for ∂L/∂θ is ∂L/∂z · A · ∂f/∂θ at z*, with
             with autograd on, backpropagated; at an exact fixed point this is
             A = λ Σ_{t<k} ((1 − λ)I + λJ)^t;
 - neumann:  the same A as a truncated Neumann series (§3), from k − 1 VJPs at z* and no unrolled
-            graph; k = 1, λ = 1 is Jacobian-free backpropagation (A = I).
+            graph; k = 1, λ = 1 is Jacobian-free backpropagation (A = I);
+- none:     A = 0 (k = 0): z* enters the loss as a constant, so no gradient reaches the layer
+            (P3's deliberately poor estimator).
 `Costs` counts, per call, the machine-independent work: evaluations of f in the forward solve
 (no graph), evaluations of f recorded for the backward pass, and VJPs through f in the backward pass
 (the adjoint solve's included). Solver residuals and non-convergence are recorded there too.
@@ -22,7 +24,7 @@ import torch
 from torch import nn
 
 from .anderson import anderson
-from .config import Gradient, PhantomGradient, SolverSettings
+from .config import Gradient, NoGradient, PhantomGradient, SolverSettings
 
 
 @dataclass
@@ -54,6 +56,11 @@ class Cell(nn.Module):
 
     def initial_state(self, injection: torch.Tensor) -> torch.Tensor:
         return torch.zeros_like(injection)
+
+
+def cosine(a: torch.Tensor, b: torch.Tensor) -> float:
+    """The cosine similarity of two flat gradients (the paper's measure of direction)."""
+    return float(a @ b / (a.norm() * b.norm()))
 
 
 def solve_forward(
@@ -92,6 +99,8 @@ def attach(
     costs: Costs,
 ) -> torch.Tensor:
     """The backward-specific part: everything after the forward solve that the chosen gradient costs."""
+    if isinstance(gradient, NoGradient):
+        return fixed_point.detach()
     if isinstance(gradient, PhantomGradient) and gradient.form == "unrolled":
         state = fixed_point
         for _ in range(gradient.k):

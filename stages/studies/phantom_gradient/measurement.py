@@ -7,8 +7,9 @@ gradient; a row at `epoch` e sits at step e × steps per epoch, the parameters a
   test_accuracy_percent (share of the test split classified correctly, in %; epoch 0 = at
   initialisation),
   spectral_norm_w (‖W‖₂), forward_evaluations_per_step, backward_passes_per_step (evaluations of f
-  recorded for the backward pass + VJPs through f), backward_vjps_per_step, unconverged_solves and
-  max_relative_residual (over the epoch's training and test solves);
+  recorded for the backward pass + VJPs through f), backward_vjps_per_step, unconverged_solves
+  (solves that stopped at their cap short of the tolerance) and max_relative_residual (over the
+  epoch's training and test solves);
 - diverged (1 if a loss went non-finite, else 0) at the last epoch;
 - with measure_direction, at each checkpoint epoch (P1): cosine_with_exact per phantom gradient of
   the grid (estimator, estimator_k, estimator_damping), unrolled_neumann_relative_difference per
@@ -19,18 +20,19 @@ gradient; a row at `epoch` e sits at step e × steps per epoch, the parameters a
 The conv_timing variant (experiment = conv_timing, step 0, epoch and training columns null; one row
 per seed): backward_graph_evaluations, backward_vjps and backward_passes for each estimator (exact,
 unrolled, neumann), cosine_with_exact for both phantom forms; with estimator null
-forward_evaluations, forward_relative_residual, unconverged_solves (forward and exact adjoint),
-unrolled_neumann_relative_difference (at the variant's k, λ) and diverged.
+forward_evaluations, forward_relative_residual, forward_unconverged_solves (a seed with one is
+lost), adjoint_solves_at_cap and adjoint_relative_residual (the exact backward's adjoint solve,
+capped as MDEQ's), unrolled_neumann_relative_difference (at the variant's k, λ) and diverged.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import torch
 
 from ...common.tables import TidyRows
 from .config import (
+    EPOCH_METRICS,
     PHANTOM_FORMS,
     SETTING_COLUMNS,
     Config,
@@ -39,13 +41,9 @@ from .config import (
     Gradient,
     PhantomGradient,
 )
-from .direction import direction_at
 from .table_rows import RANDOM_DIRECTION
-from .training import EPOCH_METRICS, dense_model, tensors
 
 NO_ESTIMATOR = {"estimator": None, "estimator_k": None, "estimator_damping": None}
-# training's per-epoch arrays whose table metric is in other units: array -> (metric, factor)
-IN_TABLE_UNITS = {"test_accuracy_fraction": ("test_accuracy_percent", 100.0)}
 
 
 def training_columns(gradient: Gradient | None) -> dict:
@@ -82,9 +80,6 @@ def measure_dense(config: Config, variant: DenseVariant, data, runs) -> pd.DataF
     )
     steps_per_epoch = int(runs["steps_per_epoch"].item())  # saved as a one-element array
     last_epoch = runs[EPOCH_METRICS[0]].shape[1] - 1
-    inputs, labels = tensors(data, "train")
-    examples = config.direction.examples
-    inputs, labels = inputs[:examples], labels[:examples]
     for index, seed in enumerate(runs["seeds"]):
         rows.add(
             seed,
@@ -93,11 +88,10 @@ def measure_dense(config: Config, variant: DenseVariant, data, runs) -> pd.DataF
             float(runs["diverged"][index]),
             epoch=last_epoch,
         )
-        for array in EPOCH_METRICS:
-            metric, factor = IN_TABLE_UNITS.get(array, (array, 1.0))
-            for epoch, value in enumerate(runs[array][index]):
+        for metric in EPOCH_METRICS:
+            for epoch, value in enumerate(runs[metric][index]):
                 if np.isfinite(value):
-                    rows.add(seed, epoch * steps_per_epoch, metric, value * factor, epoch=epoch)
+                    rows.add(seed, epoch * steps_per_epoch, metric, value, epoch=epoch)
         if variant.measure_direction:
             measure_direction(
                 config,
@@ -105,17 +99,25 @@ def measure_dense(config: Config, variant: DenseVariant, data, runs) -> pd.DataF
                 runs["checkpoint_epochs"],
                 steps_per_epoch,
                 runs["checkpoints"][index],
-                inputs,
-                labels,
+                data,
                 rows,
             )
     return rows.frame()
 
 
 def measure_direction(
-    config: Config, seed: int, epochs, steps_per_epoch: int, checkpoints, inputs, labels, rows
+    config: Config, seed: int, epochs, steps_per_epoch: int, checkpoints, data, rows
 ) -> None:
-    """P1's rows at one seed's checkpoints (a diverged seed's missing checkpoints are skipped)."""
+    """P1's rows at one seed's checkpoints (a diverged seed's missing checkpoints are skipped), on
+    the first `direction.examples` training digits."""
+    # torch costs ~3 s of CPU to import: only the measure stages that compute gradients pay it
+    import torch
+
+    from .direction import direction_at
+    from .training import dense_model, tensors
+
+    inputs, labels = tensors(data, "train")
+    inputs, labels = inputs[: config.direction.examples], labels[: config.direction.examples]
     model = dense_model(config.dense, seed)
     for epoch, vector in zip(epochs, checkpoints, strict=True):
         if not np.all(np.isfinite(vector)):
@@ -183,7 +185,9 @@ def measure_timing(variant: ConvTimingVariant, runs) -> pd.DataFrame:
         for metric, value in (
             ("forward_evaluations", runs["forward_evaluations"][index]),
             ("forward_relative_residual", runs["forward_relative_residual"][index]),
-            ("unconverged_solves", runs["unconverged_solves"][index]),
+            ("forward_unconverged_solves", runs["forward_unconverged_solves"][index]),
+            ("adjoint_solves_at_cap", runs["adjoint_solves_at_cap"][index]),
+            ("adjoint_relative_residual", runs["adjoint_relative_residual"][index]),
             ("diverged", float(not np.all(np.isfinite(cosines)))),
         ):
             rows.add(seed, 0, metric, value)

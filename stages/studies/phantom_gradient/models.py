@@ -3,7 +3,8 @@ small convolutional cell with GroupNorm (the backward-cost claim P2), the spectr
 the dense cell contractive, the digits classifier built on the dense cell and the linear heads.
 
 Dense: f(z, x) = tanh(W z + U x + b); J = diag(1 − f²) W, so ‖W‖₂ ≤ c < 1 makes f a contraction
-with ρ(J) ≤ c (the study notes cap c at 0.95).
+with ρ(J) ≤ c (the study notes capped c at 0.95); without a cap (MDEQ has none) ρ(J) can reach 1,
+and the solvers' caps and residuals record what then happens.
 Convolutional (a one-branch analogue of the MDEQ cell): f(z, x) = tanh(GroupNorm(conv₃ₓ₃(z) + U∗x)),
 8×8 maps, `channels` channels, float32 as the MDEQ code; the recurrent convolution's default init
 range is scaled by `recurrent_gain` (at 1 the forward solve did not converge in 100 Anderson steps).
@@ -19,7 +20,7 @@ from .implicit_layer import Cell
 
 class DenseCell(Cell):
     def __init__(
-        self, inputs: int, width: int, max_spectral_norm: float, generator: torch.Generator
+        self, inputs: int, width: int, max_spectral_norm: float | None, generator: torch.Generator
     ):
         super().__init__()
         self.max_spectral_norm = max_spectral_norm
@@ -40,7 +41,10 @@ class DenseCell(Cell):
 
     @torch.no_grad()
     def cap_spectral_norm(self) -> None:
-        """W ← W · min(1, c / ‖W‖₂): after every optimiser step, so f stays a contraction."""
+        """W ← W · min(1, c / ‖W‖₂): after every optimiser step, so f stays a contraction (no-op
+        without a cap)."""
+        if self.max_spectral_norm is None:
+            return
         norm = self.spectral_norm()
         if norm > self.max_spectral_norm:
             self.weight.mul_(self.max_spectral_norm / norm)
@@ -96,7 +100,7 @@ class DenseClassifier(nn.Module):
         inputs: int,
         width: int,
         classes: int,
-        max_spectral_norm: float,
+        max_spectral_norm: float | None,
         generator: torch.Generator,
     ):
         super().__init__()

@@ -13,10 +13,17 @@ import torch
 
 
 class SnapshotRecorder:
-    def __init__(self, runs: int, eval_steps: np.ndarray, divergence_threshold: float, device=None):
+    def __init__(
+        self,
+        runs: int,
+        eval_steps: np.ndarray,
+        divergence_threshold: float,
+        device=None,
+        dtype: torch.dtype = torch.float64,
+    ):
         self.eval_steps = np.asarray(eval_steps, dtype=np.int64)
         self.threshold = divergence_threshold
-        self.alive = torch.ones(runs, dtype=torch.float64, device=device)
+        self.alive = torch.ones(runs, dtype=dtype, device=device)  # 1, or 0 once diverged
         self.diverged_step = np.full(runs, -1, dtype=np.int64)
         self.snapshots: dict[str, np.ndarray] = {}
         self._next = 0
@@ -26,7 +33,7 @@ class SnapshotRecorder:
 
     def record(self, step: int, **state: torch.Tensor) -> None:
         """Store each named (runs, ...) tensor for this eval step and update divergence flags."""
-        values = {name: tensor.detach().cpu().numpy() for name, tensor in state.items()}
+        values = {name: tensor.detach().cpu().double().numpy() for name, tensor in state.items()}
         runs = len(self.diverged_step)
         flat = np.concatenate([array.reshape(runs, -1) for array in values.values()], axis=1)
         magnitude = np.abs(np.nan_to_num(flat, nan=np.inf))

@@ -2,8 +2,8 @@
 
     setup.first_seed                      the first data seed of every experiment
     setup.<experiment>                    the experiment's data, model, run counts and probe:
-                                          `DiagonalNetSetup` (diag_net, diag_table1: §3) or
-                                          `ReluNetSetup` (relu_net: §4.1)
+                                          `DiagonalNetSetup` (diag_net, diag_table1,
+                                          diag_gd_stabilises: §3) or `ReluNetSetup` (relu_net: §4.1)
     variants.<experiment>.<variant>       an optimizer and a step-size schedule (`Variant`); a
                                           variant's name is unique across the study
 
@@ -14,7 +14,6 @@ is allowed; a key of another kind of setup (a ReLU width under a diagonal net) i
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from ...common.params import ParamError, Section, require_memory
@@ -22,14 +21,15 @@ from ...common.schedules import Schedule, parse_schedule
 
 # the tidy table's setting columns (stages/common/tables.py): what tells the variants' rows apart
 SETTING_COLUMNS = {
-    "experiment": "string",  # the variant's group: diag_net, diag_table1 or relu_net
+    "experiment": "string",  # the variant's group: a key of EXPERIMENTS
     "optimizer": "string",  # sgd (batch 1) or gd (full batch)
     "decay_at": "float64",  # fraction of the steps at the large step; null for a constant step
     "large_step": "string",  # "probe": chosen per data set by the probe; "fixed": given in params
 }
-# data recipes (data.py): NumPy legacy seeding as the public notebooks, or default_rng
+# data recipes (data.py): the public code's own draws (NumPy legacy seeding; torch's generator for
+# the ReLU teacher), or default_rng
 RECIPES = ("public_code", "generator")
-VARIANT_NAME = re.compile(r"[A-Za-z0-9_]+")  # DVC addresses a variant's params by a dotted key
+PRECISIONS = ("float32", "float64")  # the ReLU net's training precision (the public code: float32)
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,8 @@ class Probe:
     first_sampling_seed: int  # the first probe order's seed (+ first_seed), far from the runs'
     max_diverged_share: float  # in [0, 1]: the share of probe orders allowed to diverge
     refine_rounds: int  # bisections after the grid (0: the grid's choice; params may omit it)
+    rerun_diverged: bool  # a probed run that diverges is rerun at its data set's next lower step
+    # that passed the probe, until one does not diverge or none is left (params may omit it: false)
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,7 @@ class ReluNetSetup(Setup):
     teacher_width: int  # neurons of the teacher (unit-norm w_j, a_j = ±1)
     student_width: int  # m, neurons of the student
     init_scale: float  # W0 = init_scale·N(0, 1), a0 = 0
+    precision: str  # training dtype, one of PRECISIONS
 
 
 # experiment -> (the kind of its setup, the optimizers its variants may use); every experiment
@@ -93,6 +96,7 @@ EXPERIMENTS: dict[str, tuple[type[Setup], tuple[str, ...]]] = {
     "diag_net": (DiagonalNetSetup, ("sgd", "gd")),
     "diag_table1": (DiagonalNetSetup, ("sgd",)),
     "relu_net": (ReluNetSetup, ("sgd",)),
+    "diag_gd_stabilises": (DiagonalNetSetup, ("sgd", "gd")),
 }
 COMMON_KEYS = (
     "recipe",
@@ -108,7 +112,7 @@ COMMON_KEYS = (
 )
 MODEL_KEYS = {
     DiagonalNetSetup: ("support", "init_scale"),
-    ReluNetSetup: ("init_scale", "teacher_width", "student_width"),
+    ReluNetSetup: ("init_scale", "teacher_width", "student_width", "precision"),
 }
 
 
@@ -139,22 +143,12 @@ def parse(section: Section) -> Config:
     setup = section.section("setup").only("first_seed", *EXPERIMENTS)
     first_seed = setup.integer("first_seed", minimum=0)
     experiments = {name: _setup(setup.section(name), name, first_seed) for name in EXPERIMENTS}
-    groups = section.section("variants").only(*EXPERIMENTS)
-    if not groups.mapping:
-        raise ParamError(groups.path, {}, "at least one experiment's variants")
-    variants: dict[str, Variant] = {}
-    for experiment in groups.mapping:
-        for name, entry in groups.sections(experiment).items():
-            if not VARIANT_NAME.fullmatch(name):
-                raise ParamError(entry.path, name, "a variant name of letters, digits and _")
-            if name in variants:
-                raise ParamError(
-                    entry.path,
-                    name,
-                    f"a name no other experiment uses (variants.{variants[name].experiment} "
-                    f"has {name}): claims.yaml names variants alone",
-                )
-            variants[name] = _variant(entry, name, experiment, experiments[experiment])
+    variants: dict[str, Variant] = {
+        name: _variant(entry, name, experiment, experiments[experiment])
+        for experiment, name, entry in section.variant_entries(
+            tuple(EXPERIMENTS), every_experiment=False
+        )
+    }
     return Config(experiments, variants)
 
 
@@ -201,6 +195,7 @@ def _setup(section: Section, name: str, first_seed: int) -> Setup:
             init_scale=section.number("init_scale", positive=True),
             teacher_width=section.integer("teacher_width", minimum=1),
             student_width=section.integer("student_width", minimum=1),
+            precision=section.choice("precision", PRECISIONS),
         )
     parameters = (
         common["dim"] if kind is DiagonalNetSetup else model["student_width"] * (common["dim"] + 1)
@@ -227,6 +222,7 @@ def _probe(section: Section, optimizers: tuple[str, ...]) -> Probe:
         "first_sampling_seed",
         "max_diverged_share",
         "refine_rounds",
+        "rerun_diverged",
     )
     return Probe(
         grids={
@@ -239,6 +235,9 @@ def _probe(section: Section, optimizers: tuple[str, ...]) -> Probe:
         max_diverged_share=section.number("max_diverged_share", low=0.0, high=1.0),
         refine_rounds=(
             section.integer("refine_rounds", minimum=0) if section.has("refine_rounds") else 0
+        ),
+        rerun_diverged=(
+            section.boolean("rerun_diverged") if section.has("rerun_diverged") else False
         ),
     )
 

@@ -1,10 +1,13 @@
 """Data sets of Andriushchenko et al. (ICML 2023), one per seed.
 
 Two recipes (params: `recipe`, config.RECIPES):
-- public_code: NumPy legacy seeding exactly as the public notebooks draw it, so seed 0 gives the
-  very data behind the paper's printed numbers (diag_nets_2d_loss_surface.ipynb: np.random.seed(0),
-  X and X_test ~ N(0, I), beta* = |randn| on the first r coordinates, normalised).
-- generator: NumPy's default_rng(seed), the same distributions drawn independently.
+- public_code: exactly as the public code draws it, so seed 0 gives the very data behind the
+  notebooks' printed numbers: the diagonal nets with NumPy legacy seeding (diag_nets.ipynb and
+  diag_nets_2d_loss_surface.ipynb: np.random.seed(seed), X and X_test ~ N(0, I), beta* = |randn|
+  on the first r coordinates, normalised); the ReLU teacher as utils.get_data_two_layer_relu_net
+  does (inputs from NumPy seeded seed + 1, cast to float32 and normalised; the teacher from torch's
+  generator seeded seed + 1, float32).
+- generator: NumPy's default_rng(seed), the same distributions drawn independently (float64).
 """
 
 from __future__ import annotations
@@ -51,10 +54,19 @@ def teacher_student(
     """Two-layer ReLU teacher without biases: inputs on the unit sphere, hidden weights of unit norm,
     output weights +-1 (utils.get_data_two_layer_relu_net of the public code, seeded with seed + 1).
 
-    The public code draws the teacher with torch after torch.manual_seed(seed + 1); here every draw
-    comes from NumPy (same distributions), so the inputs match the public code and the teacher is
-    an independent draw of the same law.
+    public_code: the public code's own draws. NumPy (seed + 1) draws the inputs with
+    multivariate_normal; they are cast to float32 and normalised in float32. torch's generator
+    (seed + 1) first draws the default initialisation of the teacher's two torch.nn.Linear layers,
+    which the code then overwrites with N(0, 1) weights: hidden rows normalised, output signs. The
+    labels are the float32 teacher's outputs. Values are returned as float64 (exactly the float32
+    values). generator: every draw from NumPy's default_rng(seed + 1), in float64.
     """
+    if recipe == "public_code":
+        # imported here, not at the top: measure stages import this module for `unstack` and
+        # would otherwise pay torch's import (about a second each)
+        from .public_code_draws import teacher_student_public_code
+
+        return teacher_student_public_code(seed, n_train, n_test, dim, teacher_width)
     rng = _rng(recipe, seed + 1)
     x_train = _unit_rows(_normal(rng, recipe, n_train, dim))
     x_test = _unit_rows(_normal(rng, recipe, n_test, dim))

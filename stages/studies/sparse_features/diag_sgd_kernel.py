@@ -27,7 +27,7 @@ PARTIAL_SUMS = 4
 
 
 @numba.njit(nogil=True)
-def _dot_uv(u, v, row):
+def dot_uv(u, v, row):
     """<u ⊙ v, row> as four interleaved partial sums added pairwise (fixed order)."""
     dim = u.shape[0]
     s0 = s1 = s2 = s3 = 0.0
@@ -45,7 +45,7 @@ def _dot_uv(u, v, row):
 
 
 @numba.njit(nogil=True)
-def _record(u, v, out, threshold):
+def record_beta(u, v, out, threshold):
     """Write beta = u ⊙ v into `out`; True when the run has diverged (non-finite or above threshold)."""
     bad = False
     for i in range(u.shape[0]):
@@ -84,7 +84,7 @@ def sgd_runs(
         evaluation = 0
         for step in range(steps + 1):
             if evaluation < eval_steps.shape[0] and eval_steps[evaluation] == step:
-                if _record(u, v, beta[run, evaluation], threshold):
+                if record_beta(u, v, beta[run, evaluation], threshold):
                     diverged_step[run] = step
                     beta[run, evaluation:] = np.nan
                     break
@@ -93,7 +93,7 @@ def sgd_runs(
                 break
             example = order[step, column]
             row = x[data, example]
-            residual = _dot_uv(u, v, row) - y[data, example]
+            residual = dot_uv(u, v, row) - y[data, example]
             rate = rates[step, schedule]
             for i in range(dim):
                 correlation = residual * row[i]

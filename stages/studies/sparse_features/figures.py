@@ -1,17 +1,22 @@
-"""Figures of the study, one per claim: median over seeds with an interquartile band."""
+"""Figures of the study, one or two per claim: curves as the median over seeds with an
+interquartile band, and C3 per seed at matched training loss."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from ...common.figures import new_figure, seed_band_lines
+from ...common.schedules import decay_step_index
 from .config import Config
 from .metrics import LOSS_NAMES, SPARSITY_METRIC, TEST_LOSS, TRAIN_LOSS
+from .orderings import matched_steps, values_at
 
-EXPERIMENT_TITLES = {
-    "diag_net": "diagonal linear net (2-D notebook setting)",
-    "diag_table1": "diagonal linear net (Table 1 setting)",
+EXPERIMENT_TITLES = {  # short enough that a one-panel title fits its figure
+    "diag_net": "diagonal net, 2-D notebook",
+    "diag_table1": "diagonal net, n=80, d=200",
     "relu_net": "two-layer ReLU net",
+    "diag_gd_stabilises": "diagonal net, GD stabilises (n=40, d=100)",
 }
 SCHEDULE_EXPERIMENTS = ("diag_table1", "relu_net")  # the experiments of C1-C3
 
@@ -43,7 +48,8 @@ def _curves(
 
 
 def _by_decay_point(table: pd.DataFrame, experiment: str):
-    """Final test loss and sparsity against the decay point, one panel each, seeds as dots."""
+    """C3 as it is judged: sparsity and test loss against the decay point at matched training loss
+    (orderings.py), one line per seed (the pairing), the median in red."""
     figure, axes = new_figure(columns=2, width=4.2)
     rows = table[
         (table.experiment == experiment)
@@ -51,21 +57,35 @@ def _by_decay_point(table: pd.DataFrame, experiment: str):
         & table.decay_at.notna()
         & (table.large_step == ("probe" if (table.large_step == "probe").any() else "fixed"))
     ]
-    last = rows[rows.step == rows.step.max()]
+    settings = rows.drop_duplicates("variant").sort_values("decay_at")
+    variants, points = list(settings.variant), settings.decay_at.to_numpy(dtype=np.float64)
+    seeds = sorted(rows.seed.unique())
+    last = int(rows.step.max())
+    _, steps = matched_steps(
+        table,
+        variants,
+        TRAIN_LOSS[experiment],
+        [decay_step_index(p, last) for p in points],
+        seeds,
+    )
     test_loss = TEST_LOSS[experiment]
-    for ax, metric in zip(axes, (test_loss, SPARSITY_METRIC[experiment]), strict=True):
-        points = last[last.metric == metric]
-        ax.scatter(points.decay_at, points.value, s=8, alpha=0.4, color="tab:blue")
-        medians = points.groupby("decay_at")["value"].median()
+    for ax, metric in zip(axes, (SPARSITY_METRIC[experiment], test_loss), strict=True):
+        values = values_at(table, variants, metric, steps, seeds)
+        for row in values:
+            ax.plot(points, row, color="tab:blue", alpha=0.25, linewidth=0.8, marker=".")
         ax.plot(
-            medians.index, medians.values, marker="o", color="tab:red", label="median over seeds"
+            points,
+            np.nanmedian(values, axis=0),
+            marker="o",
+            color="tab:red",
+            label="median over seeds",
         )
         if metric == test_loss:
             ax.set_yscale("log")
-        ax.set_xlabel("decay point (fraction of training at the large step)")
-        ax.set_ylabel(metric.replace("_", " "))
+        ax.set_xlabel("decay point (fraction of steps)")
+        ax.set_ylabel(f"{metric.replace('_', ' ')}\nat matched training loss")
         ax.legend(fontsize=7)
-    figure.suptitle(f"{EXPERIMENT_TITLES[experiment]}: longer large step")
+    figure.suptitle(f"{EXPERIMENT_TITLES[experiment]}: C3, one line per seed", y=1.0)
     return figure
 
 
@@ -91,7 +111,7 @@ def figures(config: Config, table: pd.DataFrame) -> dict:
             experiment,
             SPARSITY_METRIC[experiment],
             sgd[experiment],
-            "sparsity during training (C2)",
+            "sparsity (C2)",
         )
         result[f"{experiment}_decay_point"] = _by_decay_point(table, experiment)
     result["diag_net_sgd_vs_gd"] = _curves(
@@ -100,6 +120,14 @@ def figures(config: Config, table: pd.DataFrame) -> dict:
         "diag_net",
         TEST_LOSS["diag_net"],
         by_experiment["diag_net"],
-        "test loss, SGD against GD (C4)",
+        "test loss, SGD vs GD (C4)",
+    )
+    result["diag_gd_stabilises_l0"] = _curves(
+        config,
+        table,
+        "diag_gd_stabilises",
+        SPARSITY_METRIC["diag_gd_stabilises"],
+        by_experiment["diag_gd_stabilises"],
+        "l0 of u⊙v, SGD vs GD (C4)",
     )
     return result

@@ -7,7 +7,7 @@ Per evaluation step (`step`: the optimisation steps taken) and seed:
 - ReLU nets (ReluNetSetup): train_loss_mse and test_loss_mse, mean (f − y)² (no ½, as the public code),
   feature_sparsity (coefficient on the training inputs).
 Per seed, at the last step T: diverged (1/0), diverged_step (−1 if never), lr_large (the large step
-used). Every row carries the variant's settings (config.SETTING_COLUMNS).
+used) and large_step_reruns (how often a diverged probed run was rerun at a lower probed step). Every row carries the variant's settings (config.SETTING_COLUMNS).
 """
 
 from __future__ import annotations
@@ -93,6 +93,7 @@ def measure(config: Config, variant_name: str, arrays: dict, run: dict, *, reads
         "diverged": run["diverged"].astype(np.float64),
         "diverged_step": run["diverged_step"].astype(np.float64),
         "lr_large": run["lr_large"],
+        "large_step_reruns": run["large_step_reruns"].astype(np.float64),
     }
     for name, values in final.items():
         for seed, value in zip(seeds, values, strict=True):

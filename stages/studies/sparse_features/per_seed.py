@@ -1,8 +1,8 @@
-"""Per-seed values of one variant from the tidy table (its final value, a window median, whether
-the run diverged): the inputs of every claim check.
+"""Per-seed values of one variant from the tidy table (its final value, a window median, its
+trajectory, whether the run diverged): the inputs of every claim check.
 
-Values of seeds whose run diverged (metric `diverged` = 1) are NaN, so `Spread.of` counts them as
-lost instead of mixing them into medians.
+Values of seeds whose run diverged (metric `diverged` = 1) are NaN: the checks count them as lost
+runs, which fail the criterion (stages/common/decision.py).
 """
 
 from __future__ import annotations
@@ -56,3 +56,21 @@ def window_median(
 
 def last_step(table: pd.DataFrame, variant: str) -> int:
     return int(table.loc[table["variant"] == variant, "step"].max())
+
+
+def trajectories(table: pd.DataFrame, variant: str, metric: str) -> pd.DataFrame:
+    """Per seed (rows) and evaluation step (columns, increasing): the recorded values; a diverged
+    run's row is all NaN."""
+    rows = _rows(table, variant, metric)
+    grid = rows.pivot_table(index="seed", columns="step", values="value", dropna=False)
+    grid = grid.sort_index().sort_index(axis=1)
+    lost = diverged(table, variant).reindex(grid.index, fill_value=False)
+    grid.loc[lost.to_numpy()] = np.nan
+    return grid
+
+
+def final_unmasked(table: pd.DataFrame, variant: str, metric: str) -> pd.Series:
+    """Per seed: the value at the last recorded step, diverged runs included (for what a run used,
+    such as its large step, rather than what it reached)."""
+    rows = _rows(table, variant, metric)
+    return rows.loc[rows.groupby("seed")["step"].idxmax()].set_index("seed")["value"].sort_index()

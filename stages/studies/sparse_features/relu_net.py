@@ -3,8 +3,10 @@ batch 1 on the teacher-student task of Andriushchenko et al. 2023 (§4.1; public
 fc_nets_two_layer.ipynb), all seeds in one tensor program.
 
 Loss: mean squared error without ½, L = mean_i (f(x_i) − y_i)² (as the public code). Gradients of
-one example with residual r = f(x) − y:  ∇_a = 2r ReLU(Wx),  ∇_W = 2r (a ⊙ 1[Wx > 0]) xᵀ.
-Initialisation (public code): W = init_scale·N(0, 1), a = 0.
+one example with residual r = f(x) − y:  ∇_a = 2r ReLU(Wx),  ∇_W = 2r (a ⊙ 1[Wx > 0]) xᵀ, the
+gradients torch's autograd gives the public code (its ReLU passes no gradient at 0). Initialisation
+(public code): W = init_scale·N(0, 1), a = 0. Precision: float32 as the public code (torch's default
+dtype), or float64.
 """
 
 from __future__ import annotations
@@ -38,20 +40,20 @@ def train(
     eval_steps: np.ndarray,
     divergence_threshold: float,
     device: str = "cpu",
+    dtype: torch.dtype = torch.float64,
 ) -> dict[str, np.ndarray]:
-    """SGD with batch 1 for every run in lockstep; records (hidden, output) at `eval_steps`.
+    """SGD with batch 1 for every run in lockstep, in `dtype`; records (hidden, output) at
+    `eval_steps` (as float64 arrays of the `dtype` values).
 
     Divergence handling: see batched_snapshots.py.
     """
-    x = torch.as_tensor(x_train, dtype=torch.float64, device=device)
-    y = torch.as_tensor(y_train, dtype=torch.float64, device=device)
-    hidden = torch.as_tensor(initial_hidden, dtype=torch.float64, device=device).clone()
+    x = torch.as_tensor(x_train, device=device).to(dtype)
+    y = torch.as_tensor(y_train, device=device).to(dtype)
+    hidden = torch.as_tensor(initial_hidden, device=device).to(dtype).clone()
     runs, width, _ = hidden.shape
-    output = torch.zeros((runs, width), dtype=torch.float64, device=device)
-    rates = torch.as_tensor(
-        np.asarray(rates), dtype=torch.float64, device=device
-    )  # (T,) or per run (T, runs)
-    recorder = SnapshotRecorder(runs, eval_steps, divergence_threshold, device)
+    output = torch.zeros((runs, width), dtype=dtype, device=device)
+    rates = torch.as_tensor(np.asarray(rates), device=device).to(dtype)  # (T,) or (T, runs)
+    recorder = SnapshotRecorder(runs, eval_steps, divergence_threshold, device, dtype)
     order = torch.as_tensor(sample_indices, dtype=torch.long, device=device)
     run_index = torch.arange(runs, device=device)
     for step in range(len(rates) + 1):

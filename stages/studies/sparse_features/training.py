@@ -2,42 +2,68 @@
 
 Probe and train both describe their runs as a `RunPlan`: per run, a data set, an SGD order and a
 step-size column, each an index into arrays held once. Diagonal-net SGD on the CPU executes the
-plan in the compiled kernel (diag_sgd_kernel); GD, the ReLU net and CUDA run the torch programs
-on per-run copies.
+plan in the compiled kernel (diag_sgd_kernel), diagonal-net GD in diag_gd_kernel; the ReLU net and
+CUDA run the torch programs on per-run copies. A probed variant whose experiment asks for it (probe.rerun_diverged) reruns each
+diverged run at its data set's next lower step that passed the probe.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
+import torch
 
 from ...common.study import Execution, TrainResult
 from . import data as datasets
-from . import diag_net, diag_sgd_kernel, relu_net
+from . import diag_gd_kernel, diag_net, diag_sgd_kernel, relu_net
 from .batched_snapshots import evaluation_steps
 from .config import Config, DiagonalNetSetup, ReluNetSetup, Setup, Variant
+from .public_code_draws import student_hidden_public_code
+
+# how the public code draws one SGD example per step from NumPy's legacy generator
+DRAWS = ("randint", "choice_without_replacement")
 
 
 def sampling_indices(
-    recipe: str, sampling_seeds: list[int], n_train: int, steps: int
+    recipe: str, sampling_seeds: list[int], n_train: int, steps: int, draw: str = "randint"
 ) -> np.ndarray:
-    """SGD example order, (steps, runs). public_code: RandomState(seed).randint(n) per step, the
-    draws of the public notebooks (seed 2 there); generator: default_rng(seed).integers."""
-    if recipe == "public_code":
-        columns = [
-            np.random.RandomState(seed).randint(n_train, size=steps) for seed in sampling_seeds
-        ]
-    else:
+    """SGD example order, (steps, runs). public_code: the public code's draws from NumPy's legacy
+    generator seeded with each sampling seed, `randint`: np.random.randint(n) per step (the
+    diagonal nets, diag_nets.py `SGD`), `choice_without_replacement`: np.random.choice(n, 1,
+    replace=False) per step (the ReLU net, fc_nets.py `train_fc_net`), which is the first entry of
+    a fresh permutation of range(n). generator: default_rng(seed).integers."""
+    if draw not in DRAWS:
+        raise ValueError(f"draw = {draw!r}: one of {DRAWS}")
+    if recipe != "public_code":
         columns = [
             np.random.default_rng(seed).integers(n_train, size=steps) for seed in sampling_seeds
         ]
-    return np.stack(columns, axis=1)
+    elif draw == "choice_without_replacement":
+        columns = []
+        for seed in sampling_seeds:
+            rng = np.random.RandomState(seed)
+            columns.append(np.array([rng.permutation(n_train)[0] for _ in range(steps)]))
+    else:
+        columns = [
+            np.random.RandomState(seed).randint(n_train, size=steps) for seed in sampling_seeds
+        ]
+    return np.stack(columns, axis=1).astype(np.int64)
 
 
 def initial_hidden(setup: ReluNetSetup, data_seeds) -> np.ndarray:
-    """Student first layer W0 = init_scale·N(0, 1) per data seed (a stream of its own per seed)."""
+    """Student first layer W0 = init_scale·N(0, 1) per data seed. public_code: as the notebook
+    (fc_nets_two_layer.ipynb): torch's generator seeded with the seed draws the default
+    initialisation of the student's two torch.nn.Linear layers, then the N(0, 1) weights, in
+    float32. generator: a NumPy stream of its own per seed."""
     shape = (setup.student_width, setup.dim)
+    if setup.recipe == "public_code":
+        return np.stack(
+            [
+                student_hidden_public_code(seed, setup.student_width, setup.dim, setup.init_scale)
+                for seed in data_seeds
+            ]
+        )
     return setup.init_scale * np.stack(
         [np.random.default_rng([int(seed), 1]).standard_normal(shape) for seed in data_seeds]
     )
@@ -63,11 +89,12 @@ def _run(
     eval_steps: np.ndarray,
     device: str = "cpu",
 ) -> dict[str, np.ndarray]:
-    """Execute a plan on the model of `setup`'s type: diagonal-net SGD on the CPU in the compiled
-    kernel, diagonal-net GD (and CUDA) in torch on per-run copies, the ReLU net in torch."""
+    """Execute a plan on the model of `setup`'s type: the diagonal net on the CPU in the compiled
+    kernels (SGD, GD), on CUDA in torch on per-run copies; the ReLU net in torch."""
     steps = len(plan.rates)
+    draw = "choice_without_replacement" if isinstance(setup, ReluNetSetup) else "randint"
     order = (
-        sampling_indices(setup.recipe, plan.sampling_seeds, setup.n_train, steps)
+        sampling_indices(setup.recipe, plan.sampling_seeds, setup.n_train, steps, draw)
         if optimizer == "sgd"
         else None
     )
@@ -78,6 +105,17 @@ def _run(
             plan.data_of_run,
             order,
             plan.order_of_run,
+            plan.rates,
+            plan.rate_of_run,
+            setup.init_scale,
+            eval_steps,
+            setup.divergence_threshold,
+        )
+    if isinstance(setup, DiagonalNetSetup) and device == "cpu":
+        return diag_gd_kernel.train(
+            data["x_train"],
+            data["y_train"],
+            plan.data_of_run,
             plan.rates,
             plan.rate_of_run,
             setup.init_scale,
@@ -109,6 +147,7 @@ def _run(
         eval_steps,
         setup.divergence_threshold,
         device,
+        getattr(torch, setup.precision),
     )
 
 
@@ -165,10 +204,19 @@ def _probe_grid(
         max((grid[g] for g in range(len(grid)) if allowed[g, s]), default=grid[0])
         for s in range(seeds)
     ]
-    lr_per_seed = _bisect(setup, data, optimizer, grid, on_grid, allowed, steps)
+    lr_per_seed, passed_in_bisection = _bisect(
+        setup, data, optimizer, grid, on_grid, allowed, steps
+    )
+    passed = [
+        sorted({*(grid[g] for g in range(len(grid)) if allowed[g, s]), *passed_in_bisection[s]})[
+            ::-1
+        ]
+        for s in range(seeds)
+    ]
     return {
         "lr_per_seed": lr_per_seed,
         "grid_lr_per_seed": on_grid,
+        "passed_lr_per_seed": passed,  # every probed step that passed, largest first
         "refine_rounds": settings.refine_rounds,
         "grid": grid,
         "probe_steps": steps,
@@ -186,36 +234,34 @@ def _bisect(
     on_grid: list[float],
     allowed: np.ndarray,
     steps: int,
-) -> list[float]:
+) -> tuple[list[float], list[list[float]]]:
     """`refine_rounds` bisections per data set between its grid choice (allowed) and the next grid step
-    (not allowed), by the grid's rule; data sets with no stable grid step or none above keep theirs."""
+    (not allowed), by the grid's rule; data sets with no stable grid step or none above keep theirs.
+    Returns the chosen step per data set and the bisection steps that passed on each."""
     low = np.asarray(on_grid, dtype=np.float64)
     position = np.searchsorted(grid, low)
     refine = allowed.any(axis=0) & (position + 1 < len(grid))
     high = np.where(
         refine, np.asarray([*grid, np.nan])[np.minimum(position + 1, len(grid))], np.nan
     )
+    passed: list[list[float]] = [[] for _ in on_grid]
     for _ in range(setup.probe.refine_rounds if refine.any() else 0):
         middle = np.where(refine, (low + high) / 2, low)
         ok = (
             _diverged_share(setup, data, optimizer, middle[None, :], steps)[0]
             <= setup.probe.max_diverged_share
         )
+        for s in np.flatnonzero(refine & ok):
+            passed[s].append(float(middle[s]))
         low = np.where(refine & ok, middle, low)
         high = np.where(refine & ~ok, middle, high)
-    return low.tolist()
+    return low.tolist(), passed
 
 
-def _rates(variant: Variant, setup: Setup, probe: dict | None) -> tuple[np.ndarray, np.ndarray]:
-    """(steps, runs) step sizes and the large step of each run (probed per data set where asked)."""
-    schedule = variant.schedule
-    if schedule.probed:
-        probed = np.asarray(
-            probe[variant.experiment][variant.optimizer]["lr_per_seed"], dtype=np.float64
-        )
-    else:
-        probed = np.full(setup.seeds, np.nan)
-    resolved = [schedule.resolve(float(lr)) for lr in probed]
+def _rates(variant: Variant, setup: Setup, probed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(steps, runs) step sizes and the large step of each run, from the probed step of each run's
+    data set where the schedule is probed (NaN otherwise)."""
+    resolved = [variant.schedule.resolve(float(lr)) for lr in probed]
     rates = np.stack([s.rates(setup.steps) for s in resolved], axis=1)
     return rates, np.array([s.lr for s in resolved])
 
@@ -229,11 +275,16 @@ def train(
     execution: Execution,
     reads,
 ) -> TrainResult:
-    """All seeds of one variant in one batched program, on `execution.device`."""
+    """All seeds of one variant in one batched program, on `execution.device`; where the
+    experiment's probe says so, diverged runs of a probed variant are rerun (`_rerun_diverged`)."""
     variant = config.variants[variant_name]
     setup = config.setup_of(variant_name)
     data = datasets.unstack(arrays, variant.experiment)
-    rates, initial_lr = _rates(variant, setup, probe)
+    chosen = probe[variant.experiment][variant.optimizer] if variant.schedule.probed else None
+    probed = np.asarray(
+        chosen["lr_per_seed"] if chosen else np.full(setup.seeds, np.nan), dtype=np.float64
+    )
+    rates, large = _rates(variant, setup, probed)
     eval_steps = evaluation_steps(setup.steps, setup.eval_points)
     runs = np.arange(setup.seeds)
     plan = RunPlan(
@@ -244,13 +295,71 @@ def train(
         sampling_seeds=[seed + setup.sampling_seed_offset for seed in setup.data_seeds],
     )
     out = _run(setup, data, variant.optimizer, plan, eval_steps, execution.device)
+    reruns = np.zeros(setup.seeds, dtype=np.int64)
+    run_steps = setup.seeds * setup.steps
+    if chosen and setup.probe.rerun_diverged:
+        out, large, reruns = _rerun_diverged(
+            setup, data, variant, plan, out, probed, chosen["passed_lr_per_seed"], execution
+        )
+        run_steps += int(reruns.sum()) * setup.steps
     return TrainResult(
         {
             **out,
             "eval_steps": eval_steps,
-            "lr_large": initial_lr,
+            "lr_large": large,
+            "large_step_reruns": reruns,
             "seeds": np.asarray(setup.data_seeds, dtype=np.int64),
         },
-        run_steps=setup.seeds * setup.steps,
-        runs=setup.seeds,
+        run_steps=run_steps,
+        runs=setup.seeds + int(reruns.sum()),
     )
+
+
+def _rerun_diverged(
+    setup: Setup,
+    data: dict,
+    variant: Variant,
+    plan: RunPlan,
+    out: dict[str, np.ndarray],
+    probed: np.ndarray,
+    passed: list[list[float]],
+    execution: Execution,
+) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """Rerun every diverged run on the same data and SGD order at its data set's next lower step
+    that passed the probe (`passed`, largest first), round after round, until it does not diverge
+    or no lower step is left (it then stays diverged). Returns the merged arrays, the large step
+    each run ended with and the number of reruns per run."""
+    out = {key: np.array(value) for key, value in out.items()}
+    probed = probed.copy()
+    reruns = np.zeros(len(probed), dtype=np.int64)
+    eval_steps = evaluation_steps(setup.steps, setup.eval_points)
+    while True:
+        lower = {
+            int(r): max(lr for lr in passed[r] if lr < probed[r])
+            for r in np.flatnonzero(out["diverged"])
+            if any(lr < probed[r] for lr in passed[r])
+        }
+        if not lower:
+            break
+        subset = np.array(sorted(lower))
+        probed[subset] = [lower[r] for r in subset]
+        rates, _ = _rates(variant, setup, probed[subset])
+        again = _run(
+            setup,
+            data,
+            variant.optimizer,
+            replace(
+                plan,
+                rates=rates,
+                rate_of_run=np.arange(len(subset)),
+                data_of_run=plan.data_of_run[subset],
+                sampling_seeds=[plan.sampling_seeds[r] for r in subset],
+                order_of_run=np.arange(len(subset)),
+            ),
+            eval_steps,
+            execution.device,
+        )
+        for key, value in again.items():
+            out[key][subset] = value
+        reruns[subset] += 1
+    return out, _rates(variant, setup, probed)[1], reruns
