@@ -165,7 +165,7 @@ def test_variants_are_grouped_by_experiment_and_named_once():
         {"size": "small", "weight_decays": [1.0], "lr_fractions_of_bound": [1]},
     )
     assert error.key == "float_instability.variants.board.cnn_relu"
-    assert "float_instability.variants.cnn.cnn_relu" in error.allowed
+    assert "variants.cnn has it" in error.allowed
     error = refusal("variants.board", None)
     assert error.key == "float_instability.variants.board" and error.value == "<missing>"
 

@@ -20,7 +20,6 @@ runs before any compute and names the full key, the value and what is allowed.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -44,7 +43,6 @@ SETTING_COLUMNS = {
     "image_side": "int64",  # the board model's n (null on CNN rows)
     "kernel_side": "int64",  # the board model's m (null on CNN rows)
 }
-VARIANT_NAME = re.compile(r"[A-Za-z0-9_-]+")
 
 
 @dataclass(frozen=True)
@@ -161,30 +159,15 @@ def parse(section: Section) -> Config:
     section.only("setup", "variants")
     setup = section.section("setup")
     setup.only("first_seed", *EXPERIMENTS)
-    groups = section.section("variants")
-    groups.only(*EXPERIMENTS)
     cnn, board = parse_cnn_setup(setup.section(CNN)), parse_board_setup(setup.section(BOARD))
-    variants: dict[str, Variant] = {}
     parsers = {
         CNN: parse_cnn_variant,
         BOARD: lambda name, entry: parse_board_variant(name, entry, board.sizes),
     }
-    for experiment, parse_variant in parsers.items():
-        for name, entry in groups.sections(experiment).items():
-            if not VARIANT_NAME.fullmatch(name):
-                raise ParamError(
-                    entry.path,
-                    name,
-                    "a variant name of letters, digits, _ and - (DVC keys are dotted paths)",
-                )
-            if name in variants:
-                raise ParamError(
-                    entry.path,
-                    name,
-                    f"a variant name unused elsewhere in the study (claims.yaml names variants "
-                    f"alone): {groups.key(variants[name].experiment)}.{name} has it",
-                )
-            variants[name] = parse_variant(name, entry)
+    variants: dict[str, Variant] = {
+        name: parsers[experiment](name, entry)
+        for experiment, name, entry in section.variant_entries(EXPERIMENTS)
+    }
     return Config(setup.integer("first_seed", minimum=0), cnn, board, variants)
 
 
