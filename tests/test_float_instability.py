@@ -38,7 +38,6 @@ from stages.studies.float_instability.copy_divergence import (
     relative_weight_difference,
 )
 from stages.studies.float_instability.data import checkerboard, generate
-from stages.studies.float_instability.schedule import epoch_learning_rates
 
 torch.set_num_threads(1)
 ROOT = Path(__file__).resolve().parent.parent
@@ -190,24 +189,6 @@ def test_each_kind_of_variant_holds_only_its_own_fields_and_no_defaults():
         *(("perturbed", k) for k in (3, 5, 7, 9, 11)),
     )
     assert (relu.pooling, config.variants["cnn_swish"].pooling) == ("max", "avg")
-
-
-def test_the_schedule_is_the_public_codes():
-    """main6.py: lr = lr / 10 at the start of epochs 40, 80, 120 and 160 of 200."""
-    rates = epoch_learning_rates(0.1, 10, (0.2, 0.4, 0.6, 0.8), 200)
-    expected, lr = [], 0.1
-    for epoch in range(200):
-        if epoch >= 40 and epoch // 40 == epoch / 40.0:
-            lr = lr / 10
-        expected.append(lr)
-    assert rates.tolist() == expected
-    assert epoch_learning_rates(0.1, 10, (0.2, 0.4, 0.6, 0.8), 30)[[0, 5, 6, 12, 29]].tolist() == [
-        0.1,
-        0.1,
-        0.1 / 10,
-        0.1 / 10 / 10,
-        0.1 / 10 / 10 / 10 / 10,
-    ]
 
 
 @pytest.mark.parametrize("activation", ["relu", "swish5"])

@@ -25,9 +25,9 @@ from torch import nn
 from torch.nn import functional
 
 from ...common.digits import CLASSES, IMAGE_SIDE, epoch_batches
+from ...common.schedules import multi_step_rates
 from .config import POOLING, CNNSetup
 from .perturbed_sgd import PerturbedNesterovSGD
-from .schedule import epoch_learning_rates
 
 SWISH_SLOPE = 5.0  # x·σ(5x): the public code's Swish (instability/resnet_swish.py)
 ACTIVATIONS = {"relu": torch.relu, "swish5": lambda x: x * torch.sigmoid(SWISH_SLOPE * x)}
@@ -151,7 +151,7 @@ def train_copies(
     train_labels = torch.as_tensor(data["train_labels"])
     test_images = torch.as_tensor(data["test_images"]).contiguous(memory_format=torch.channels_last)
     test_labels = data["test_labels"]
-    rates = epoch_learning_rates(setup.lr, setup.lr_decay_factor, setup.lr_decay_at, setup.epochs)
+    rates = multi_step_rates(setup.lr, setup.lr_decay_factor, setup.lr_decay_at, setup.epochs)
     generator = np.random.default_rng(seed)
     first_evaluated = setup.epochs - setup.average_epochs
     accuracy = np.zeros((len(ks), setup.average_epochs))

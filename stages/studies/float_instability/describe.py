@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import math
 
+from ...common.schedules import multi_step_rates
 from .config import BoardVariant, CNNVariant, Config
-from .schedule import epoch_learning_rates
 
 DIGITS = 1797  # scikit-learn's digits
 # main6.py: CIFAR-10's 50,000 training images in batches of 128, 200 epochs, the first decay at 40
@@ -65,7 +65,7 @@ def variant_text(config: Config, name: str) -> str:
 def cnn_text(config: Config, v: CNNVariant) -> str:
     c = config.cnn
     activation = {"relu": "ReLU", "swish5": "Swish x·σ(5x)"}[v.activation]
-    rates = epoch_learning_rates(c.lr, c.lr_decay_factor, c.lr_decay_at, c.epochs)
+    rates = multi_step_rates(c.lr, c.lr_decay_factor, c.lr_decay_at, c.epochs)
     return (
         f"`{v.name}`: CNN conv3×3({c.channels[0]})–BN–{activation}–{v.pooling}pool–"
         f"conv3×3({c.channels[1]})–BN–{activation}–{v.pooling}pool–linear, float32, digits split "
