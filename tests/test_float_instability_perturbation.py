@@ -12,10 +12,12 @@ from stages.studies.float_instability.copy_divergence import (
     prediction_disagreement,
     relative_weight_difference,
 )
+from stages.studies.float_instability.measurement import disagreement_across_seeds
 from stages.studies.float_instability.perturbed_sgd import (
     PerturbedNesterovSGD,
     check_perturbation,
     scaled_update_,
+    scaled_update_per_copy_,
 )
 
 torch.set_num_threads(1)
@@ -60,17 +62,38 @@ def test_nesterov_steps_known_answers():
     """L = 2θ (gradient 2), μ = 0.5, lr = 0.1 from θ = 1: b = 2, d = 3 → θ = 0.7; b = 3, d = 3.5 → θ = 0.35.
     With weight decay 0.5 and no loss from θ = 1: g = 0.5, b = 0.5, d = 0.75 → θ = 0.925."""
     theta = torch.tensor([1.0], dtype=torch.float64, requires_grad=True)
-    optimizer = PerturbedNesterovSGD([theta], lr=0.1, momentum=0.5, weight_decay=0.0, k=1)
+    optimizer = PerturbedNesterovSGD([theta], momentum=0.5, weight_decay=0.0, ks=[1])
     for expected in (0.7, 0.35):
         optimizer.zero_grad()
         (2 * theta).sum().backward()
-        optimizer.step()
-        assert float(theta) == pytest.approx(expected, abs=1e-15)
+        optimizer.step(0.1)
+        assert float(theta.detach()) == pytest.approx(expected, abs=1e-15)
     decayed = torch.tensor([1.0], dtype=torch.float64, requires_grad=True)
-    optimizer = PerturbedNesterovSGD([decayed], lr=0.1, momentum=0.5, weight_decay=0.5, k=3)
+    optimizer = PerturbedNesterovSGD([decayed], momentum=0.5, weight_decay=0.5, ks=[3])
     (0 * decayed).sum().backward()
-    optimizer.step()
-    assert float(decayed) == pytest.approx(0.925, abs=1e-15)
+    optimizer.step(0.1)
+    assert float(decayed.detach()) == pytest.approx(0.925, abs=1e-15)
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_the_per_copy_step_is_each_copys_own_scaled_step_bit_for_bit(channels_last):
+    """Copies side by side along the leading axis, each with its k: the same bits as
+    `scaled_update_` on each copy alone, in any memory layout."""
+    ks, lr = [1, 1, 3, 5, 11], 0.07
+    generator = torch.Generator().manual_seed(0)
+    param = torch.randn(len(ks) * 4, 3, 3, 3, generator=generator)
+    direction = torch.randn(param.shape, generator=generator)
+    if channels_last:
+        param = param.contiguous(memory_format=torch.channels_last)
+        direction = direction.contiguous(memory_format=torch.channels_last)
+    expected = [param[4 * c : 4 * (c + 1)].clone() for c in range(len(ks))]
+    for c, k in enumerate(ks):
+        scaled_update_(expected[c], direction[4 * c : 4 * (c + 1)], lr, k)
+    scaled_update_per_copy_(param, direction, lr, ks)
+    for c in range(len(ks)):
+        assert bitwise_identical(param[4 * c : 4 * (c + 1)].numpy(), expected[c].numpy())
+    with pytest.raises(ValueError):
+        PerturbedNesterovSGD([torch.zeros(7)], momentum=0.9, weight_decay=0.0, ks=[1, 3])
 
 
 def test_relative_weight_difference_known_answers():
@@ -82,6 +105,12 @@ def test_relative_weight_difference_known_answers():
     )  # (2·2/4 + 0) / 2
     with pytest.raises(ValueError):
         relative_weight_difference([1.0], [1.0, 2.0])
+
+
+def test_disagreement_across_seeds_is_the_mean_over_the_other_seeds():
+    predictions = np.array([[0, 0, 0, 0], [0, 0, 1, 1], [1, 1, 1, 1]])  # pairwise: 0.5, 1, 0.5
+    assert disagreement_across_seeds(predictions).tolist() == [0.75, 0.5, 0.75]
+    assert np.isnan(disagreement_across_seeds(predictions[:1])).all()
 
 
 def test_prediction_disagreement_and_spreads():

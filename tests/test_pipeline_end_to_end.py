@@ -179,8 +179,11 @@ EXPECTED_METRICS = {
         "relative_weight_difference",
         "prediction_disagreement_percent",
         "unperturbed_twin_identical",
+        "prediction_disagreement_across_seeds_percent",
         "loss",
         "sharpness_times_lr_over_2",
+        "lowest_curvature_times_lr_over_2",
+        "linear_pde_alpha_min",
     },
 }
 

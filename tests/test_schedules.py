@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 
 from stages.common.params import ParamError, Section
-from stages.common.schedules import SCHEDULE_KINDS, Schedule, decay_step_index, parse_schedule
+from stages.common.schedules import (
+    SCHEDULE_KINDS,
+    Schedule,
+    decay_step_index,
+    multi_step_rates,
+    parse_schedule,
+)
 
 PATH = "sparse_features.variants.v.schedule"
 
@@ -302,3 +308,21 @@ def test_misspelt_schedule_key_is_rejected_not_ignored():
         parse_schedule(section)
     message = str(caught.value)
     assert "study.variants.v.schedule.warm_up" in message and "warmup" in message
+
+
+def test_multi_step_is_sun_et_al_s_cnn_schedule():
+    """main6.py: lr = lr / 10 at the start of epochs 40, 80, 120 and 160 of 200."""
+    rates = multi_step_rates(0.1, 10, (0.2, 0.4, 0.6, 0.8), 200)
+    expected, lr = [], 0.1
+    for epoch in range(200):
+        if epoch >= 40 and epoch // 40 == epoch / 40.0:
+            lr = lr / 10
+        expected.append(lr)
+    assert rates.tolist() == expected
+    assert multi_step_rates(0.1, 10, (0.2, 0.4, 0.6, 0.8), 30)[[0, 5, 6, 12, 29]].tolist() == [
+        0.1,
+        0.1,
+        0.1 / 10,
+        0.1 / 10 / 10,
+        0.1 / 10 / 10 / 10 / 10,
+    ]

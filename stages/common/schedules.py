@@ -10,6 +10,9 @@ Kinds (the `kind` key of a `schedule` mapping in params.yaml):
 `lr` may be the string "probe": the study's probe stage then supplies the value (see
 `Schedule.resolve`), divided by `probe_divisor` when given (e.g. a small step of a third of the
 probed large step, the paper's `gamma /= 3`).
+
+`multi_step_rates` is the other shape the studies use: the step divided by a factor at several
+fractions of training (Sun et al.'s CNN runs, their public code's instability/main6.py).
 """
 
 from __future__ import annotations
@@ -122,3 +125,18 @@ def parse_schedule(section: Section) -> Schedule:
         warmup=warmup,
         probe_divisor=divisor,
     )
+
+
+def multi_step_rates(
+    lr: float, decay_factor: float, decay_at: tuple[float, ...], length: int
+) -> np.ndarray:
+    """The step at each of `length` units (epochs or steps): `lr`, divided by `decay_factor` from
+    each unit round(f·length), f in `decay_at` (main6.py's `lr = lr / 10` at the start of epochs
+    40, 80, 120 and 160 of 200)."""
+    rates, current = np.empty(length), lr
+    starts = {int(round(f * length)) for f in decay_at}
+    for unit in range(length):
+        if unit in starts:
+            current = current / decay_factor
+        rates[unit] = current
+    return rates

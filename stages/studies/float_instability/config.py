@@ -2,13 +2,15 @@
 
     float_instability.setup.first_seed        Config.first_seed: the first seed of every experiment
     float_instability.setup.cnn               CNNSetup: the Table-1 analogue (Sun et al. §3, F1)
-    float_instability.setup.board             BoardSetup: the one-layer model of §4 (F2, F3)
+    float_instability.setup.board             BoardSetup: the one-layer model of §4 (F2, F3), with
+                                              its named sizes (BoardSize)
     float_instability.variants.cnn.<name>     CNNVariant: one activation, its seeds and perturbations
-    float_instability.variants.board.<name>   BoardVariant: one weight decay α and its grid of η
+    float_instability.variants.board.<name>   BoardVariant: one size, its weight decays α, an η grid
 
-- cnn:   a small CNN with BatchNorm on scikit-learn digits, SGD with Nesterov momentum; each seed is
-         trained as a baseline (k = 1), an unperturbed twin (k = 1 again: the bitwise precondition)
-         and one copy per perturbation k, all in lockstep on identical augmented batches;
+- cnn:   a small CNN with BatchNorm on scikit-learn digits, SGD with Nesterov momentum and the
+         paper's step schedule; each seed is trained as a baseline (k = 1), an unperturbed twin
+         (k = 1 again: the bitwise precondition and F1's control) and one copy per perturbation k,
+         all in lockstep on identical augmented batches;
 - board: the checkerboard model in float64, full-batch GD with weight decay α over a grid of
          learning rates given as fractions of the stability bound 2/α; per η a baseline and one
          perturbed copy.
@@ -18,7 +20,6 @@ runs before any compute and names the full key, the value and what is allowed.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -29,18 +30,19 @@ CNN, BOARD = "cnn", "board"
 EXPERIMENTS = (CNN, BOARD)
 # the copies of one run (same seed, same batches), the values of the table's `copy`
 BASELINE, TWIN, PERTURBED = "baseline", "twin", "perturbed"
-POOLING = {"relu": "max", "silu": "avg"}  # a CNN's activation -> its pooling
+POOLING = {"relu": "max", "swish5": "avg"}  # a CNN's activation -> its pooling (swish5: x·σ(5x))
 SETTING_COLUMNS = {
     "experiment": "string",  # cnn or board
-    "activation": "string",  # the nonlinearity: relu or silu (CNN), swish (the board model)
+    "activation": "string",  # relu or swish5 = x·σ(5x) (CNN); swish = x·σ(x) (the board model)
     # which copy the row measures: baseline (k = 1), twin (k = 1 again) or perturbed (k >= 3); a
     # comparison with the baseline (weight difference, disagreement, divergence) is the other copy's
     "copy": "string",
     "perturbation": "int64",  # k of that copy's update θ − (η·k)·(d/k)
     "lr": "float64",  # η: the CNN's SGD step, or one point of the board's grid
     "weight_decay": "float64",  # the CNN's L2 coefficient λ, or the board loss's α
+    "image_side": "int64",  # the board model's n (null on CNN rows)
+    "kernel_side": "int64",  # the board model's m (null on CNN rows)
 }
-VARIANT_NAME = re.compile(r"[A-Za-z0-9_-]+")
 
 
 @dataclass(frozen=True)
@@ -53,24 +55,47 @@ class CNNSetup:
     channels: tuple[int, int]  # c1, c2: output channels of the two 3×3 conv layers
     epochs: int  # passes over the training split
     batch: int  # minibatch size (the paper's 128)
-    lr: float  # η, the constant SGD learning rate (the paper's 0.1)
+    lr: float  # η, the initial SGD learning rate (the paper's 0.1)
+    lr_decay_factor: float  # η is divided by this at each of lr_decay_at (the paper's 10)
+    lr_decay_at: tuple[float, ...]  # fractions of the epochs (the paper's 40/80/120/160 of 200)
     momentum: float  # μ, Nesterov momentum (the paper's 0.9)
     weight_decay: float  # λ, L2 weight decay added to the gradient, g = ∇L + λθ (the paper's 5e-4)
     shift_pixels: int  # ±pixels of the random-shift augmentation, the same for every copy
-    average_epochs: int  # test accuracy is averaged over these last epochs (the paper's 10)
+    average_epochs: int  # test accuracy is averaged over these last epochs (the paper's 10 of 200)
+
+
+CONVOLUTIONS = ("circular", "valid")  # how the kernel meets the image (BoardSize.convolution)
+# the kernel the descent starts from: N(0, 1/m²) from torch's generator seeded with first_seed
+# (our small map), or the public code's own draw (single_layer/PySun.py: np.random.seed(7), then
+# np.random.randn of the kernel's shape, N(0, 1))
+INITIAL_KERNELS = ("scaled_normal", "public_code")
+PUBLIC_CODE_SEED = 7  # single_layer/PySun.py: np.random.seed(7)
+
+
+@dataclass(frozen=True)
+class BoardSize:
+    """float_instability.setup.board.sizes.<name>: one size of the one-layer model of §4."""
+
+    image_side: int  # n: the ±1 checkerboard image I is n × n pixels (the paper's 256)
+    square_side: int  # side of one ±1 square of I, in pixels (the paper's 1)
+    kernel_side: int  # m: the kernel w is m × m (the paper's 32)
+    convolution: str  # circular (n × n responses) or valid (the paper's (n − m + 1)², no padding)
+    initial_kernel: str  # one of INITIAL_KERNELS
+    steps: int  # full-batch gradient-descent steps per run (the paper's 1,000)
+    checkpoint_every: int  # steps between saved kernels of both copies (trajectory difference)
+
+    @property
+    def label(self) -> str:
+        return f"{self.image_side}×{self.image_side} {self.convolution}, {self.kernel_side}×{self.kernel_side} kernel"
 
 
 @dataclass(frozen=True)
 class BoardSetup:
-    """float_instability.setup.board: the one-layer convolutional model of §4, CPU-sized."""
+    """float_instability.setup.board: what every one-layer run shares, and the model sizes."""
 
-    image_side: int  # n: the ±1 checkerboard image I is n × n pixels (the paper's 256)
-    square_side: int  # side of one ±1 square of I, in pixels
-    kernel_side: int  # m: the kernel w is m × m (the paper's 32)
-    steps: int  # full-batch gradient-descent steps per run
-    checkpoint_every: int  # steps between saved kernels (the steps that are measured)
     perturbation: int  # k of the perturbed copy, odd >= 3 (the baseline is k = 1)
     divergence_norm: float  # a run counts as diverged once ‖w‖₂ exceeds this
+    sizes: dict[str, BoardSize]  # by name
 
 
 @dataclass(frozen=True)
@@ -97,23 +122,24 @@ class CNNVariant:
 
 @dataclass(frozen=True)
 class BoardVariant:
-    """float_instability.variants.board.<name>: one weight decay α and a grid of learning rates η
-    below and beyond the bound 2/α; per η a baseline and one perturbed copy (F2, F3)."""
+    """float_instability.variants.board.<name>: one model size, its weight decays α and one grid of
+    learning rates η, given as fractions of each α's bound 2/α (below, at and beyond it); per (α, η)
+    a baseline and one perturbed copy (F2, F3)."""
 
     experiment: ClassVar[str] = BOARD
     name: str  # unique in the study
-    weight_decay: float  # α in L(w) = −log σ(mean swish(I ⊛ w)) + (α/2)·‖w‖²
+    size: str  # a key of setup.board.sizes
+    weight_decays: tuple[float, ...]  # α in L(w) = −log σ(mean swish(I ⋆ w)) + (α/2)·‖w‖²
     lr_fractions_of_bound: tuple[float, ...]  # the η grid as fractions η / (2/α), increasing
 
     @property
-    def stability_bound(self) -> float:
-        """2/α: the largest step at which the weight-decay term alone is stable (§4)."""
-        return 2 / self.weight_decay
-
-    @property
-    def lrs(self) -> list[float]:
-        """The η grid: fraction · 2/α, one run pair per η."""
-        return [fraction * 2 / self.weight_decay for fraction in self.lr_fractions_of_bound]
+    def runs(self) -> list[tuple[float, float]]:
+        """(α, η) of every run pair, α by α: η = fraction · 2/α."""
+        return [
+            (alpha, fraction * 2 / alpha)
+            for alpha in self.weight_decays
+            for fraction in self.lr_fractions_of_bound
+        ]
 
 
 Variant = CNNVariant | BoardVariant
@@ -133,31 +159,16 @@ def parse(section: Section) -> Config:
     section.only("setup", "variants")
     setup = section.section("setup")
     setup.only("first_seed", *EXPERIMENTS)
-    groups = section.section("variants")
-    groups.only(*EXPERIMENTS)
-    variants: dict[str, Variant] = {}
-    for experiment, parse_variant in ((CNN, parse_cnn_variant), (BOARD, parse_board_variant)):
-        for name, entry in groups.sections(experiment).items():
-            if not VARIANT_NAME.fullmatch(name):
-                raise ParamError(
-                    entry.path,
-                    name,
-                    "a variant name of letters, digits, _ and - (DVC keys are dotted paths)",
-                )
-            if name in variants:
-                raise ParamError(
-                    entry.path,
-                    name,
-                    f"a variant name unused elsewhere in the study (claims.yaml names variants "
-                    f"alone): {groups.key(variants[name].experiment)}.{name} has it",
-                )
-            variants[name] = parse_variant(name, entry)
-    return Config(
-        setup.integer("first_seed", minimum=0),
-        parse_cnn_setup(setup.section(CNN)),
-        parse_board_setup(setup.section(BOARD)),
-        variants,
-    )
+    cnn, board = parse_cnn_setup(setup.section(CNN)), parse_board_setup(setup.section(BOARD))
+    parsers = {
+        CNN: parse_cnn_variant,
+        BOARD: lambda name, entry: parse_board_variant(name, entry, board.sizes),
+    }
+    variants: dict[str, Variant] = {
+        name: parsers[experiment](name, entry)
+        for experiment, name, entry in section.variant_entries(EXPERIMENTS)
+    }
+    return Config(setup.integer("first_seed", minimum=0), cnn, board, variants)
 
 
 def parse_cnn_setup(section: Section) -> CNNSetup:
@@ -168,6 +179,8 @@ def parse_cnn_setup(section: Section) -> CNNSetup:
         "epochs",
         "batch",
         "lr",
+        "lr_decay_factor",
+        "lr_decay_at",
         "momentum",
         "weight_decay",
         "shift_pixels",
@@ -185,6 +198,14 @@ def parse_cnn_setup(section: Section) -> CNNSetup:
             "two positive integers (channels of the two conv layers)",
         )
     epochs = section.integer("epochs", minimum=1)
+    decays = decay_fractions(section, "lr_decay_at")
+    starts = [int(round(f * epochs)) for f in decays]
+    if len(set(starts)) != len(starts) or min(starts) < 1:
+        raise ParamError(
+            section.key("lr_decay_at"),
+            list(decays),
+            f"fractions that fall on distinct epochs from 1 of {epochs} (they give {starts})",
+        )
     average = section.integer("average_epochs", minimum=1)
     if average > epochs:
         raise ParamError(section.key("average_epochs"), average, f"an integer <= epochs ({epochs})")
@@ -201,6 +222,8 @@ def parse_cnn_setup(section: Section) -> CNNSetup:
         epochs,
         batch,
         section.number("lr", positive=True),
+        section.number("lr_decay_factor", low=1.0),
+        decays,
         section.number("momentum", low=0.0, high=1.0, open_interval=False),
         section.number("weight_decay", low=0.0),
         section.integer("shift_pixels", minimum=0),
@@ -208,37 +231,76 @@ def parse_cnn_setup(section: Section) -> CNNSetup:
     )
 
 
+def decay_fractions(section: Section, key: str) -> tuple[float, ...]:
+    fractions = section.numbers(key, positive=True, increasing=True)
+    if fractions[-1] >= 1.0:
+        raise ParamError(section.key(key), section.raw(key), "increasing fractions in (0, 1)")
+    return tuple(fractions)
+
+
 def parse_board_setup(section: Section) -> BoardSetup:
+    section.only("perturbation", "divergence_norm", "sizes")
+    sizes = {name: parse_board_size(entry) for name, entry in section.sections("sizes").items()}
+    if not sizes:
+        raise ParamError(section.key("sizes"), {}, "at least one named model size")
+    return BoardSetup(
+        perturbation(section, "perturbation"),
+        section.number("divergence_norm", positive=True),
+        sizes,
+    )
+
+
+def parse_board_size(section: Section) -> BoardSize:
     section.only(
         "image_side",
         "square_side",
         "kernel_side",
+        "convolution",
+        "initial_kernel",
         "steps",
         "checkpoint_every",
-        "perturbation",
-        "divergence_norm",
     )
     image = section.integer("image_side", minimum=2)
+    square = section.integer("square_side", minimum=1)
     kernel = section.integer("kernel_side", minimum=1)
-    if kernel > image:
-        raise ParamError(section.key("kernel_side"), kernel, f"an integer <= image_side ({image})")
+    convolution = section.choice("convolution", CONVOLUTIONS)
+    period = 2 * square  # the checkerboard repeats every two squares
+    if convolution == "circular" and image % period:
+        raise ParamError(
+            section.key("image_side"), image, f"a multiple of 2·square_side = {period} (circular)"
+        )
+    if kernel > image - (period - 1 if convolution == "valid" else 0):
+        raise ParamError(
+            section.key("kernel_side"),
+            kernel,
+            f"an integer <= image_side{' − 2·square_side + 1' if convolution == 'valid' else ''}"
+            " (every window phase must occur)",
+        )
     steps = section.integer("steps", minimum=1)
     every = section.integer("checkpoint_every", minimum=1)
     if every > steps:
         raise ParamError(section.key("checkpoint_every"), every, f"an integer <= steps ({steps})")
-    require_memory(  # the image and its FFT buffers, and the kernels a run pair saves, float64
+    windows = (2 * square) ** 2  # q: the distinct windows of the checkerboard (board.py)
+    require_memory(  # the image, its windows, the kernels and responses a run pair saves, float64
         section.path,
-        8 * (4 * image**2 + 2 * (steps // every + 1) * kernel**2),
-        "8 bytes x (4 image_side^2 + 2 (steps / checkpoint_every + 1) kernel_side^2)",
+        8
+        * (
+            image**2
+            + windows * kernel**2
+            + 2 * (steps // every + 1) * kernel**2
+            + 2 * (steps + 1) * windows
+        ),
+        "8 bytes x (image_side^2 + q kernel_side^2 + 2 (steps / checkpoint_every + 1) "
+        "kernel_side^2 + 2 (steps + 1) q), q = (2 square_side)^2",
     )
-    return BoardSetup(
+    return BoardSize(
         image,
-        section.integer("square_side", minimum=1),
+        square,
         kernel,
+        convolution,
+        section.choice("initial_kernel", INITIAL_KERNELS),
         steps,
         every,
-        perturbation(section, "perturbation"),
-        section.number("divergence_norm", positive=True),
     )
 
 
@@ -270,11 +332,13 @@ def parse_cnn_variant(name: str, section: Section) -> CNNVariant:
     )
 
 
-def parse_board_variant(name: str, section: Section) -> BoardVariant:
-    section.only("weight_decay", "lr_fractions_of_bound")
+def parse_board_variant(name: str, section: Section, sizes: dict[str, BoardSize]) -> BoardVariant:
+    section.only("size", "weight_decays", "lr_fractions_of_bound")
+    alphas = section.numbers("weight_decays", positive=True, increasing=True)
     return BoardVariant(
         name,
-        section.number("weight_decay", positive=True),
+        section.choice("size", tuple(sizes)),
+        tuple(alphas),
         tuple(section.numbers("lr_fractions_of_bound", positive=True, increasing=True)),
     )
 

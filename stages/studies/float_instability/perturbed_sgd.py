@@ -1,8 +1,8 @@
 """The one-bit error of Sun et al. injected into an optimiser step: the k-scaled update, and SGD
-with Nesterov momentum built on it.
+with Nesterov momentum built on it for several copies of a model held side by side.
 
-Sun, Lao, Sundaramoorthi & Yezzi (NeurIPS 2022), §3 and their public code: the update
-θ ← θ − η·d is computed as
+Sun, Lao, Sundaramoorthi & Yezzi (NeurIPS 2022), §3 and their public code (instability/
+PDE_nesterov.py): the update θ ← θ − η·d is computed as
 
     θ ← θ − (η·k)·(d/k)        with k odd,
 
@@ -29,6 +29,20 @@ def scaled_update_(param: torch.Tensor, direction: torch.Tensor, lr: float, k: i
     param.sub_(direction.div(check_perturbation(k)).mul_(lr * k))
 
 
+def scaled_update_per_copy_(
+    param: torch.Tensor, direction: torch.Tensor, lr: float, ks: list[int]
+) -> None:
+    """`scaled_update_` for a tensor whose leading axis holds len(ks) copies side by side, copy c
+    with its own k: bit for bit what `scaled_update_` gives on each copy's slice (k and lr·k enter
+    as the same float values a Python scalar would). Any memory layout (channels-last too)."""
+    copies = len(ks)
+    shape = (copies,) + (1,) * param.dim()  # one factor per copy, broadcast over its entries
+    divisors = torch.tensor([check_perturbation(k) for k in ks], dtype=param.dtype).view(shape)
+    scales = torch.tensor([lr * k for k in ks], dtype=param.dtype).view(shape)
+    step = direction.unflatten(0, (copies, -1)).div(divisors).mul_(scales)
+    param.unflatten(0, (copies, -1)).sub_(step)
+
+
 def nesterov_direction_(
     param: torch.Tensor,
     grad: torch.Tensor,
@@ -44,21 +58,28 @@ def nesterov_direction_(
 
 
 class PerturbedNesterovSGD:
-    """SGD with Nesterov momentum whose step is the k-scaled update (k = 1: plain SGD)."""
+    """SGD with Nesterov momentum whose step is the k-scaled update, for parameters whose leading
+    axis holds one copy per entry of `ks` (one copy: ks = [k]); the step size is given per step
+    (a schedule)."""
 
-    def __init__(self, params, lr: float, momentum: float, weight_decay: float, k: int):
+    def __init__(self, params, momentum: float, weight_decay: float, ks: list[int]):
         self.params = [p for p in params]
-        self.lr, self.momentum, self.weight_decay = lr, momentum, weight_decay
-        self.k = check_perturbation(k)
+        self.momentum, self.weight_decay = momentum, weight_decay
+        self.ks = [check_perturbation(k) for k in ks]
+        for param in self.params:
+            if param.shape[0] % len(self.ks):
+                raise ValueError(
+                    f"a parameter of shape {tuple(param.shape)} holds no {len(ks)} copies"
+                )
         self.buffers = [torch.zeros_like(p) for p in self.params]
 
     @torch.no_grad()
-    def step(self) -> None:
+    def step(self, lr: float) -> None:
         for param, buffer in zip(self.params, self.buffers, strict=True):
             direction = nesterov_direction_(
                 param, param.grad, buffer, self.momentum, self.weight_decay
             )
-            scaled_update_(param, direction, self.lr, self.k)
+            scaled_update_per_copy_(param, direction, lr, self.ks)
 
     def zero_grad(self) -> None:
         for param in self.params:

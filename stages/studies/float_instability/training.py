@@ -1,4 +1,4 @@
-"""Train one variant in this process: every seed and copy of a CNN variant, or every learning rate
+"""Train one variant in this process: every seed's copies of a CNN variant, or every learning rate
 of a board variant (a baseline and a perturbed copy per η)."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from ...common.study import Execution, TrainResult
-from .board import CheckerboardModel
+from .board import model_for
 from .cnn import steps_per_epoch, train_copies
 from .config import BoardVariant, CNNVariant, Config
 
@@ -24,6 +24,7 @@ def train_cnn(config: Config, variant: CNNVariant, data) -> TrainResult:
             "seeds": np.array(seeds),
             "perturbations": np.array(ks),
             "epoch_end_steps": epoch_steps * np.arange(1, setup.epochs + 1),
+            # the test accuracy is taken at the end of the last average_epochs epochs only
             "test_accuracy": np.stack([r.test_accuracy for r in results]),
             "train_loss": np.stack([r.train_loss for r in results]),
             "weights": np.stack([r.weights for r in results]),
@@ -35,31 +36,30 @@ def train_cnn(config: Config, variant: CNNVariant, data) -> TrainResult:
 
 
 def train_board(config: Config, variant: BoardVariant, data) -> TrainResult:
-    """Per η of the grid, gradient descent from one kernel (seed `first_seed`) with k = 1 and with
-    k = setup.board.perturbation (Sun et al. §4)."""
-    setup = config.board
-    model = CheckerboardModel(data["checkerboard"], setup.kernel_side, variant.weight_decay)
-    start = model.initial(config.first_seed)
-    trajectories = {
-        k: np.stack(
-            [
-                model.descend(
-                    start, lr, k, setup.steps, setup.checkpoint_every, setup.divergence_norm
-                )
-                for lr in variant.lrs
-            ]
-        )
+    """Per (α, η), gradient descent from one kernel with k = 1 and with k =
+    setup.board.perturbation (Sun et al. §4; public code single_layer/PySun2.py)."""
+    setup, size = config.board, config.board.sizes[variant.size]
+    models = {alpha: model_for(config, variant, data, alpha) for alpha in variant.weight_decays}
+    start = models[variant.weight_decays[0]].initial(config.first_seed)  # the same for every α
+    runs = {
+        k: [
+            models[alpha].descend(start, lr, k, setup.divergence_norm) for alpha, lr in variant.runs
+        ]
         for k in (1, setup.perturbation)
     }
+    baseline, perturbed = runs[1], runs[setup.perturbation]
     return TrainResult(
         {
-            "lrs": np.array(variant.lrs),
-            "baseline": trajectories[1],
-            "perturbed": trajectories[setup.perturbation],
-            "steps": np.arange(0, setup.steps + 1, setup.checkpoint_every),
+            "weight_decays": np.array([alpha for alpha, _ in variant.runs]),
+            "lrs": np.array([lr for _, lr in variant.runs]),
+            "checkpoint_steps": np.arange(0, size.steps + 1, size.checkpoint_every),
+            "baseline_kernels": np.stack([run.kernels for run in baseline]),
+            "perturbed_kernels": np.stack([run.kernels for run in perturbed]),
+            "baseline_responses": np.stack([run.responses for run in baseline]),
+            "baseline_squared_norms": np.stack([run.squared_norms for run in baseline]),
         },
-        run_steps=2 * len(variant.lrs) * setup.steps,
-        runs=2 * len(variant.lrs),
+        run_steps=2 * len(variant.runs) * size.steps,
+        runs=2 * len(variant.runs),
     )
 
 
