@@ -168,10 +168,11 @@ def test_huge_sizes_of_the_real_studies_stop_at_parse_with_the_estimate():
     params["sparse_features"]["setup"]["diag_net"]["dim"] = 10**6
     error = error_of(STUDY.parse, Section(params["sparse_features"], "sparse_features"))
     assert error.key == "sparse_features.setup.diag_net" and "GiB for 8 bytes x seeds" in str(error)
-    params["float_instability"]["setup"]["board"]["image_side"] = 10**6
-    params["float_instability"]["setup"]["board"]["kernel_side"] = 4
+    params["float_instability"]["setup"]["board"]["sizes"]["small"]["image_side"] = 10**6
+    params["float_instability"]["setup"]["board"]["sizes"]["small"]["kernel_side"] = 4
     error = error_of(FLOAT_STUDY.parse, Section(params["float_instability"], "float_instability"))
-    assert error.key == "float_instability.setup.board" and "image_side^2" in str(error)
+    assert error.key == "float_instability.setup.board.sizes.small"
+    assert "image_side^2" in str(error)
 
 
 def test_a_key_or_value_that_would_break_the_line_is_shown_escaped_and_cut():
