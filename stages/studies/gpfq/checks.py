@@ -59,14 +59,17 @@ def test_accuracy(
     choice: str = "validation",
     float_last: bool = False,
     bias: bool = False,
+    column_value: str = "value",
 ) -> pd.Series:
     """Per seed: a quantized network's test accuracy (%) at its method's C chosen on validation
-    (`choice` "validation") or at the grid's largest C ("largest")."""
+    (`choice` "validation") or at the grid's largest C ("largest"); with `column_value` another
+    column of those rows (e.g. the C itself, "scale_c")."""
     return wide(
         table,
         variant,
         "test_accuracy_percent",
         "alphabet",
+        column_value=column_value,
         method=method,
         alphabet=alphabet,
         scale_c_choice=choice,
@@ -77,22 +80,7 @@ def test_accuracy(
 
 def chosen_scale(table: pd.DataFrame, variant: str, alphabet: str, method: str) -> np.ndarray:
     """Per seed: the C chosen on validation for `method`."""
-    return (
-        wide(
-            table,
-            variant,
-            "test_accuracy_percent",
-            "alphabet",
-            method=method,
-            alphabet=alphabet,
-            scale_c_choice="validation",
-            float_last_layer=False,
-            bias_correction=False,
-            column_value="scale_c",
-        )
-        .iloc[:, 0]
-        .to_numpy()
-    )
+    return test_accuracy(table, variant, alphabet, method, column_value="scale_c").to_numpy()
 
 
 def float_accuracy(table: pd.DataFrame, variant: str) -> pd.Series:
