@@ -28,6 +28,7 @@ from pathlib import Path
 RAN, SKIPPED, FAILED = "ran", "skipped", "failed"
 TAIL_LINES = 25  # lines of a failed stage's output the driver prints
 LOGS = Path(".dvc/tmp/repro-logs")  # one file per stage: DVC's and the command's output, last run
+SHELL_SIGNAL_OFFSET = 128  # POSIX shells report a child killed by signal N as exit status 128 + N
 _REGISTRY = "dvc_stage_processes"  # attribute of the Dask worker: its running commands, by pid
 _STARTED = (
     "dvc_stage_started"  # attribute of the Dask worker: when each of its running stages started
@@ -97,7 +98,9 @@ def run_stage(
 
 def failure_reason(returncode: int, lines: list[str]) -> str:
     """One line: what stopped a failed `dvc repro` of one stage. DVC ends a failed command with
-    `failed to run: <cmd>, exited with <status>` (negative: the signal that killed it)."""
+    `failed to run: <cmd>, exited with <status>`. A command killed by signal N reads as status -N
+    where DVC's shell exec'd it (bash, the usual $SHELL) and as 128 + N where the shell forked it
+    and reported the signal itself (dash, DVC's /bin/sh when $SHELL is unset, as on CI runners)."""
     if returncode < 0:
         return f"dvc itself was killed by {_signal_name(-returncode)} (exit status {returncode})"
     status = next(
@@ -106,11 +109,20 @@ def failure_reason(returncode: int, lines: list[str]) -> str:
     )
     if status is not None and status < 0:
         return f"its command was killed by {_signal_name(-status)} (exit status {status})"
+    if status is not None and _is_signal(status - SHELL_SIGNAL_OFFSET):
+        return (
+            f"its command was killed by {_signal_name(status - SHELL_SIGNAL_OFFSET)} "
+            f"(exit status {status}, as a shell reports a signal)"
+        )
     error = next((line for line in reversed(lines) if line.startswith("error: ")), None)
     if status is not None:
         return f"its command exited with status {status}" + (f": {error}" if error else "")
     dvc_error = next((line for line in reversed(lines) if line.startswith("ERROR: ")), None)
     return f"dvc exited with status {returncode}" + (f": {dvc_error}" if dvc_error else "")
+
+
+def _is_signal(number: int) -> bool:
+    return number in {member.value for member in signal.Signals}
 
 
 def _signal_name(number: int) -> str:
