@@ -4,9 +4,11 @@
 
 First it checks params.yaml and claims.yaml in full (stages/parallel/preflight.py): a bad input
 stops it with one line and exit status 2 before DVC runs anything, so no output is deleted. Then it
-waits for any stage an earlier, killed run left running. The stages that `dvc status` says must run
-(all of them, or STAGE and its upstream stages) each run as `dvc --wait-for-lock repro --single-item
-<stage>` as soon as their upstream stages are done, N at once on a local Dask cluster (one
+waits for any stage an earlier, killed run left running, and drops the dvc.lock entries of stages
+no dvc.yaml declares any more (DVC keeps them, and pays for them at every stage). The stages that
+`dvc status` says must run (all of them, or STAGE and its upstream stages) each run as
+`dvc --wait-for-lock repro --single-item <stage>` as soon as their upstream stages are done, N at
+once on a local Dask cluster (one
 single-threaded worker process per job; N defaults to the cores this process may use,
 os.sched_getaffinity, whatever OMP_NUM_THREADS says), or on the workers of the Dask scheduler at
 ADDRESS (`--scheduler`, or `execution.scheduler` in params.yaml; workers must see this project at
@@ -46,6 +48,7 @@ from .parallel.task import FAILED, RAN, SKIPPED
 
 HISTORY_FILE = Path(".dvc/tmp/stage-seconds.json")
 EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 1, 2, 130
+NAMES_SHOWN = 3  # stale dvc.lock entries named in the line that says they were dropped
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,6 +74,15 @@ def main(argv: list[str] | None = None) -> int:
     from dvc.exceptions import DvcException
 
     try:
+        if not arguments.dry:
+            for lock_file, names in dag.prune_lock_entries(root).items():
+                shown = ", ".join(names[:NAMES_SHOWN]) + (
+                    f" and {len(names) - NAMES_SHOWN} more" if len(names) > NAMES_SHOWN else ""
+                )
+                _say(
+                    f"{lock_file}: dropped {len(names)} entries of stages no longer in its "
+                    f"dvc.yaml ({shown})"
+                )
         graph = dag.load(root, arguments.stages or None, force=arguments.force)
     except (ParamError, DvcException) as error:  # bad targets, dvc.yaml or dvc.lock
         print(f"error: {one_line(error)}", file=sys.stderr)

@@ -262,6 +262,18 @@ def test_targets_limit_the_run_to_their_upstream_stages(tmp_path):
     assert set(lock_hashes(root)) == {"a:a.txt", "b:b.txt"}
 
 
+def test_the_driver_drops_lock_entries_of_stages_no_longer_declared(tmp_path):
+    root = project(tmp_path / "renamed", {"a": DIAMOND["a"], "lone": DIAMOND["lone"]})
+    subprocess.run([str(VENV_BIN / "dvc"), "repro", "-q"], cwd=root, check=True, env=_environment())
+    kept = (root / "dvc.lock").read_text().split("  lone:")[0]
+    (root / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"a": DIAMOND["a"]}}))  # lone removed
+    result = repro(root, "--jobs", "1")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "dvc.lock: dropped 1 entries of stages no longer in its dvc.yaml (lone)" in result.stdout
+    assert (root / "dvc.lock").read_text() == kept  # the live entry keeps its bytes
+    assert "nothing to run" in repro(root).stdout
+
+
 def test_an_unknown_stage_stops_before_any_compute(tmp_path):
     root = project(tmp_path / "unknown", DIAMOND)
     result = repro(root, "no_such_stage")

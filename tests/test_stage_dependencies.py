@@ -92,3 +92,11 @@ def test_no_stage_command_pastes_a_params_value_into_the_shell():
         stage = YAML().load(path.read_text())["stages"][name]
         command = stage.get("do", stage)["cmd"]
         assert "${" not in command, f"{path.relative_to(REPO)}:{name}: {command}"
+
+
+def test_every_committed_lock_entry_is_a_declared_stage():
+    """DVC keeps a renamed or removed stage's dvc.lock entry forever; the driver drops them before a
+    run (stages/parallel/dag.py), so a committed lock holding one was not written by it."""
+    from stages.parallel.dag import stale_lock_entries
+
+    assert stale_lock_entries(REPO) == {}, "prune with `python -m stages.repro`"

@@ -4,6 +4,10 @@ Nothing here keeps a second list of stages: the graph, the stage names and the "
 DVC's own (`Repo.index.graph`, `Stage.changed()`, the same calls `dvc repro` and `dvc status` make).
 A stage must run when DVC says it changed, or when any stage upstream of it must run (its inputs are
 about to change); every other stage is up to date and is left alone.
+
+DVC never removes a stage's entry from dvc.lock once the stage is renamed or removed from dvc.yaml,
+and it rewrites the whole lock file (a round-trip YAML load and dump) after every stage it runs, so
+stale entries cost every later stage: `prune_lock_entries` drops them before a run.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..common.atomic import write_text
 from ..common.params import ParamError
 
 
@@ -101,3 +106,49 @@ def _ancestors(upstream: dict[str, frozenset[str]], stage: str) -> set[str]:
         found |= frontier
         frontier = {u for s in frontier for u in upstream[s]} - found
     return found
+
+
+def stale_lock_entries(root: Path) -> dict[str, list[str]]:
+    """The dvc.lock entries of stages their dvc.yaml no longer declares, by lock file (relative to
+    `root`); reads only."""
+    from dvc.repo import Repo
+
+    with Repo(str(root)) as repo:
+        return {
+            str(path.relative_to(Path(root).resolve())): stale for path, stale, _ in _stale(repo)
+        }
+
+
+def prune_lock_entries(root: Path) -> dict[str, list[str]]:
+    """Drop from every dvc.lock the entries of stages its dvc.yaml no longer declares; returns the
+    names dropped, by lock file. Live entries keep their bytes: the file is loaded and dumped as DVC
+    does it (ruamel round trip, dvc.utils.serialize) and replaced atomically, under DVC's repo lock.
+
+    A 10,495-line lock with 34 stale entries of 80 cost a 1.1 s measure stage 6.5 s; pruned to
+    6,037 lines, 4.0 s (README, performance)."""
+    from dvc.repo import Repo
+    from dvc.utils.serialize import dumps_yaml
+
+    dropped: dict[str, list[str]] = {}
+    with Repo(str(root)) as repo, repo.lock:
+        for path, stale, lock in _stale(repo):
+            for name in stale:
+                del lock["stages"][name]
+            write_text(path, dumps_yaml(lock))
+            dropped[str(path.relative_to(Path(root).resolve()))] = stale
+    return dropped
+
+
+def _stale(repo):
+    """(lock path, stale stage names, the lock loaded for a round trip) per lock file with any."""
+    from dvc.utils.serialize import parse_yaml_for_update
+
+    declared: dict[Path, set[str]] = {}
+    for stage in repo.index.stages:
+        declared.setdefault(Path(stage.dvcfile.path).with_suffix(".lock"), set()).add(stage.name)
+    for path, names in sorted(declared.items()):
+        if path.exists():
+            lock = parse_yaml_for_update(path.read_text(), str(path))
+            stale = [name for name in lock.get("stages", {}) if name not in names]
+            if stale:
+                yield path, stale, lock
