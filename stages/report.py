@@ -97,6 +97,7 @@ def _part(part) -> dict:
         "seeds": part.seeds,
         "lost": part.lost,
         "deterministic": part.deterministic,
+        "timed": part.timed,
     }
 
 

@@ -154,3 +154,15 @@ def test_check_report_fails_on_a_moved_verdict_or_a_statistic_outside_its_interv
     added = detail()
     added["toy"]["C2"] = added["toy"]["C1"]
     assert moved(detail(), added) == [("toy.C2", "claim", "absent", "present")]
+
+
+def test_check_report_compares_a_timed_part_by_its_claim_s_verdict_alone():
+    """Wall-clock seconds are the machine's own (P2): another CPU's ratio may leave the committed
+    interval without anything having moved; a moved verdict still fails."""
+    timed = detail()
+    timed["toy"]["C1"]["parts"][0]["timed"] = True
+    elsewhere = detail(statistic=3.4)
+    assert moved(timed, elsewhere) == []
+    assert moved(timed, detail(statistic=3.4, verdict="inconclusive")) == [
+        ("toy.C1", "verdict", "reproduced", "inconclusive")
+    ]

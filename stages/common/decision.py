@@ -121,6 +121,8 @@ class Part:
     diverged: FAILS (a lost unit fails the criterion; default) or EXCLUDED (dropped).
     group: parts with the same group and seeds are resampled together (paired).
     deterministic: the values are not a seed sample (a closed form, a fixed grid): no resampling.
+    timed: the values are this machine's wall-clock times: another machine's differ by construction,
+      so CI compares the claim's verdict there, not this part's interval (stages/check_report.py).
     paper: the paper's number for this part, as the report prints it ("" if none).
     premise: a condition of the claim's setting, not the claim (module docstring).
     """
@@ -135,6 +137,7 @@ class Part:
     diverged: str = FAILS
     group: str = ""
     deterministic: bool = False
+    timed: bool = False
     paper: str = ""
     premise: bool = False
 
@@ -216,6 +219,7 @@ class PartResult:
     deterministic: bool
     paper: str
     premise: bool = False
+    timed: bool = False
 
 
 @dataclass(frozen=True)
@@ -303,6 +307,7 @@ def decide(parts: Sequence[Part], survivors_only: bool = False) -> Decision:
                 deterministic=part.deterministic,
                 paper=part.paper,
                 premise=part.premise,
+                timed=part.timed,
             )
         )
     p_premise = float(premises.mean())

@@ -343,6 +343,7 @@ def backward_cost(table: pd.DataFrame, tolerance: Section, wall_clock: dict) -> 
             at_least(time_floor),
             "time_ratio_at_least",
             group="timed rounds",
+            timed=True,
             paper=time_paper,
         ),
         Part(
@@ -362,6 +363,7 @@ def backward_cost(table: pd.DataFrame, tolerance: Section, wall_clock: dict) -> 
             at_least(time_floor),
             "time_ratio_at_least",
             group="consecutive rounds",
+            timed=True,
         ),
         Part(
             "conv cell: passes through f, exact / exact (the exact backward against itself)",
