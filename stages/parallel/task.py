@@ -3,15 +3,16 @@
 DVC releases its repository lock while a stage's command runs and `--wait-for-lock` waits for it
 instead of failing, so several of these can run at once on one project: outputs, dvc.lock and the
 run-cache stay DVC's own. This module needs only the standard library and the worker it runs on:
-it is pickled by value to the workers, so a remote Dask worker need not import the project.
+it is pickled by value to the workers, so a remote Dask worker need not import the project (it
+imports psutil, which DVC itself depends on).
 
 The command runs in a session of its own, so a Ctrl-C at the terminal reaches the driver only; the
-driver then calls `stop_running` on every worker, which sends SIGINT to each running command's
-process group (DVC stops the stage's command, saves nothing and releases its lock; the stages write
-their outputs atomically), and SIGKILL to any still alive after a grace period. Its output goes to
-a file (.dvc/tmp/repro-logs/), not a pipe to the worker: if the driver and its workers are killed
-(kill -9 of their process group), the stage finishes and DVC records it instead of dying on a
-broken pipe, and the next driver waits for it (stages/parallel/preflight.py).
+driver then calls `stop_running` on every worker, which sends SIGINT to each running stage's
+command, not to DVC (DVC sees its command fail, saves nothing and releases its lock; the stages
+write their outputs atomically), and SIGKILL to any still alive after a grace period. Its output
+goes to a file (.dvc/tmp/repro-logs/), not a pipe to the worker: if the driver and its workers
+are killed (kill -9 of their process group), the stage finishes and DVC records it instead of
+dying on a broken pipe, and the next driver waits for it (stages/parallel/preflight.py).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from pathlib import Path
 RAN, SKIPPED, FAILED = "ran", "skipped", "failed"
 TAIL_LINES = 25  # lines of a failed stage's output the driver prints
 LOGS = Path(".dvc/tmp/repro-logs")  # one file per stage: DVC's and the command's output, last run
+STOP_POLL_SECONDS = 0.05  # how often stop_running looks for a stage command to interrupt
 SHELL_SIGNAL_OFFSET = 128  # POSIX shells report a child killed by signal N as exit status 128 + N
 _REGISTRY = "dvc_stage_processes"  # attribute of the Dask worker: its running commands, by pid
 _STARTED = (
@@ -150,20 +152,45 @@ def running_stages(dask_worker) -> dict[str, float]:
 
 
 def stop_running(dask_worker, grace_seconds: float = 20.0) -> list[int]:
-    """SIGINT to every running command's process group, then SIGKILL to what is left of the group
-    once DVC has exited or after `grace_seconds`; returns the pids it stopped. The driver calls it on every worker (`Client.run` passes `dask_worker`)."""
+    """Stop every running stage the way DVC is built to be stopped, and return DVC's pids: SIGINT to
+    the stage's command (DVC's child processes, and any it starts later), never to DVC itself, then
+    SIGKILL to what is left of each process group once DVC has exited or after `grace_seconds`.
+    The driver calls it on every worker (`Client.run` passes `dask_worker`).
+
+    DVC ignores SIGINT while its command runs, sees the command fail, saves nothing and releases its
+    entry in .dvc/tmp/rwlock. A SIGINT that reaches DVC outside that window (setting up the stage,
+    or recording one) interrupts it wherever it is: on a CI runner that left an rwlock entry behind
+    once, and once an empty rwlock file, which fails every later `dvc repro` until deleted.
+    DVC finishing its bookkeeping is waited for; that is short, and nothing is half-written."""
     processes = list(_registry(dask_worker).values())
-    for process in processes:
-        _signal_group(process, signal.SIGINT)
     deadline = time.monotonic() + grace_seconds
+    interrupted: set[int] = set()
+    while time.monotonic() < deadline and any(p.poll() is None for p in processes):
+        for process in processes:
+            for pid in _command_pids(process) - interrupted:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGINT)
+                interrupted.add(pid)
+        time.sleep(STOP_POLL_SECONDS)
     for process in processes:
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=max(0.0, deadline - time.monotonic()))
         # also whatever the group still holds once DVC is gone (a command DVC had just forked when
-        # the signal came): left alone it would finish and write an output no dvc.lock records
+        # it exited): left alone it would finish and write an output no dvc.lock records
         _signal_group(process, signal.SIGKILL)
         process.wait()
     return [process.pid for process in processes]
+
+
+def _command_pids(process: subprocess.Popen) -> set[int]:
+    """The processes a running DVC has started (the stage's shell and command), none once it exited.
+    psutil: DVC's own dependency, so every worker that runs a stage has it."""
+    import psutil
+
+    if process.poll() is not None:
+        return set()
+    try:
+        return {child.pid for child in psutil.Process(process.pid).children(recursive=True)}
+    except psutil.NoSuchProcess:
+        return set()
 
 
 def ignore_interrupts() -> None:
