@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -54,7 +55,7 @@ def moved(committed: dict, regenerated: dict) -> list[tuple[str, str, str, str]]
             before, after = old_parts.get(name), new_parts.get(name)
             if before is None or after is None:
                 rows.append((key, f"part {name}", _presence(before), _presence(after)))
-            elif not before.get("timed") and not _inside(after["statistic"], before["interval"]):
+            elif not before.get("timed") and not _inside(after["statistic"], before):
                 low, high = before["interval"]["low"], before["interval"]["high"]
                 rows.append(
                     (
@@ -71,11 +72,17 @@ def _presence(entry) -> str:
     return "absent" if entry is None else "present"
 
 
-def _inside(statistic, interval: dict) -> bool:
-    low, high = interval["low"], interval["high"]
-    if None in (statistic, low, high):
-        return statistic == low == high  # nothing could be formed, then or now
-    slack = SLACK * max(abs(low), abs(high))
+def _inside(statistic, committed: dict) -> bool:
+    """Whether a regenerated part's `statistic` stays where the `committed` part was. None is a
+    statistic that could not be formed, or that diverged seeds sent to ±inf (report.py `_rounded`):
+    unmoved only if it was None then too. A None bound of the committed interval is an infinite one
+    (the bootstrap reached ±inf on that side)."""
+    if statistic is None or committed["statistic"] is None:
+        return statistic is None and committed["statistic"] is None
+    low, high = committed["interval"]["low"], committed["interval"]["high"]
+    low = -math.inf if low is None else low
+    high = math.inf if high is None else high
+    slack = SLACK * max(abs(b) for b in (low, high, statistic) if math.isfinite(b))
     return low - slack <= statistic <= high + slack
 
 

@@ -166,3 +166,15 @@ def test_check_report_compares_a_timed_part_by_its_claim_s_verdict_alone():
     assert moved(timed, detail(statistic=3.4, verdict="inconclusive")) == [
         ("toy.C1", "verdict", "reproduced", "inconclusive")
     ]
+
+
+def test_check_report_reads_none_as_a_statistic_not_formed_and_a_none_bound_as_infinite():
+    """report.py writes None for NaN and ±inf: P1's committed parts have statistic None and an
+    interval with one None bound; regenerated the same, nothing moved."""
+    unformed = detail(statistic=None, low=None, high=1.0)
+    assert moved(unformed, detail(statistic=None, low=None, high=1.0)) == []
+    assert moved(unformed, detail(statistic=0.5))[0][1] == "part ratio"  # formed now: moved
+    assert moved(detail(), detail(statistic=None))[0][1] == "part ratio"  # lost now: moved
+    open_below = detail(statistic=0.2, low=None, high=1.0)
+    assert moved(open_below, detail(statistic=-50.0)) == []  # an infinite lower bound
+    assert moved(open_below, detail(statistic=1.5))[0][1] == "part ratio"
