@@ -114,9 +114,7 @@ def stale_lock_entries(root: Path) -> dict[str, list[str]]:
     from dvc.repo import Repo
 
     with Repo(str(root)) as repo:
-        return {
-            str(path.relative_to(Path(root).resolve())): stale for path, stale, _ in _stale(repo)
-        }
+        return {name: stale for name, _, stale, _ in _stale(repo, root)}
 
 
 def prune_lock_entries(root: Path) -> dict[str, list[str]]:
@@ -131,16 +129,17 @@ def prune_lock_entries(root: Path) -> dict[str, list[str]]:
 
     dropped: dict[str, list[str]] = {}
     with Repo(str(root)) as repo, repo.lock:
-        for path, stale, lock in _stale(repo):
-            for name in stale:
-                del lock["stages"][name]
+        for name, path, stale, lock in _stale(repo, root):
+            for stage in stale:
+                del lock["stages"][stage]
             write_text(path, dumps_yaml(lock))
-            dropped[str(path.relative_to(Path(root).resolve()))] = stale
+            dropped[name] = stale
     return dropped
 
 
-def _stale(repo):
-    """(lock path, stale stage names, the lock loaded for a round trip) per lock file with any."""
+def _stale(repo, root: Path):
+    """(lock file relative to `root`, its path, stale stage names, the lock loaded for a round trip)
+    per lock file with any."""
     from dvc.utils.serialize import parse_yaml_for_update
 
     declared: dict[Path, set[str]] = {}
@@ -151,4 +150,4 @@ def _stale(repo):
             lock = parse_yaml_for_update(path.read_text(), str(path))
             stale = [name for name in lock.get("stages", {}) if name not in names]
             if stale:
-                yield path, stale, lock
+                yield str(path.relative_to(Path(root).resolve())), path, stale, lock

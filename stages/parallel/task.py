@@ -111,9 +111,9 @@ def failure_reason(returncode: int, lines: list[str]) -> str:
     )
     if status is not None and status < 0:
         return f"its command was killed by {_signal_name(-status)} (exit status {status})"
-    if status is not None and _is_signal(status - SHELL_SIGNAL_OFFSET):
+    if status is not None and _is_signal(reported := status - SHELL_SIGNAL_OFFSET):
         return (
-            f"its command was killed by {_signal_name(status - SHELL_SIGNAL_OFFSET)} "
+            f"its command was killed by {_signal_name(reported)} "
             f"(exit status {status}, as a shell reports a signal)"
         )
     error = next((line for line in reversed(lines) if line.startswith("error: ")), None)
@@ -124,7 +124,7 @@ def failure_reason(returncode: int, lines: list[str]) -> str:
 
 
 def _is_signal(number: int) -> bool:
-    return number in {member.value for member in signal.Signals}
+    return any(member.value == number for member in signal.Signals)
 
 
 def _signal_name(number: int) -> str:

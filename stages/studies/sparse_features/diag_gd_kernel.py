@@ -17,7 +17,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from .diag_sgd_kernel import dot_uv, record_beta
+from .diag_sgd_kernel import dot_uv, launch, record_beta
 
 
 @numba.njit(nogil=True)
@@ -72,20 +72,9 @@ def train(
     """x (S, n, d), y (S, n); rates (T, R) step sizes; `data_of_run` and `rate_of_run` (runs,) pick
     a data set and a rate column per run. Returns beta (runs, len(eval_steps), d), diverged (runs,)
     and diverged_step (runs,; −1 if never)."""
-    runs = len(data_of_run)
-    eval_steps = np.ascontiguousarray(eval_steps, dtype=np.int64)
-    beta = np.empty((runs, len(eval_steps), x.shape[2]))
-    diverged_step = np.full(runs, -1, dtype=np.int64)
-    gd_runs(
-        np.ascontiguousarray(x, dtype=np.float64),
-        np.ascontiguousarray(y, dtype=np.float64),
+    schedule = (
         np.asarray(data_of_run, dtype=np.int64),
         np.ascontiguousarray(rates, dtype=np.float64),
         np.asarray(rate_of_run, dtype=np.int64),
-        float(init_scale),
-        eval_steps,
-        float(divergence_threshold),
-        beta,
-        diverged_step,
     )
-    return {"beta": beta, "diverged": diverged_step >= 0, "diverged_step": diverged_step}
+    return launch(gd_runs, x, y, schedule, init_scale, eval_steps, divergence_threshold)

@@ -117,18 +117,37 @@ def train(
     """x (S, n, d), y (S, n); order (T, O) example indices; rates (T, R) step sizes; the three
     `*_of_run` arrays (runs,) pick a data set, an order column and a rate column per run.
     Returns beta (runs, len(eval_steps), d), diverged (runs,), diverged_step (runs,; −1 if never)."""
-    runs = len(data_of_run)
-    eval_steps = np.ascontiguousarray(eval_steps, dtype=np.int64)
-    beta = np.empty((runs, len(eval_steps), x.shape[2]))
-    diverged_step = np.full(runs, -1, dtype=np.int64)
-    sgd_runs(
-        np.ascontiguousarray(x, dtype=np.float64),
-        np.ascontiguousarray(y, dtype=np.float64),
+    schedule = (
         np.asarray(data_of_run, dtype=np.int64),
         np.ascontiguousarray(order, dtype=np.int64),
         np.asarray(order_of_run, dtype=np.int64),
         np.ascontiguousarray(rates, dtype=np.float64),
         np.asarray(rate_of_run, dtype=np.int64),
+    )
+    return launch(sgd_runs, x, y, schedule, init_scale, eval_steps, divergence_threshold)
+
+
+def launch(
+    kernel,
+    x: np.ndarray,
+    y: np.ndarray,
+    schedule: tuple[np.ndarray, ...],
+    init_scale: float,
+    eval_steps: np.ndarray,
+    divergence_threshold: float,
+) -> dict[str, np.ndarray]:
+    """Run `kernel` (sgd_runs, or diag_gd_kernel.gd_runs) on contiguous float64 data, with its
+    per-run `schedule` arrays (data_of_run first) in its own argument order and its outputs
+    allocated here. Returns beta (runs, len(eval_steps), d), diverged (runs,), diverged_step
+    (runs,; −1 if never)."""
+    runs = len(schedule[0])
+    eval_steps = np.ascontiguousarray(eval_steps, dtype=np.int64)
+    beta = np.empty((runs, len(eval_steps), x.shape[2]))
+    diverged_step = np.full(runs, -1, dtype=np.int64)
+    kernel(
+        np.ascontiguousarray(x, dtype=np.float64),
+        np.ascontiguousarray(y, dtype=np.float64),
+        *schedule,
         float(init_scale),
         eval_steps,
         float(divergence_threshold),
