@@ -12,10 +12,11 @@ import time
 from .common import paths
 from .common.atomic import read_arrays, read_json, write_json
 from .common.entry import open_study, run
-from .common.tables import write_table
 
 
 def main(argv: list[str]) -> None:
+    from .common.tables import write_table  # pandas: loaded where the command runs (entry.run)
+
     study, config = open_study(argv[0])
     variant = argv[1]
     study.check_variant(config, variant)

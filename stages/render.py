@@ -5,11 +5,13 @@ python -m stages.render <study>  ->  reports/figures/<study>/<figure>.png
 
 from .common import paths
 from .common.entry import open_study, run
-from .common.figures import save_png
-from .common.tables import read_table
 
 
 def main(argv: list[str]) -> None:
+    # matplotlib, seaborn and pandas: loaded where the command runs (entry.run)
+    from .common.figures import save_png
+    from .common.tables import read_table
+
     study, config = open_study(argv[0])
     table = read_table(paths.results_table(study.name), study.setting_columns)
     directory = paths.figures_dir(study.name)

@@ -105,6 +105,19 @@ def test_first_run_ran_every_stage_of_the_slice(pipeline):
     )
 
 
+def test_the_two_worker_run_forked_its_commands_from_fork_servers(pipeline):
+    """Each worker's fork server logs a line per command it forks (stages/common/forkserver.py);
+    only commands that started before their server listened ran in a fresh interpreter."""
+    logs = sorted((pipeline.root / ".dvc" / "tmp" / "repro-logs").glob("forkserver-*.log"))
+    lines = [line for log in logs for line in log.read_text().splitlines()]
+    assert len(logs) == 2
+    ran = len(re.findall(r"\bran \S+", pipeline.first.stdout))
+    forked = [line for line in lines if line.startswith("forked ")]
+    assert len(forked) >= ran // 2, lines
+    assert not [line for line in lines if line.startswith("declined ")], lines
+    assert len([line for line in lines if line.endswith("ended with status 0")]) == len(forked)
+
+
 def test_second_run_is_a_no_op(pipeline):
     assert "Running stage" not in pipeline.second.stdout, pipeline.second.stdout
     assert "up to date" in pipeline.second.stdout
@@ -112,10 +125,12 @@ def test_second_run_is_a_no_op(pipeline):
 
 
 def test_one_worker_in_a_fresh_copy_gives_every_hash_of_two(pipeline, tmp_path_factory):
-    """The whole slice again, one stage at a time, in another copy: every output hash equals the
-    two-worker run's, the report's markdown too but for its timing lines."""
+    """The whole slice again, one stage at a time, in another copy, every command in a fresh
+    interpreter: every output hash equals the two-worker run's, whose commands were forked from
+    fork servers (stages/common/forkserver.py), the report's markdown too but for its timing
+    lines."""
     serial = slice_project(copy_repository(tmp_path_factory.mktemp("serial")), {pipeline.study})
-    parallel_repro(serial, "--jobs", "1")
+    parallel_repro(serial, "--jobs", "1", "--no-forkserver")
     serial_hashes, parallel_hashes = output_hashes(serial), output_hashes(pipeline.root)
     assert len(serial_hashes) >= 2 * len(pipeline.variants()) + 5
     assert serial_hashes == parallel_hashes

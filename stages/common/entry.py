@@ -18,7 +18,7 @@ import re
 import sys
 from collections.abc import Callable
 
-from . import paths
+from . import forkserver, paths
 from .atomic import DataError, confine_writes
 from .params import ParamError, execution_section, study_section
 from .runtime import pin_threads, torch_device
@@ -31,7 +31,13 @@ def run(main: Callable[[list[str]], None], usage: str) -> None:
     """Call main(argv) and turn bad input into a one-line error and exit status 2.
 
     `usage` names the positional arguments (`<...>`); a call with another count prints it.
+    Under the driver, a fork server with torch already imported runs the command instead of this
+    process (stages/common/forkserver.py), unless it declines.
     """
+    if os.environ.get(forkserver.ENVIRONMENT_VARIABLE):
+        status = forkserver.run_command(sys.modules["__main__"].__spec__.name)
+        if status is not None:
+            forkserver.exit_like(status)
     try:
         argv = arguments(sys.argv[1:], usage)
         confine_writes(paths.DATA, paths.REPORTS)

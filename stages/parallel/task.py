@@ -20,8 +20,10 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +37,9 @@ _REGISTRY = "dvc_stage_processes"  # attribute of the Dask worker: its running c
 _STARTED = (
     "dvc_stage_started"  # attribute of the Dask worker: when each of its running stages started
 )
+_FORKSERVER = "stage_forkserver"  # attribute of the Dask worker: its fork server and socket
+FORKSERVER_MODULE = "stages.common.forkserver"
+FORKSERVER_VARIABLE = "STAGES_FORKSERVER"  # stages.common.forkserver.ENVIRONMENT_VARIABLE
 
 
 @dataclass(frozen=True)
@@ -72,7 +77,7 @@ def run_stage(
         process = subprocess.Popen(
             command,
             cwd=root,
-            env=stage_environment(environment),
+            env=stage_environment(environment) | _forkserver_variable(worker),
             stdin=subprocess.DEVNULL,
             stdout=output,
             stderr=subprocess.STDOUT,
@@ -143,6 +148,48 @@ def stage_environment(environment: dict[str, str]) -> dict[str, str]:
 
     set_by_nanny = dask.config.get("distributed.nanny.pre-spawn-environ", default={}) or {}
     return {**{k: v for k, v in os.environ.items() if k not in set_by_nanny}, **environment}
+
+
+def start_forkserver(root: str, environment: dict[str, str], dask_worker) -> None:
+    """Start this worker's fork server (stages/common/forkserver.py): a `python -m
+    stages.common.forkserver` in `root` with the stages' environment, which imports torch and the
+    other heavy libraries once and then forks each stage command this worker's DVC starts. It runs in
+    a session of its own (a kill of the driver's process group leaves the stages it runs to finish)
+    and exits once this worker is gone; its socket sits in a directory only this user can open.
+    Commands that start before it listens run without it."""
+    if _FORKSERVER in vars(dask_worker):
+        return
+    directory = tempfile.mkdtemp(prefix="stages-forkserver-")
+    address = os.path.join(directory, "socket")
+    name = re.sub(r"[^A-Za-z0-9_.@-]", "_", str(dask_worker.name))
+    log = Path(root) / LOGS / f"forkserver-{name}.log"  # a line per command (the last run's)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w") as output:
+        process = subprocess.Popen(
+            ["python", "-m", FORKSERVER_MODULE, address, str(os.getpid())],
+            cwd=root,
+            env=stage_environment(environment),  # `python` from its PATH, as DVC's commands
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    vars(dask_worker)[_FORKSERVER] = (process, address)
+
+
+def stop_forkserver(dask_worker) -> None:
+    """Stop this worker's fork server, if it has one (the commands it runs are its children's own)."""
+    process, address = vars(dask_worker).pop(_FORKSERVER, (None, None))
+    if process is None:
+        return
+    process.terminate()
+    process.wait()
+    shutil.rmtree(os.path.dirname(address), ignore_errors=True)
+
+
+def _forkserver_variable(worker) -> dict[str, str]:
+    process, address = vars(worker).get(_FORKSERVER, (None, None))
+    return {FORKSERVER_VARIABLE: address} if process is not None and process.poll() is None else {}
 
 
 def running_stages(dask_worker) -> dict[str, float]:
