@@ -172,6 +172,8 @@ def dask_client(jobs: int, scheduler: str | None, source: str, dashboard: str | 
         {
             "distributed.worker.profile.enabled": False,
             "distributed.admin.system-monitor.interval": "5s",
+            "distributed.admin.tick.interval": "1s",
+            "distributed.scheduler.work-stealing": False,
         }
     )
     if scheduler:
