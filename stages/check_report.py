@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"stale: {line}", file=sys.stderr)
         if stale:
             print(
-                f"error: {len(stale)} stage dependencies changed since their lock was committed: run `make repro` and commit dvc.lock, pipelines/*/dvc.lock and reports/",
+                f"error: {len(stale)} stage dependencies changed since their lock was committed: run `make repro` and commit dvc.lock, pipelines/**/dvc.lock and reports/",
                 file=sys.stderr,
             )
             return 1

@@ -5,8 +5,8 @@
     python -m stages.dag_diagram --check README.md  exit 1 if that block is not what DVC says now
 
 `dvc dag` draws every stage instance: 107 of them, 10,745 columns wide. Here the instances of a
-foreach block collapse into one node that counts them (`train diag_net ×5`), per study (each
-pipelines/<study>/dvc.yaml), with the stages outside the study that read it (the report). Names
+foreach block collapse into one node that counts them (`train diag_net ×5`), per study (its
+pipelines/<study>/dvc.yaml and pipelines/<study>/<experiment>/dvc.yaml), with the stages outside the study that read it (the report). Names
 drop the study (`train-sparse_features-diag_net@...` is `train diag_net` under sparse_features).
 """
 
@@ -26,7 +26,7 @@ END = "<!-- stage diagrams: end -->"
 
 def stage_edges() -> list[tuple[str, str]]:
     """(upstream, downstream) for every pair of stages where downstream reads upstream's outputs,
-    by DVC's addresses (`pipelines/<study>/dvc.yaml:<name>`, `report`)."""
+    by DVC's addresses (`pipelines/<study>[/<experiment>]/dvc.yaml:<name>`, `report`)."""
     from dvc.repo import Repo
 
     with Repo(".") as repo:
@@ -37,13 +37,15 @@ def stage_edges() -> list[tuple[str, str]]:
 
 
 def study_of(address: str) -> str | None:
-    matched = re.fullmatch(rf"{re.escape(str(paths.PIPELINES))}/([^/]+)/dvc\.yaml:.+", address)
+    matched = re.fullmatch(
+        rf"{re.escape(str(paths.PIPELINES))}/([^/]+)/(?:\w+/)?dvc\.yaml:.+", address
+    )
     return matched[1] if matched else None
 
 
 def block(address: str, study: str | None) -> str:
     """A stage's foreach block without its study: `train diag_net` for
-    `pipelines/sparse_features/dvc.yaml:train-sparse_features-diag_net@t1_sgd_small`."""
+    `pipelines/sparse_features/diag_net/dvc.yaml:train-sparse_features-diag_net@diag_gd_flow`."""
     name = address.rsplit(":", 1)[-1].split("@", 1)[0]
     if study:
         name = name.replace(f"-{study}", "", 1)

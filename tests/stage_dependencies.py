@@ -90,13 +90,19 @@ def declared_stages() -> list[tuple[Path, str, list[str], list]]:
     from ruamel.yaml import YAML
 
     found = []
-    for path in [REPO / "dvc.yaml", *sorted((REPO / "pipelines").glob("*/dvc.yaml"))]:
+    for path in [REPO / "dvc.yaml", *sorted((REPO / "pipelines").rglob("dvc.yaml"))]:
         document = YAML().load(path.read_text())
         for name, stage in document["stages"].items():
             body = stage.get("do", stage)
-            studies = [path.parent.name] if path.parent != REPO else []
+            studies = _studies_of(path)
             found.append((path, name, studies, body.get("deps", [])))
     return found
+
+
+def _studies_of(path: Path) -> list[str]:
+    """The study of pipelines/<study>/dvc.yaml or pipelines/<study>/<experiment>/dvc.yaml; none for
+    the root dvc.yaml (the report reads every study)."""
+    return [path.relative_to(REPO).parts[1]] if path.parent != REPO else []
 
 
 def expected_code_deps(stage_name: str, studies: list[str]) -> list[str]:
@@ -137,9 +143,9 @@ def write() -> None:
     yaml.preserve_quotes = True
     yaml.width = 120
     yaml.indent(mapping=2, sequence=4, offset=2)
-    for path in [REPO / "dvc.yaml", *sorted((REPO / "pipelines").glob("*/dvc.yaml"))]:
+    for path in [REPO / "dvc.yaml", *sorted((REPO / "pipelines").rglob("dvc.yaml"))]:
         document = yaml.load(path.read_text())
-        studies = [path.parent.name] if path.parent != REPO else []
+        studies = _studies_of(path)
         for name, stage in document["stages"].items():
             body = stage.get("do", stage)
             data = [d for d in body.get("deps", []) if str(d) not in code_deps([d])]

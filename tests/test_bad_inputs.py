@@ -94,8 +94,8 @@ def placeholder(root: Path, output: Path) -> None:
 def build_project(root: Path) -> Path:
     copy_project(REPO, root)
     apply_profile(root / "params.yaml", REPO / "tests" / "profiles" / "tiny.yaml")
-    for pipeline in (root / "pipelines").glob("*/dvc.yaml"):
-        if pipeline.parent.name not in STUDIES:
+    for pipeline in (root / "pipelines").rglob("dvc.yaml"):
+        if pipeline.relative_to(root / "pipelines").parts[0] not in STUDIES:
             pipeline.unlink()
     from dvc.repo import Repo
 
@@ -110,7 +110,7 @@ def build_project(root: Path) -> Path:
 def state(root: Path) -> dict[str, str]:
     """sha256 of every file under data/ and reports/ and of every lock file."""
     files = [p for top in ("data", "reports") for p in (root / top).rglob("*") if p.is_file()]
-    files += [root / "dvc.lock", *(root / "pipelines").glob("*/dvc.lock")]
+    files += [root / "dvc.lock", *(root / "pipelines").rglob("dvc.lock")]
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
 
 
@@ -283,7 +283,7 @@ CASES = [
     # names: a shell command, a path out of the project, a folder
     Case("shell name, stage", "stage", stage("train", SF), add_variant(SF, "diag_table1", SHELL_NAME), 2,
          ("sparse_features.variants.diag_table1", repr(SHELL_NAME), NAME_RULE),
-         env={"DVC_STAGE": f"pipelines/{SF}/dvc.yaml:train-{SF}-diag_table1@{SHELL_NAME}"}),
+         env={"DVC_STAGE": f"pipelines/{SF}/diag_table1/dvc.yaml:train-{SF}-diag_table1@{SHELL_NAME}"}),
     Case("shell name, driver", "driver", driver(), add_variant(SF, "diag_table1", SHELL_NAME), 2,
          ("sparse_features.variants.diag_table1", repr(SHELL_NAME), NAME_RULE)),
     Case("shell name, dvc repro", "dvc", dvc(), add_variant(SF, "diag_table1", SHELL_NAME), 255,
@@ -298,7 +298,7 @@ CASES = [
          ("x.json' is specified in",), dvc_refuses=True),
     Case("folder in a name, measure", "stage", stage("measure", FI), add_variant(FI, "cnn", "a/b"), 2,
          ("float_instability.variants.cnn", "'a/b'", NAME_RULE),
-         env={"DVC_STAGE": f"pipelines/{FI}/dvc.yaml:measure-{FI}-cnn@a/b"}),
+         env={"DVC_STAGE": f"pipelines/{FI}/cnn/dvc.yaml:measure-{FI}-cnn@a/b"}),
     Case("dotted name, generate", "stage", stage("generate", SF), add_variant(SF, "relu_net", "relu.v2"), 2,
          ("sparse_features.variants.relu_net", "'relu.v2'", NAME_RULE)),
     Case("DVC_STAGE of another study", "stage", stage("train", SF), nothing, 2,
@@ -454,7 +454,12 @@ def test_plain_dvc_repro_deletes_a_refused_stage_s_cached_outputs_and_dvc_checko
     try:
         set_params(((FI, "variants", "cnn", variant, "seeds"), 0))(project)
         result = subprocess.run(
-            ["dvc", "repro", "--single-item", f"pipelines/{FI}/dvc.yaml:train-{FI}-cnn@{variant}"],
+            [
+                "dvc",
+                "repro",
+                "--single-item",
+                f"pipelines/{FI}/cnn/dvc.yaml:train-{FI}-cnn@{variant}",
+            ],
             cwd=root,
             env=environment(),
             capture_output=True,

@@ -49,7 +49,7 @@ def output_hashes(root: Path) -> dict[str, str]:
     """Every stage output's hash in the lock files, but the compute records and the report's
     markdown (compared apart, without its timing lines)."""
     hashes = {}
-    for lock_file in [root / "dvc.lock", *sorted(root.glob("pipelines/*/dvc.lock"))]:
+    for lock_file in [root / "dvc.lock", *sorted(root.glob("pipelines/**/dvc.lock"))]:
         for stage, entry in yaml.safe_load(lock_file.read_text())["stages"].items():
             for out in entry.get("outs", []):
                 if not TIMINGS.fullmatch(out["path"]) and out["path"] != str(paths.REPORT_MARKDOWN):

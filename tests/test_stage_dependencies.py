@@ -1,4 +1,4 @@
-"""Stage dependencies as precise as the imports: every stage in dvc.yaml and pipelines/*/dvc.yaml
+"""Stage dependencies as precise as the imports: every stage in dvc.yaml and pipelines/**/dvc.yaml
 lists exactly the project files its command imports (tests/stage_dependencies.py), so an edit to a
 check reruns only the report and an edit to a figure only render and the report."""
 

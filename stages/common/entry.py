@@ -6,7 +6,7 @@ the project's data/ and reports/ (stages/common/atomic.py).
 
 A stage that takes a `<variant>` takes it from the command line or, when the command line leaves it
 out, from the name DVC gives the stage in DVC_STAGE
-(`pipelines/gpfq/dvc.yaml:train-gpfq-float_training@float_mlp`): the dvc.yaml commands never paste a
+(`pipelines/gpfq/float_training/dvc.yaml:train-gpfq-float_training@float_mlp`): the dvc.yaml commands never paste a
 params key into a shell line, so no variant name, whatever it holds, is ever read by a shell; the
 name is then checked like any other (stages/common/study.py).
 """

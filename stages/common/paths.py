@@ -25,7 +25,7 @@ REPORTS = Path("reports")
 CLAIMS_REGISTRY = Path("claims.yaml")
 PIPELINES = Path(
     "pipelines"
-)  # pipelines/<study>/dvc.yaml: one study's stages, with its own dvc.lock
+)  # pipelines/<study>/dvc.yaml: a study's own stages; <study>/<experiment>/dvc.yaml: an experiment's train and measure stages; each with its own dvc.lock
 CLAIMS_JSON = REPORTS / "claims.json"
 CLAIMS_DETAIL = REPORTS / "claims_detail.json"
 REPORT_MARKDOWN = REPORTS / "README.md"

@@ -13,7 +13,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-GENERATED = ("dvc.lock", "data/", "reports/")  # prefixes; plus pipelines/<study>/dvc.lock
+GENERATED = ("dvc.lock", "data/", "reports/")  # prefixes; plus every pipelines/**/dvc.lock
 MANIFEST = ".copied-files"  # in the copy: what the last copy brought, to find files since removed
 
 
