@@ -23,6 +23,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -156,8 +157,9 @@ def start_forkserver(root: str, environment: dict[str, str], dask_worker) -> Non
     other heavy libraries once and then forks each stage command this worker's DVC starts. It runs in
     a session of its own (a kill of the driver's process group leaves the stages it runs to finish)
     and exits once this worker is gone; its socket sits in a directory only this user can open.
-    Commands that start before it listens run without it."""
-    if _FORKSERVER in vars(dask_worker):
+    Commands that start before it listens run without it. Linux only: elsewhere (macOS) forking a
+    process that has loaded system frameworks is not safe, and every command starts fresh."""
+    if _FORKSERVER in vars(dask_worker) or not sys.platform.startswith("linux"):
         return
     directory = tempfile.mkdtemp(prefix="stages-forkserver-")
     address = os.path.join(directory, "socket")
