@@ -34,8 +34,9 @@ def run(main: Callable[[list[str]], None], usage: str) -> None:
     Under the driver, a fork server with torch already imported runs the command instead of this
     process (stages/common/forkserver.py), unless it declines.
     """
-    if os.environ.get(forkserver.ENVIRONMENT_VARIABLE):
-        status = forkserver.run_command(sys.modules["__main__"].__spec__.name)
+    spec = getattr(sys.modules["__main__"], "__spec__", None)  # None unless run as `python -m`
+    if spec is not None and os.environ.get(forkserver.ENVIRONMENT_VARIABLE):
+        status = forkserver.run_command(spec.name)
         if status is not None:
             forkserver.exit_like(status)
     try:

@@ -104,10 +104,10 @@ def run_command(module: str) -> int | None:
             "path": sys.path,
         }
         descriptors = array.array("i", [0, 1, 2])
+        line = _line(request)
         try:
-            connection.sendmsg(
-                [_line(request)], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, descriptors)]
-            )
+            sent = connection.sendmsg([line], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, descriptors)])
+            connection.sendall(line[sent:])  # what a signal cut short
             reader = connection.makefile("rb")
             reply = _read_message(reader)
         except (OSError, ProtocolError):
