@@ -7,7 +7,8 @@ server imports them once (PRELOAD) and forks a child per command; the child runs
 module as `__main__` with the command's own arguments, working directory, environment and
 standard streams, and its exit status becomes the command's. The libraries' state after an import
 does not depend on the process that imported them, so a child computes exactly what a fresh
-interpreter computes (tests/test_forkserver.py compares a stage's outputs byte for byte).
+interpreter computes (tests/test_pipeline_end_to_end.py compares a slice of the pipeline run both
+ways byte for byte; tests/test_forkserver.py tests the protocol).
 
 The driver starts one server per worker (stages/parallel/task.py) and names it to the commands in
 $STAGES_FORKSERVER. `stages.common.entry.run` asks it to run the command and, where there is no
@@ -64,9 +65,8 @@ PRELOAD = (
 # set per command by DVC (DVC_STAGE, DVC_ROOT) or by the shell it runs the command in; no library
 # reads them when it loads
 PER_COMMAND = re.compile(r"DVC_[A-Z_]*|PWD|OLDPWD|SHLVL|_")
-MODULE_NAME = re.compile(
-    r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*"
-)  # what the server runs: a dotted module name
+# what the server runs: a dotted module name
+MODULE_NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 POLL_SECONDS = 0.05  # how often the server looks whether a child has exited or its client died
 PARENT_POLL_SECONDS = 0.5  # how often the server looks whether its parent is still there
@@ -132,10 +132,16 @@ def run_command(module: str) -> int | None:
 def exit_like(status: int) -> None:
     """End this process the way the child ended: with its exit status, or by its signal."""
     if status < 0:
-        signal.signal(-status, signal.SIG_DFL)
-        os.kill(os.getpid(), -status)
+        _die_by(-status)
         status = 128 - status  # where the signal did not end this process
     sys.exit(status)
+
+
+def _die_by(signum: int) -> None:
+    """Send this process `signum` with its default action (how an interpreter ends on an uncaught
+    KeyboardInterrupt), so its parent sees the signal, not an exit status."""
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
 
 
 def _forward(child: int, signum: int) -> None:
@@ -279,9 +285,8 @@ def _run_child(request: dict, descriptors: list[int]) -> None:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()
-    if code < 0:  # as an interpreter ends on an uncaught KeyboardInterrupt: by the signal
-        signal.signal(-code, signal.SIG_DFL)
-        os.kill(os.getpid(), -code)
+    if code < 0:
+        _die_by(-code)
     os._exit(code)
 
 
